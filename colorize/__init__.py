@@ -1,0 +1,3 @@
+"""colorize: Hydra-driven sweeps for small image-colorization CNNs, tracked in MLflow."""
+
+__version__ = "0.1.0"

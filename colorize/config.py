@@ -1,0 +1,216 @@
+"""Structured configs: one dataclass per Hydra config group option.
+
+Types and unknown keys are checked by OmegaConf when Hydra composes the config; value ranges are
+checked in ``__post_init__``, which runs when :func:`to_object` turns the composed config into
+these dataclasses (before any data is read or any run is tracked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from colorize.errors import ColorizeError, invalid
+
+
+def _require(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise invalid(key, value, allowed)
+
+
+# ----------------------------------------------------------------------------- model
+@dataclass
+class ConvNetConfig:
+    """The study's plain conv net: `layers` convs, ReLU between, optional BN and final tanh."""
+
+    _target_: str = "colorize.models.convnet.ConvNet"
+    layers: int = 1
+    kernel_size: int = 3
+    channels: int = 8
+    batch_norm: bool = False
+    tanh: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.layers >= 1, "model.layers", self.layers, "must be an integer >= 1")
+        _require(
+            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
+            "model.kernel_size",
+            self.kernel_size,
+            "must be an odd integer >= 1 (same padding keeps the image size)",
+        )
+        _require(self.channels >= 1, "model.channels", self.channels, "must be an integer >= 1")
+
+
+# ----------------------------------------------------------------------------- optimizer
+def _check_lr(lr: float) -> None:
+    _require(lr > 0 and lr == lr, "optimizer.lr", lr, "must be a number > 0")
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "torch.optim.SGD"
+    _partial_: bool = True
+    lr: float = 0.001
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_lr(self.lr)
+        _require(0 <= self.momentum < 1, "optimizer.momentum", self.momentum, "must be in [0, 1)")
+        _require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, "must be >= 0")
+
+
+@dataclass
+class AdamConfig:
+    _target_: str = "torch.optim.Adam"
+    _partial_: bool = True
+    lr: float = 0.001
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_lr(self.lr)
+        _require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, "must be >= 0")
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class SamplesDataConfig:
+    """80x80 tiles of the colour photographs bundled with scikit-image (no download)."""
+
+    _target_: str = "colorize.data.samples.load_samples"
+    tile: int = 80
+    val_every: int = 5  # every n-th tile goes to the validation split
+    limit: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _require(self.tile >= 8, "data.tile", self.tile, "must be an integer >= 8")
+        _require(self.val_every >= 2, "data.val_every", self.val_every, "must be an integer >= 2")
+        _require(
+            self.limit is None or self.limit >= 1, "data.limit", self.limit, "must be null or >= 1"
+        )
+
+
+@dataclass
+class FacesDataConfig:
+    """The course layout ROOT/{train,val,test}/images/*.jpg."""
+
+    _target_: str = "colorize.data.faces.load_faces"
+    # null: $COLORIZE_FACES_ROOT, else ../shared/data/ceng483-hw3-dataset beside the project
+    root: Optional[str] = None
+    limit: Optional[int] = None  # at most this many images per split (sorted by name)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.limit is None or self.limit >= 1, "data.limit", self.limit, "must be null or >= 1"
+        )
+
+
+# ----------------------------------------------------------------------------- trainer
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = True
+    epsilon: float = 5e-6  # val_mse must drop by more than this to count as an improvement
+    patience: int = 5  # epochs without improvement before stopping
+
+    def __post_init__(self) -> None:
+        _require(self.epsilon >= 0, "trainer.early_stopping.epsilon", self.epsilon, "must be >= 0")
+        _require(
+            self.patience >= 1, "trainer.early_stopping.patience", self.patience, "must be >= 1"
+        )
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 100
+    batch_size: int = 16
+    seed: int = 0
+    device: Device = Device.auto
+    num_threads: int = 0  # 0: the cores available to this job (divided among parallel jobs)
+    eval_batch_size: int = 500
+    num_samples: int = 6  # val images in the qualitative figure
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "must be >= 1")
+        _require(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "must be >= 1")
+        _require(self.num_threads >= 0, "trainer.num_threads", self.num_threads, "must be >= 0")
+        _require(
+            self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "must be >= 1"
+        )
+        _require(self.num_samples >= 1, "trainer.num_samples", self.num_samples, "must be >= 1")
+
+
+# ----------------------------------------------------------------------------- tracking
+@dataclass
+class MlflowConfig:
+    # relative sqlite paths are resolved against the directory the command was started from
+    uri: str = "sqlite:///outputs/mlflow.db"
+    experiment: str = "colorize"
+    # null: an `mlartifacts` folder beside a sqlite store (MLflow's server default otherwise)
+    artifact_location: Optional[str] = None
+    run_name: Optional[str] = None  # null: derived from the model, e.g. "2-conv k5 c16 +tanh"
+
+
+# ----------------------------------------------------------------------------- root
+@dataclass
+class TrainConfig:
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    data: Any = MISSING
+    trainer: TrainerConfig = MISSING
+    tracking: MlflowConfig = MISSING
+
+
+GROUPS: dict[str, dict[str, type]] = {
+    "model": {"baseline": ConvNetConfig},
+    "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
+    "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
+    "trainer": {"default": TrainerConfig},
+    "tracking": {"mlflow": MlflowConfig},
+}
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore as `<group>/<option>_schema` and `train_schema`.
+
+    The YAML files under `conf/` name their schema first in their defaults list.
+    """
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig, replace=True)
+    for group, options in GROUPS.items():
+        for option, node in options.items():
+            cs.store(group=group, name=f"{option}_schema", node=node, replace=True)
+
+
+def to_object(cfg: DictConfig) -> TrainConfig:
+    """Validate a composed config and return it as dataclasses; bad values raise ColorizeError."""
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ColorizeError):
+            raise cause from None
+        raise ColorizeError(str(exc).splitlines()[0]) from None
+
+
+# Targets a config may name: this package's builders and torch's optimizers. Anything else in a
+# `_target_` is refused by Hydra (no arbitrary callables from a config file or override).
+TRUSTED_TARGETS = ["colorize.*", "torch.optim.*"]
+
+
+def build(node: Any, *args: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` restricted to :data:`TRUSTED_TARGETS`."""
+    from hydra.utils import instantiate
+
+    return instantiate(node, *args, _execution_whitelist_=TRUSTED_TARGETS, **kwargs)

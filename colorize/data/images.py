@@ -1,0 +1,113 @@
+"""Decode image files once into uint8 tensors; convert to the model's [-1, 1] range in bulk."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from colorize.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """N images as uint8 tensors: `gray` N x 1 x H x W (luma), `rgb` N x 3 x H x W.
+
+    `rgb` is None for gray-only inputs (the course's test split has no ground truth).
+    """
+
+    gray: Tensor
+    rgb: Optional[Tensor]
+    names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.gray.shape[0]
+
+    def subset(self, n: int) -> "ImageSet":
+        rgb = None if self.rgb is None else self.rgb[:n]
+        return ImageSet(self.gray[:n], rgb, self.names[:n])
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: ImageSet
+    val: ImageSet
+    name: str = "data"
+
+
+def to_unit_range(x: Tensor) -> Tensor:
+    """uint8 0..255 -> float32 in [-1, 1]."""
+    return x.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The gray image PIL's ``convert("L")`` gives for an H x W x 3 uint8 array."""
+    return np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+
+
+def from_rgb_arrays(arrays: list[np.ndarray], names: list[str]) -> ImageSet:
+    """Stack H x W x 3 uint8 arrays into an ImageSet (gray = PIL luma)."""
+    rgb = np.stack(arrays)
+    gray = np.stack([luma(a) for a in arrays])[:, None]
+    return ImageSet(torch.from_numpy(gray), torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous(), names)
+
+
+def list_images(folder: Path, limit: Optional[int] = None) -> list[Path]:
+    """Image files in `folder`, in natural order (2.jpg before 10.jpg); DataError if none."""
+    if not folder.is_dir():
+        raise DataError(f"data folder {str(folder)!r} does not exist")
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if not files:
+        raise DataError(
+            f"data folder {str(folder)!r} holds no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})"
+        )
+    files.sort(key=lambda p: (len(p.stem), p.stem) if p.stem.isdigit() else (float("inf"), p.stem))
+    return files[:limit] if limit else files
+
+
+def _decode(path: Path) -> tuple[np.ndarray, str]:
+    """One file -> (H x W x 3 uint8, PIL mode); DataError naming the file if unreadable."""
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            return np.asarray(im.convert("RGB")), mode
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
+
+
+def read_images(files: list[Path], *, require_color: bool) -> ImageSet:
+    """Decode files (in parallel threads) into an ImageSet.
+
+    With `require_color`, a grayscale file is an error (it has no colour target); otherwise gray
+    inputs are accepted and `rgb` is None when every file is gray. All images must share a size.
+    """
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        decoded = list(pool.map(_decode, files))
+    sizes = {a.shape for a, _ in decoded}
+    if len(sizes) > 1:
+        first = decoded[0][0].shape
+        bad = next(f for f, (a, _) in zip(files, decoded) if a.shape != first)
+        raise DataError(
+            f"image {str(bad)!r} is {_hw(decoded[files.index(bad)][0])}, but {str(files[0])!r} is "
+            f"{_hw(decoded[0][0])}: all images in a split must have the same size"
+        )
+    gray_files = [f for f, (_, mode) in zip(files, decoded) if mode in ("L", "LA", "1", "I", "I;16", "F")]
+    names = [str(f) for f in files]
+    if require_color and gray_files:
+        raise DataError(f"image {str(gray_files[0])!r} is grayscale: training images need colour")
+    image_set = from_rgb_arrays([a for a, _ in decoded], names)
+    if len(gray_files) == len(files):
+        return ImageSet(image_set.gray, None, names)
+    return image_set
+
+
+def _hw(a: np.ndarray) -> str:
+    return f"{a.shape[1]}x{a.shape[0]}"

@@ -1,0 +1,44 @@
+"""Pure metric functions on image tensors in [-1, 1] (N x 3 x H x W) or uint8 0..255."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+MARGIN = 12
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    """Map values in [-1, 1] to integers 0..255 (rounded, clipped), as the course does."""
+    return ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round_().to(torch.uint8)
+
+
+def margin_hits(pred: Tensor, target: Tensor, margin: int = MARGIN) -> Tensor:
+    """Per image, the number of values whose 0..255 absolute error is < `margin`.
+
+    `pred` and `target` are floats in [-1, 1] or uint8 in 0..255 (both the same kind).
+    """
+    if pred.dtype != torch.uint8:
+        pred, target = to_uint8(pred), to_uint8(target)
+    diff = (pred.to(torch.int16) - target.to(torch.int16)).abs_()
+    return (diff < margin).flatten(1).sum(1)
+
+
+def margin_accuracy_per_image(pred: Tensor, target: Tensor, margin: int = MARGIN) -> Tensor:
+    """Per image, the fraction of its H*W*3 values whose 0..255 absolute error is < `margin`."""
+    values_per_image = pred[0].numel()
+    return margin_hits(pred, target, margin).double() / values_per_image
+
+
+def margin_accuracy(pred: Tensor, target: Tensor, margin: int = MARGIN) -> float:
+    """12-margin accuracy: the per-image fraction of values within the margin, averaged."""
+    if pred.shape != target.shape:
+        raise ValueError(f"shape mismatch: predictions {tuple(pred.shape)} vs targets {tuple(target.shape)}")
+    if pred.shape[0] == 0:
+        raise ValueError("no images to score")
+    return float(margin_accuracy_per_image(pred, target, margin).mean())
+
+
+def mse_sum(pred: Tensor, target: Tensor) -> Tensor:
+    """Sum of squared errors over all values (divide by the value count for the MSE)."""
+    return torch.sum((pred - target) ** 2)

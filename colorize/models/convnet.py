@@ -1,0 +1,53 @@
+"""The study's plain convolutional net, built from its config."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class ConvNet(nn.Sequential):
+    """`layers` same-padded convs; ReLU (and optional BatchNorm) between; 3 output channels.
+
+    layers=1 is a single 1->3 conv. Hidden convs have `channels` kernels; `tanh` squashes the
+    output into [-1, 1].
+    """
+
+    def __init__(
+        self,
+        layers: int = 1,
+        kernel_size: int = 3,
+        channels: int = 8,
+        batch_norm: bool = False,
+        tanh: bool = False,
+    ) -> None:
+        modules: list[nn.Module] = []
+        in_ch = 1
+        for _ in range(layers - 1):
+            modules.append(nn.Conv2d(in_ch, channels, kernel_size, padding=kernel_size // 2))
+            if batch_norm:
+                modules.append(nn.BatchNorm2d(channels))
+            modules.append(nn.ReLU(inplace=True))
+            in_ch = channels
+        modules.append(nn.Conv2d(in_ch, 3, kernel_size, padding=kernel_size // 2))
+        if tanh:
+            modules.append(nn.Tanh())
+        super().__init__(*modules)
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - same as Sequential, typed
+        return super().forward(x)
+
+
+def describe(model_cfg: object) -> str:
+    """A short human name for a model config, e.g. ``2-conv k5 c16 +bn +tanh``."""
+    get = (lambda k, d=None: model_cfg.get(k, d)) if hasattr(model_cfg, "get") else (
+        lambda k, d=None: getattr(model_cfg, k, d)
+    )
+    layers = get("layers")
+    parts = [f"{layers}-conv", f"k{get('kernel_size')}"]
+    if layers and layers > 1:
+        parts.append(f"c{get('channels')}")
+    if get("batch_norm"):
+        parts.append("+bn")
+    if get("tanh"):
+        parts.append("+tanh")
+    return " ".join(parts)

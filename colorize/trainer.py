@@ -1,0 +1,162 @@
+"""The one training loop: batches from in-memory tensors, per-epoch metrics, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from colorize.data.images import ImageSet, to_unit_range
+from colorize.early_stopping import EarlyStopping
+from colorize.metrics import margin_hits, mse_sum
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int, loss: float) -> None:
+        super().__init__(f"training diverged at epoch {epoch}, step {step}: loss={loss}")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+@dataclass
+class DeviceImages:
+    """An ImageSet as float tensors in [-1, 1] on the training device, channels-last."""
+
+    gray: Tensor
+    rgb: Tensor
+
+    @classmethod
+    def from_set(cls, images: ImageSet, device: torch.device) -> "DeviceImages":
+        if images.rgb is None:
+            raise ValueError("training and validation images need colour targets")
+
+        def prep(x: Tensor) -> Tensor:
+            return to_unit_range(x.to(device)).contiguous(memory_format=torch.channels_last)
+
+        return cls(prep(images.gray), prep(images.rgb))
+
+    def __len__(self) -> int:
+        return self.gray.shape[0]
+
+
+EpochCallback = Callable[[int, dict], None]
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    stopped_epoch: int
+    history: list[dict] = field(default_factory=list)  # one metrics dict per epoch (epoch 1 first)
+
+    @property
+    def best(self) -> dict:
+        return self.history[self.best_epoch - 1]
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500) -> dict:
+    """MSE per value and 12-margin accuracy (per image, averaged) over a whole split."""
+    model.eval()
+    sse = torch.zeros((), dtype=torch.float64, device=data.gray.device)
+    hits = torch.zeros((), dtype=torch.float64, device=data.gray.device)
+    for start in range(0, len(data), batch_size):
+        pred = model(data.gray[start : start + batch_size])
+        target = data.rgb[start : start + batch_size]
+        sse += mse_sum(pred, target)
+        hits += margin_hits(pred, target).sum()
+    values = data.rgb.numel()
+    accuracy = float(hits) / values  # equal-size images: mean of per-image fractions
+    return {"mse": float(sse) / values, "margin12_accuracy": accuracy, "margin12_error": 1.0 - accuracy}
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: DeviceImages,
+    batch_size: int,
+    generator: torch.Generator,
+    epoch: int,
+    progress: bool = True,
+) -> dict:
+    """One pass over `data` in a seeded random order; loss and 12-margin error as trained."""
+    model.train()
+    n = len(data)
+    order = torch.randperm(n, generator=generator).to(data.gray.device)
+    sse = 0.0
+    hits = torch.zeros((), dtype=torch.float64, device=data.gray.device)
+    steps = math.ceil(n / batch_size)
+    bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if progress else True)
+    for step in range(steps):
+        idx = order[step * batch_size : (step + 1) * batch_size]
+        x, y = data.gray.index_select(0, idx), data.rgb.index_select(0, idx)
+        pred = model(x)
+        loss = F.mse_loss(pred, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        value = loss.item()
+        if not math.isfinite(value):
+            bar.close()
+            raise Diverged(epoch, step + 1, value)
+        sse += value * y.numel()
+        hits += margin_hits(pred.detach(), y).sum()
+        bar.update()
+    bar.close()
+    values = data.rgb.numel()
+    return {"mse": sse / values, "margin12_error": 1.0 - float(hits) / values}
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: DeviceImages,
+    val: DeviceImages,
+    *,
+    max_epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    early_stopping: Optional[EarlyStopping] = None,
+    eval_batch_size: int = 500,
+    on_epoch: Optional[EpochCallback] = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train for up to `max_epochs`; afterwards `model` holds the best epoch's weights.
+
+    With early stopping, the best epoch is the one with the lowest val MSE (by more than
+    epsilon) and training stops after `patience` epochs without improvement; without it, the
+    best epoch is the last one. `on_epoch(epoch, metrics)` is called after each epoch.
+    """
+    history: list[dict] = []
+    best_state = copy.deepcopy(model.state_dict())
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):
+        started = time.perf_counter()
+        tr = train_epoch(model, optimizer, train, batch_size, generator, epoch, progress)
+        va = evaluate(model, val, eval_batch_size)
+        metrics = {
+            "train_mse": tr["mse"],
+            "train_margin12_error": tr["margin12_error"],
+            "val_mse": va["mse"],
+            "val_margin12_error": va["margin12_error"],
+            "val_margin12_accuracy": va["margin12_accuracy"],
+            "epoch_seconds": time.perf_counter() - started,
+        }
+        history.append(metrics)
+        improved = early_stopping.step(epoch, va["mse"]) if early_stopping else True
+        if improved:
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if early_stopping and early_stopping.should_stop:
+            break
+    model.load_state_dict(best_state)
+    best_epoch = early_stopping.best_epoch if early_stopping else epoch
+    return FitResult(best_epoch=best_epoch, stopped_epoch=epoch, history=history)

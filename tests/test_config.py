@@ -1,0 +1,71 @@
+"""Every config group composes against its schema; bad values fail with the key named."""
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from colorize.config import GROUPS, to_object
+from colorize.errors import ColorizeError
+from colorize.paths import conf_dir
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_every_yaml_option_has_a_schema(group):
+    assert options(group), f"conf/{group} is empty"
+    assert set(options(group)) <= set(GROUPS[group])
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in sorted(GROUPS) for o in options(g)])
+def test_every_option_composes_into_its_dataclass(make_cfg, group, option):
+    conf = to_object(make_cfg(f"{group}={option}"))
+    assert isinstance(getattr(conf, group), GROUPS[group][option])
+
+
+def test_defaults_are_the_course_baseline(make_cfg):
+    conf = to_object(make_cfg())
+    assert (conf.model.layers, conf.model.kernel_size, conf.model.channels) == (1, 3, 8)
+    assert (conf.model.batch_norm, conf.model.tanh) == (False, False)
+    assert (conf.optimizer.lr, conf.optimizer.momentum) == (0.001, 0.0)
+    assert (conf.trainer.max_epochs, conf.trainer.batch_size) == (100, 16)
+    assert (conf.trainer.early_stopping.epsilon, conf.trainer.early_stopping.patience) == (5e-6, 5)
+    assert type(conf.data).__name__ == "SamplesDataConfig"
+    assert conf.tracking.uri.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.layers=0", "model.layers=0 is invalid: must be an integer >= 1"),
+        ("model.kernel_size=4", "model.kernel_size=4 is invalid: must be an odd integer"),
+        ("model.channels=0", "model.channels=0 is invalid"),
+        ("optimizer.lr=-1", "optimizer.lr=-1.0 is invalid: must be a number > 0"),
+        ("trainer.batch_size=0", "trainer.batch_size=0 is invalid: must be >= 1"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
+        ("trainer.early_stopping.patience=0", "trainer.early_stopping.patience=0 is invalid"),
+        ("data.limit=0", "data.limit=0 is invalid"),
+    ],
+)
+def test_out_of_range_values_name_the_key(make_cfg, override, message):
+    with pytest.raises(ColorizeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        to_object(make_cfg(override))
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("model.layerz=2", "model.layerz"),
+        ("model.layers=two", "model.layers"),
+        ("trainer.device=tpu", "trainer.device"),
+        ("optimizer.lr=fast", "optimizer.lr"),
+        ("nonsense=1", "nonsense"),
+    ],
+)
+def test_unknown_keys_and_wrong_types_fail_at_composition(make_cfg, override, key):
+    with pytest.raises(ConfigCompositionException) as info:
+        make_cfg(override)
+    assert key in str(info.value) + str(info.value.__cause__)

@@ -1,0 +1,90 @@
+"""Datasets decode real images once into tensors; bad folders and files fail naming the path."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorize.data.faces import load_faces, load_split
+from colorize.data.images import list_images, read_images, to_unit_range
+from colorize.data.samples import load_samples
+from colorize.errors import DataError
+
+
+def test_faces_decode_to_uint8_tensors_with_pil_luma(faces):
+    splits = load_faces(str(faces), limit=20)
+    assert splits.train.rgb.shape == (20, 3, 80, 80) and splits.train.rgb.dtype == torch.uint8
+    assert splits.val.gray.shape == (20, 1, 80, 80) and splits.val.gray.dtype == torch.uint8
+    first = Path(splits.train.names[0])
+    assert first.name == "0.jpg"  # natural order: 0, 1, 2, ... 10
+    assert [Path(n).name for n in splits.train.names[:3]] == ["0.jpg", "1.jpg", "2.jpg"]
+    with Image.open(first) as im:
+        rgb = np.asarray(im.convert("RGB"))
+        gray = np.asarray(im.convert("RGB").convert("L"))
+    assert np.array_equal(splits.train.rgb[0].permute(1, 2, 0).numpy(), rgb)
+    assert np.array_equal(splits.train.gray[0, 0].numpy(), gray)
+
+
+def test_unit_range_scaling():
+    x = torch.tensor([0, 255, 128], dtype=torch.uint8)
+    assert to_unit_range(x).tolist() == pytest.approx([-1.0, 1.0, 128 / 127.5 - 1], abs=1e-6)
+
+
+def test_test_split_is_gray_without_targets(faces):
+    test = load_split(faces, "test", limit=5, require_color=False)
+    assert test.rgb is None and test.gray.shape == (5, 1, 80, 80)
+
+
+def test_samples_need_no_download_and_split_deterministically():
+    a, b = load_samples(), load_samples()
+    assert len(a.train) > 100 and len(a.val) > 20
+    assert a.train.rgb.shape[1:] == (3, 80, 80)
+    assert a.val.names == b.val.names and torch.equal(a.val.rgb, b.val.rgb)
+    assert not set(a.train.names) & set(a.val.names)
+
+
+@pytest.fixture
+def image_dir(tmp_path, faces):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        shutil.copy(faces / "train" / "images" / f"{i}.jpg", folder / f"{i}.jpg")
+    return folder
+
+
+def test_missing_root_names_the_path():
+    with pytest.raises(DataError, match="data.root='/nonexistent' does not exist"):
+        load_faces("/nonexistent")
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="holds no images"):
+        list_images(tmp_path)
+
+
+def test_truncated_jpeg_names_the_file(image_dir):
+    bad = image_dir / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])
+    with pytest.raises(DataError, match=r"cannot read image '.*1\.jpg'"):
+        read_images(list_images(image_dir), require_color=True)
+
+
+def test_non_image_file_names_the_file(image_dir):
+    (image_dir / "notes.jpg").write_text("not an image")
+    with pytest.raises(DataError, match=r"cannot read image '.*notes\.jpg'"):
+        read_images(list_images(image_dir), require_color=True)
+
+
+def test_grayscale_file_in_a_training_folder_names_the_file(image_dir):
+    Image.open(image_dir / "0.jpg").convert("L").save(image_dir / "5.jpg")
+    with pytest.raises(DataError, match=r"image '.*5\.jpg' is grayscale"):
+        read_images(list_images(image_dir), require_color=True)
+
+
+def test_wrong_size_image_names_the_file(image_dir):
+    Image.open(image_dir / "0.jpg").resize((64, 64)).save(image_dir / "7.jpg")
+    with pytest.raises(DataError, match=r"image '.*7\.jpg' is 64x64, but .* is 80x80"):
+        read_images(list_images(image_dir), require_color=True)

@@ -1,0 +1,57 @@
+"""12-margin accuracy and MSE against hand-computed values."""
+
+import pytest
+import torch
+
+from colorize.metrics import margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
+
+
+def u8(values) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.uint8)
+
+
+def test_to_uint8_maps_the_unit_range_to_bytes():
+    x = torch.tensor([-1.0, -2.0, 0.0, 1.0, 3.0, 2 * 100 / 255 - 1])
+    assert to_uint8(x).tolist() == [0, 0, 128, 255, 255, 100]  # 127.5 rounds half to even: 128
+
+
+def test_exact_byte_values_survive_the_round_trip():
+    values = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(to_uint8(values.float() / 127.5 - 1), values)
+
+
+def test_difference_of_11_counts_and_12_does_not():
+    target = u8([[[[100, 100, 100, 100]]]])  # one image, 1x1x4 values
+    pred = u8([[[[111, 112, 89, 88]]]])  # |diff| = 11, 12, 11, 12
+    assert margin_hits(pred, target).tolist() == [2]
+    assert margin_accuracy(pred, target) == pytest.approx(0.5)
+
+
+def test_accuracy_is_the_mean_of_per_image_fractions():
+    target = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
+    pred = target.clone()
+    pred[0, 0, 0, 0] = 200  # image 0: 11 of 12 values within the margin
+    pred[1] = 50  # image 1: none within the margin
+    per_image = margin_accuracy_per_image(pred, target)
+    assert per_image.tolist() == pytest.approx([11 / 12, 0.0])
+    assert margin_accuracy(pred, target) == pytest.approx((11 / 12 + 0) / 2)
+
+
+def test_float_inputs_are_compared_in_bytes():
+    target = torch.full((1, 3, 1, 1), 2 * 100 / 255 - 1)  # byte 100
+    pred = torch.tensor([2 * 111 / 255 - 1, 2 * 112 / 255 - 1, 2 * 88.6 / 255 - 1]).view(1, 3, 1, 1)
+    # bytes 111 (|11|), 112 (|12|), 89 (88.6 rounds to 89: |11|)
+    assert margin_hits(pred, target).tolist() == [2]
+
+
+def test_accuracy_rejects_shape_mismatch_and_empty_input():
+    with pytest.raises(ValueError, match="shape mismatch"):
+        margin_accuracy(u8([[1, 2]]), u8([[1, 2, 3]]))
+    with pytest.raises(ValueError, match="no images"):
+        margin_accuracy(torch.zeros(0, 3, 2, 2), torch.zeros(0, 3, 2, 2))
+
+
+def test_mse_sum_by_hand():
+    pred = torch.tensor([[0.5, -0.5], [1.0, 0.0]])
+    target = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    assert float(mse_sum(pred, target)) == pytest.approx(0.25 + 0.25 + 1.0)

@@ -1,0 +1,124 @@
+"""End to end: `python -m colorize.train` on real faces, checked in a real MLflow store."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from colorize.checkpoint import load_model
+from colorize.experiment import JobContext, run_job
+from colorize.metrics import margin_accuracy
+from colorize.data.faces import load_split
+from colorize.data.images import to_unit_range
+from tests.conftest import run_cli
+
+METRICS = ["train_mse", "val_mse", "train_margin12_error", "val_margin12_error", "val_margin12_accuracy"]
+
+
+def runs_in(uri: str, experiment: str):
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
+
+
+@pytest.fixture(scope="module")
+def trained(faces, mlflow_uri, tmp_path_factory):
+    """One CLI run on 64 real faces for 3 epochs, tracked in the session's store."""
+    out = tmp_path_factory.mktemp("run")
+    proc = run_cli(
+        "data=faces", f"data.root={faces}", "data.limit=64", "model.layers=2", "model.channels=16",
+        "model.kernel_size=5", "model.tanh=true", "optimizer.lr=0.1", "trainer.max_epochs=3",
+        f"tracking.uri={mlflow_uri}", "tracking.experiment=e2e", f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client, runs = runs_in(mlflow_uri, "e2e")
+    assert len(runs) == 1
+    return client, runs[0], out, proc
+
+
+def test_run_logs_params_per_epoch_metrics_and_artifacts(trained):
+    client, run, out, proc = trained
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["model.layers"] == "2" and params["model.kernel_size"] == "5"
+    assert params["model.channels"] == "16" and params["model.tanh"] == "True"
+    assert params["optimizer.lr"] == "0.1" and params["trainer.batch_size"] == "16"
+    assert params["data.name"] == "faces" and params["data.limit"] == "64"
+    for key in METRICS:
+        history = client.get_metric_history(run.info.run_id, key)
+        assert sorted(m.step for m in history) == [1, 2, 3], key
+    assert 1 <= run.data.metrics["best_epoch"] <= 3
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "best.pt", "samples.png"} <= artifacts
+    assert "epoch   3/3" in proc.stderr + proc.stdout  # one summary line per epoch
+
+
+def test_checkpoint_reloads_without_pickle_and_reproduces_val_accuracy(trained, faces):
+    client, run, out, _ = trained
+    local = client.download_artifacts(run.info.run_id, "best.pt", str(out / "dl"))
+    payload = torch.load(local, weights_only=True)
+    assert payload["model_config"]["layers"] == 2
+    model, payload = load_model(Path(local))
+    val = load_split(faces, "val", 64)
+    with torch.inference_mode():
+        pred = model.eval()(to_unit_range(val.gray))
+    acc = margin_accuracy(pred, to_unit_range(val.rgb))
+    best = int(run.data.metrics["best_epoch"])
+    logged = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val_margin12_accuracy")}
+    assert acc == pytest.approx(logged[best], abs=1e-6)
+
+
+def test_same_command_twice_gives_the_same_metrics(make_cfg, faces, mlflow_uri, tmp_path):
+    overrides = [
+        "data=faces", f"data.root={faces}", "data.limit=48", "model.layers=2", "model.batch_norm=true",
+        "trainer.max_epochs=2", f"tracking.uri={mlflow_uri}", "tracking.experiment=determinism",
+    ]
+    first = run_job(make_cfg(*overrides), JobContext(tmp_path / "a"))
+    second = run_job(make_cfg(*overrides), JobContext(tmp_path / "b"))
+    assert first.fit.history and len(first.fit.history) == 2
+    strip = lambda h: [{k: v for k, v in e.items() if k != "epoch_seconds"} for e in h]  # noqa: E731
+    assert strip(first.fit.history) == strip(second.fit.history)
+    assert first.objective == second.objective
+
+
+@pytest.fixture(scope="module")
+def bad_folders(tmp_path_factory, faces):
+    """Course-layout roots: one with an empty split, one with a corrupt JPEG."""
+    base = tmp_path_factory.mktemp("bad")
+    empty, corrupt = base / "empty", base / "corrupt"
+    for root in (empty, corrupt):
+        for split in ("train", "val"):
+            (root / split / "images").mkdir(parents=True)
+    for split in ("train", "val"):
+        for i in range(4):
+            shutil.copy(faces / split / "images" / f"{i}.jpg", corrupt / split / "images" / f"{i}.jpg")
+    (corrupt / "train" / "images" / "3.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return {"empty": empty, "corrupt": corrupt}
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["model.layers=0"], "model.layers=0 is invalid: must be an integer >= 1"),
+        (["model.kernel_size=4"], "model.kernel_size=4 is invalid: must be an odd integer"),
+        (["optimizer.lr=-1"], "optimizer.lr=-1.0 is invalid: must be a number > 0"),
+        (["trainer.batch_size=0"], "trainer.batch_size=0 is invalid: must be >= 1"),
+        (["data=faces", "data.root=/nonexistent"], "data.root='/nonexistent' does not exist"),
+        (["data=faces", "data.root={empty}"], "empty/train/images' holds no images"),
+        (["data=faces", "data.root={corrupt}"], "cannot read image '{corrupt}/train/images/3.jpg'"),
+    ],
+)
+def test_bad_input_is_one_line_and_loses_nothing(overrides, expected, bad_folders, mlflow_uri, tmp_path):
+    overrides = [o.format(**bad_folders) for o in overrides]
+    expected = expected.format(**bad_folders)
+    _, before = runs_in(mlflow_uri, "e2e")
+    proc = run_cli(*overrides, "trainer.max_epochs=1", f"tracking.uri={mlflow_uri}",
+                   "tracking.experiment=e2e", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "Warning" not in line]
+    assert lines[-1].startswith("colorize: error: ") and expected in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+    _, after = runs_in(mlflow_uri, "e2e")
+    assert [r.info.run_id for r in after] == [r.info.run_id for r in before]
