@@ -162,6 +162,30 @@ class MlflowConfig:
     run_name: Optional[str] = None  # null: derived from the model, e.g. "2-conv k5 c16 +tanh"
 
 
+# ----------------------------------------------------------------------------- pruner
+@dataclass
+class NoPrunerConfig:
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class MedianPrunerConfig:
+    """Prune a trial whose val error at an epoch is worse than the median of earlier trials'."""
+
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 3  # trials that complete before any pruning
+    n_warmup_steps: int = 1  # epochs of every trial that are never pruned
+    interval_steps: int = 1
+
+
+@dataclass
+class HyperbandPrunerConfig:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+
+
 # ----------------------------------------------------------------------------- root
 @dataclass
 class TrainConfig:
@@ -170,6 +194,10 @@ class TrainConfig:
     data: Any = MISSING
     trainer: TrainerConfig = MISSING
     tracking: MlflowConfig = MISSING
+    # Optuna pruner for trials of the `search` sweep (only used when `optuna_trial` is set)
+    pruner: Any = MISSING
+    # set by the colorize_optuna sweeper: the Optuna trial number this job evaluates
+    optuna_trial: Optional[int] = None
 
 
 GROUPS: dict[str, dict[str, type]] = {
@@ -178,14 +206,19 @@ GROUPS: dict[str, dict[str, type]] = {
     "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
     "trainer": {"default": TrainerConfig},
     "tracking": {"mlflow": MlflowConfig},
+    "pruner": {"none": NoPrunerConfig, "median": MedianPrunerConfig, "hyperband": HyperbandPrunerConfig},
 }
 
 
 def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore as `<group>/<option>_schema` and `train_schema`.
+    """Put the schemas in Hydra's ConfigStore as `<group>/<option>_schema` and `train_schema`,
+    and register the `colorize.parallel_jobs` resolver the sweep presets use.
 
     The YAML files under `conf/` name their schema first in their defaults list.
     """
+    from colorize.runtime import parallel_jobs
+
+    OmegaConf.register_resolver("colorize.parallel_jobs", parallel_jobs, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig, replace=True)
     for group, options in GROUPS.items():
@@ -204,9 +237,9 @@ def to_object(cfg: DictConfig) -> TrainConfig:
         raise ColorizeError(str(exc).splitlines()[0]) from None
 
 
-# Targets a config may name: this package's builders and torch's optimizers. Anything else in a
+# Targets a config may name: this package's builders, torch's optimizers, Optuna's pruners. Anything else in a
 # `_target_` is refused by Hydra (no arbitrary callables from a config file or override).
-TRUSTED_TARGETS = ["colorize.*", "torch.optim.*"]
+TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "optuna.pruners.*"]
 
 
 def build(node: Any, *args: Any, **kwargs: Any) -> Any:

@@ -6,7 +6,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -19,7 +19,7 @@ from colorize.early_stopping import EarlyStopping
 from colorize.models.convnet import describe
 from colorize.runtime import resolve_num_threads, seed_everything, select_device
 from colorize.tracking import Tracker, TrackedRun, flatten
-from colorize.trainer import DeviceImages, Diverged, FitResult, fit
+from colorize.trainer import DeviceImages, Diverged, EpochCallback, FitResult, fit
 from colorize.visualize import save_samples
 
 log = logging.getLogger("colorize")
@@ -35,6 +35,8 @@ class JobContext:
     parent_run_id: Optional[str] = None
     parallel_jobs: int = 1
     tags: Optional[dict] = None
+    # extra per-epoch callbacks, e.g. an Optuna TrialReporter; built once the config is valid
+    epoch_hooks: Callable[[object], list[EpochCallback]] = lambda conf: []
 
 
 @dataclass
@@ -43,6 +45,7 @@ class JobResult:
     status: str  # FINISHED | FAILED
     objective: float  # best val_margin12_error, NaN for a diverged run
     fit: Optional[FitResult] = None
+    pruned: bool = False
 
 
 def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
@@ -53,6 +56,7 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     torch.set_num_threads(threads)
     splits: Splits = build(cfg.data)
     tracker = Tracker(conf.tracking.uri, conf.tracking.experiment, conf.tracking.artifact_location)
+    hooks = ctx.epoch_hooks(conf)
 
     generator = seed_everything(conf.trainer.seed)
     model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
@@ -84,6 +88,8 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
                 epoch, conf.trainer.max_epochs, metrics["train_mse"], metrics["val_mse"],
                 metrics["val_margin12_accuracy"], metrics["epoch_seconds"],
             )
+            for hook in hooks:
+                hook(epoch, metrics)
 
         try:
             result = fit(
@@ -99,13 +105,16 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
             log.warning("%s: %s", name, exc)
             run.fail(diverged="true", diverged_epoch=exc.epoch)
             return JobResult(run.run_id, "FAILED", math.nan)
+        if result.stopped_by is not None:
+            log.info("%s: %s", name, result.stopped_by)
+            run.set_tags({result.stopped_by.tag: "true", "stopped_by": str(result.stopped_by)})
         _finish(run, result, model, cfg, val, conf.trainer.num_samples, ctx.output_dir, name)
         best = result.best
     log.info(
         "best epoch %d of %d: val_mse %.5f  val 12-margin accuracy %.4f  (run %s)",
         result.best_epoch, result.stopped_epoch, best["val_mse"], best["val_margin12_accuracy"], run.run_id,
     )
-    return JobResult(run.run_id, "FINISHED", best[OBJECTIVE], result)
+    return JobResult(run.run_id, "FINISHED", best[OBJECTIVE], result, pruned=result.stopped_by is not None)
 
 
 def _finish(

@@ -27,3 +27,18 @@ def faces_root() -> Path:
     if env:
         return Path(env)
     return project_root().parent / "shared" / "data" / "ceng483-hw3-dataset"
+
+
+def resolve_sqlite_uri(uri: str, cwd: Path | None = None) -> str:
+    """Make a relative ``sqlite:///path`` absolute (against `cwd`) and create its folder.
+
+    Other URIs (PostgreSQL, http://...) are returned unchanged.
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return uri
+    path = Path(uri[len(prefix) :])
+    if not path.is_absolute():
+        path = (cwd or Path.cwd()) / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return prefix + str(path.resolve())

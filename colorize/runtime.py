@@ -26,6 +26,14 @@ def resolve_num_threads(requested: int, parallel_jobs: int = 1) -> int:
     return max(1, available_cores() // max(1, parallel_jobs))
 
 
+def parallel_jobs(n_jobs: object) -> int:
+    """Jobs that run at once for a launcher's `n_jobs` (joblib semantics: -1 = all cores)."""
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return 1
+    cores = available_cores()
+    return min(cores, n_jobs) if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+
+
 def select_device(choice: str) -> torch.device:
     """`auto` picks CUDA when present, else the CPU; `cuda` without a GPU is an error."""
     choice = getattr(choice, "value", choice)

@@ -14,23 +14,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from colorize.errors import ColorizeError
+from colorize.paths import resolve_sqlite_uri
 
 log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAMS_PER_BATCH = 100
-
-
-def resolve_uri(uri: str, cwd: Optional[Path] = None) -> str:
-    """Make a relative ``sqlite:///path`` absolute (against `cwd`) and create its folder."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return uri
-    path = Path(uri[len(prefix) :])
-    if not path.is_absolute():
-        path = (cwd or Path.cwd()) / path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return prefix + str(path.resolve())
 
 
 def default_artifact_location(uri: str) -> Optional[str]:
@@ -86,12 +75,15 @@ class TrackedRun:
         if tags:
             self.set_tags(tags)
 
+    def end(self, status: Optional[str] = None) -> None:
+        self.client.set_terminated(self.run_id, status=status or self.status)
+
 
 class Tracker:
     """An MLflow store and experiment, checked to be reachable when created."""
 
     def __init__(self, uri: str, experiment: str, artifact_location: Optional[str] = None) -> None:
-        self.uri = resolve_uri(uri)
+        self.uri = resolve_sqlite_uri(uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
 
@@ -112,6 +104,32 @@ class Tracker:
         except Exception as exc:  # connection errors surface as requests/sqlalchemy errors
             raise ColorizeError(f"cannot reach MLflow tracking store {self.uri!r}: {_first_line(exc)}") from None
 
+    def create_run(
+        self,
+        run_name: str,
+        tags: Optional[Mapping[str, Any]] = None,
+        parent_run_id: Optional[str] = None,
+    ) -> TrackedRun:
+        """A new RUNNING run (nested under `parent_run_id` if given); end it with :meth:`TrackedRun.end`."""
+        all_tags = {k: str(v) for k, v in (tags or {}).items()}
+        if parent_run_id:
+            all_tags[PARENT_TAG] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        return TrackedRun(self.client, run.info.run_id)
+
+    def run(self, run_id: str) -> TrackedRun:
+        """An existing run, to log more to it."""
+        return TrackedRun(self.client, run_id)
+
+    def children(self, parent_run_id: str) -> list:
+        """The runs nested under a parent run, oldest first."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            order_by=["attributes.start_time ASC"],
+            max_results=5000,
+        )
+
     @contextmanager
     def start_run(
         self,
@@ -120,11 +138,7 @@ class Tracker:
         parent_run_id: Optional[str] = None,
     ) -> Iterator[TrackedRun]:
         """Open a run; it ends FINISHED, FAILED (error or :meth:`TrackedRun.fail`) or KILLED (Ctrl-C)."""
-        all_tags = {k: str(v) for k, v in (tags or {}).items()}
-        if parent_run_id:
-            all_tags[PARENT_TAG] = parent_run_id
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
-        tracked = TrackedRun(self.client, run.info.run_id)
+        tracked = self.create_run(run_name, tags, parent_run_id)
         try:
             yield tracked
         except KeyboardInterrupt:
@@ -134,7 +148,7 @@ class Tracker:
             tracked.status = "FAILED"
             raise
         finally:
-            self.client.set_terminated(tracked.run_id, status=tracked.status)
+            tracked.end()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,28 +9,51 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from colorize.config import register_configs
+from colorize.config import TRUSTED_TARGETS, TrainConfig, build, register_configs
 from colorize.errors import ColorizeError
-from colorize.experiment import JobContext, run_job
+from colorize.experiment import OBJECTIVE, JobContext, run_job
 from colorize.paths import conf_dir
+from colorize.runtime import parallel_jobs
+from colorize.sweep_tracking import parent_run_id
 
 register_configs()
 
 
-def job_context() -> JobContext:
-    """This Hydra job's output folder and how many jobs run beside it."""
+def job_context(cfg: DictConfig) -> JobContext:
+    """This Hydra job's output folder, MLflow parent run, parallel peers and Optuna trial link."""
     hc = HydraConfig.get()
-    parallel = hc.launcher.get("n_jobs", 1) if hc.mode.name == "MULTIRUN" else 1
-    if not isinstance(parallel, int) or parallel < 1:  # joblib's n_jobs=-1: all cores
-        parallel = 1
-    return JobContext(output_dir=Path(hc.runtime.output_dir), parallel_jobs=parallel)
+    multirun = hc.mode.name == "MULTIRUN"
+    preset = hc.runtime.choices.get("sweep")
+    if preset and not multirun:
+        raise ColorizeError(f"sweep={preset} is a multirun preset: add -m (python -m colorize.train -m sweep={preset} ...)")
+
+    def epoch_hooks(conf: TrainConfig) -> list:
+        if conf.optuna_trial is None:
+            return []
+        storage, study = hc.sweeper.get("storage"), hc.sweeper.get("study_name")
+        if not storage or not study:
+            raise ColorizeError(
+                f"optuna_trial={conf.optuna_trial} needs the study's storage and name: "
+                "set hydra.sweeper.storage and hydra.sweeper.study_name"
+            )
+        from colorize.pruning import TrialReporter
+
+        return [TrialReporter(storage, study, conf.optuna_trial, build(cfg.pruner), OBJECTIVE)]
+
+    return JobContext(
+        output_dir=Path(hc.runtime.output_dir),
+        parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
+        parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
+        tags={"overrides": " ".join(hc.overrides.task)},
+        epoch_hooks=epoch_hooks,
+    )
 
 
-@hydra.main(config_path=str(conf_dir()), config_name="train")
+@hydra.main(config_path=str(conf_dir()), config_name="train", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float:
-    """Train and return the best val 12-margin error (what sweepers minimise)."""
+    """Train and return the best val 12-margin error (what sweepers minimise; NaN if diverged)."""
     try:
-        return run_job(cfg, job_context()).objective
+        return run_job(cfg, job_context(cfg)).objective
     except ColorizeError as exc:
         logging.getLogger("colorize").debug("bad input", exc_info=True)
         raise SystemExit(f"colorize: error: {exc}") from None

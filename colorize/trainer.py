@@ -26,6 +26,12 @@ class Diverged(RuntimeError):
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
+class StopTraining(Exception):
+    """Raised by an epoch callback to end training after the current epoch (e.g. pruning)."""
+
+    tag = "stopped"  # the MLflow tag set to "true" on a run stopped this way
+
+
 @dataclass
 class DeviceImages:
     """An ImageSet as float tensors in [-1, 1] on the training device, channels-last."""
@@ -55,6 +61,7 @@ class FitResult:
     best_epoch: int
     stopped_epoch: int
     history: list[dict] = field(default_factory=list)  # one metrics dict per epoch (epoch 1 first)
+    stopped_by: Optional[StopTraining] = None  # set when an epoch callback ended training
 
     @property
     def best(self) -> dict:
@@ -132,8 +139,10 @@ def fit(
 
     With early stopping, the best epoch is the one with the lowest val MSE (by more than
     epsilon) and training stops after `patience` epochs without improvement; without it, the
-    best epoch is the last one. `on_epoch(epoch, metrics)` is called after each epoch.
+    best epoch is the last one. `on_epoch(epoch, metrics)` is called after each epoch; it may
+    raise :class:`StopTraining` to end training there (the best weights are still restored).
     """
+    stopped_by: Optional[StopTraining] = None
     history: list[dict] = []
     best_state = copy.deepcopy(model.state_dict())
     epoch = 0
@@ -154,9 +163,13 @@ def fit(
         if improved:
             best_state = copy.deepcopy(model.state_dict())
         if on_epoch is not None:
-            on_epoch(epoch, metrics)
+            try:
+                on_epoch(epoch, metrics)
+            except StopTraining as stop:
+                stopped_by = stop
+                break
         if early_stopping and early_stopping.should_stop:
             break
     model.load_state_dict(best_state)
     best_epoch = early_stopping.best_epoch if early_stopping else epoch
-    return FitResult(best_epoch=best_epoch, stopped_epoch=epoch, history=history)
+    return FitResult(best_epoch=best_epoch, stopped_epoch=epoch, history=history, stopped_by=stopped_by)

@@ -1,0 +1,101 @@
+"""`hydra/sweeper=colorize_optuna`: Hydra's Optuna sweeper, extended for pruning (a Hydra plugin
+registered through the `hydra.plugins` entry point in pyproject.toml).
+
+Three additions to the released plugin, nothing else changes:
+* every launched job gets the override ``optuna_trial=<number>`` so that it can report per-epoch
+  values to its own trial and consult the pruner (see :mod:`colorize.pruning`);
+* the study's RDB storage is a :class:`colorize.pruning.PruningAwareStorage`, which records trials
+  that the job pruned as PRUNED (not COMPLETE/FAIL), with their last reported value;
+* when the study already holds trials (the same command run again resumes it), the seeded sampler
+  is re-seeded with ``seed + number of trials so far``, so the new trials are new configurations
+  rather than a replay of the first ones -- and still reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import optuna
+
+from hydra.core.config_store import ConfigStore
+from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
+from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
+from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+TRIAL_KEY = "optuna_trial"
+
+
+class _PruningSweeperImpl(OptunaSweeperImpl):
+    reseed: Optional[Callable[[int], Any]] = None  # seed offset -> a fresh sampler
+
+    def _configure_trials(self, trials: list, *args: Any) -> Sequence[Sequence[str]]:
+        overrides = super()._configure_trials(trials, *args)
+        return [tuple(o) + (f"{TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
+
+    def sweep(self, arguments: list[str]) -> None:
+        done = existing_trials(self.storage, self.study_name)
+        if done and self.reseed is not None:
+            self.sampler = self.reseed(done)
+        return super().sweep(arguments)
+
+
+def existing_trials(storage: Any, study_name: Optional[str]) -> int:
+    """Trials already in the named study (0 if it does not exist yet or lives in memory)."""
+    if storage is None or study_name is None:
+        return 0
+    try:
+        return len(optuna.load_study(study_name=study_name, storage=storage).trials)
+    except KeyError:
+        return 0
+
+
+class ColorizeOptunaSweeper(OptunaSweeper):
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: Any | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        custom_search_space: str | None,
+        params: DictConfig | None,
+    ) -> None:
+        from colorize.pruning import open_storage
+
+        super().__init__(
+            sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
+            custom_search_space, params,
+        )
+        impl = _PruningSweeperImpl(
+            self.sweeper.sampler,  # already instantiated by the parent
+            direction,
+            open_storage(storage) if isinstance(storage, str) else storage,
+            study_name,
+            n_trials,
+            n_jobs,
+            max_failure_rate,
+            custom_search_space,
+            params,
+        )
+        seed = OmegaConf.select(sampler, "seed") if isinstance(sampler, DictConfig) else None
+        if seed is not None:
+            impl.reseed = lambda offset: instantiate(
+                OmegaConf.merge(sampler, {"seed": int(seed) + offset}),
+                _execution_whitelist_=("optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*"),
+            )
+        self.sweeper = impl
+
+
+@dataclass
+class ColorizeOptunaSweeperConf(OptunaSweeperConf):
+    _target_: str = "colorize.optuna_sweeper.ColorizeOptunaSweeper"
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="colorize_optuna", node=ColorizeOptunaSweeperConf, provider="colorize"
+)

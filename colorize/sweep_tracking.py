@@ -1,0 +1,131 @@
+"""One MLflow parent run per Hydra multirun, with a summary of its trials at the end.
+
+The parent run's id is written to ``<sweep dir>/mlflow_parent_run_id`` so that every job -- in
+this process, in joblib workers or on other machines sharing the folder -- nests its run under it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from colorize.tracking import Tracker
+
+log = logging.getLogger("colorize")
+
+PARENT_FILE = "mlflow_parent_run_id"
+OBJECTIVE = "best_val_margin12_error"
+# params that vary between trials without being a swept hyperparameter
+NOT_SWEPT = {"optuna_trial", "tracking.run_name"}
+
+
+def parent_run_id(sweep_dir: str | Path) -> Optional[str]:
+    """The parent run of the multirun whose folder is `sweep_dir`, if one was opened."""
+    path = Path(sweep_dir) / PARENT_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _tracker(config: DictConfig) -> Tracker:
+    t = config.tracking
+    return Tracker(t.uri, t.experiment, t.get("artifact_location"))
+
+
+def trial_status(run: Any) -> str:
+    tags = run.data.tags
+    if tags.get("diverged") == "true":
+        return "diverged"
+    if tags.get("pruned") == "true":
+        return "pruned"
+    return run.info.status.lower()
+
+
+def summarize(children: list) -> tuple[list[str], list[dict]]:
+    """One row per trial: swept values, best epoch, best val error, status; and the swept keys."""
+    keys = sorted({k for r in children for k in r.data.params})
+    swept = [
+        k for k in keys
+        if k not in NOT_SWEPT and len({r.data.params.get(k) for r in children}) > 1
+    ]
+    rows = []
+    for r in children:
+        m = r.data.metrics
+        rows.append(
+            {"run": r.data.tags.get("mlflow.runName", ""), **{k: r.data.params.get(k, "") for k in swept},
+             "best_epoch": int(m["best_epoch"]) if "best_epoch" in m else "",
+             OBJECTIVE: m.get(OBJECTIVE, ""), "status": trial_status(r), "run_id": r.info.run_id}
+        )
+    return swept, rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "(no trials)\n"
+    head = list(rows[0])
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(fmt(r[h]) for h in head) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+class MlflowSweepCallback(Callback):
+    """Opens the parent run when a multirun starts; summarises and closes it when it ends."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hydra = config.hydra
+        preset = hydra.runtime.choices.get("sweep") or "multirun"
+        tracker = _tracker(config)
+        run = tracker.create_run(
+            preset,
+            tags={
+                "sweep": preset,
+                "sweep_dir": str(Path(hydra.sweep.dir).resolve()),
+                "overrides": " ".join(hydra.overrides.task),
+                "mlflow.note.content": f"`python -m colorize.train -m {' '.join(hydra.overrides.task)}`",
+            },
+        )
+        sweep_dir = Path(hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / PARENT_FILE).write_text(run.run_id)
+        log.info("MLflow parent run %s (%s) in %s", run.run_id, preset, tracker.uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        run_id = parent_run_id(sweep_dir)
+        if run_id is None:
+            return
+        tracker = _tracker(config)
+        run = tracker.run(run_id)
+        children = tracker.children(run_id)
+        swept, rows = summarize(children)
+        (sweep_dir / "summary.csv").write_text(to_csv(rows))
+        (sweep_dir / "summary.md").write_text(to_markdown(rows))
+        run.log_artifact(sweep_dir / "summary.csv")
+        run.log_artifact(sweep_dir / "summary.md")
+        scored = [r for r in rows if isinstance(r[OBJECTIVE], float) and not math.isnan(r[OBJECTIVE])
+                  and r["status"] in ("finished", "pruned")]
+        finished = [r for r in scored if r["status"] == "finished"] or scored
+        summary = {"trials": len(rows), "failed_trials": sum(r["status"] in ("failed", "diverged") for r in rows)}
+        if finished:
+            best = min(finished, key=lambda r: r[OBJECTIVE])
+            summary[OBJECTIVE] = best[OBJECTIVE]
+            run.set_tags({"best_run_id": best["run_id"], "best_run": best["run"], "swept": ",".join(swept)})
+        run.log_metrics(summary)
+        run.end("FINISHED")
+        log.info("sweep summary (%d trials):\n%s", len(rows), to_markdown(rows))
