@@ -85,6 +85,7 @@ class Tracker:
     def __init__(self, uri: str, experiment: str, artifact_location: Optional[str] = None) -> None:
         self.uri = resolve_sqlite_uri(uri)
         self.client = MlflowClient(tracking_uri=self.uri)
+        self.experiment_name = experiment
         self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
 
     def _experiment(self, name: str, artifact_location: Optional[str]) -> str:

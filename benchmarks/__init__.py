@@ -1,0 +1,1 @@
+"""Benchmark suite: `python -m benchmarks [--only NAME ...] [--repeats N]` (not part of the tests)."""

@@ -1,0 +1,37 @@
+"""Run the benchmark suite, print a table and write outputs/benchmarks/results.json.
+
+    python -m benchmarks                 # everything, medians of 3 runs
+    python -m benchmarks --only sweep    # one benchmark
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmarks import sweeps
+from benchmarks.common import machine, save, table
+
+BENCHES = {
+    "sweep": lambda a: sweeps.sweep_throughput(a.repeats),
+    "pruning": lambda a: sweeps.pruning(),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="benchmarks to run (default: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
+    args = parser.parse_args()
+    rows = []
+    for name in args.only or BENCHES:
+        print(f"== {name}", flush=True)
+        new = BENCHES[name](args)
+        print(table(new), flush=True)
+        rows += new
+    print(f"\nMachine: {machine()}\n")
+    print(table(rows))
+    print(f"\nwritten to {save(rows)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Shared helpers: timing medians, subprocess runs of the CLI, result tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "outputs" / "benchmarks"
+
+
+@dataclass
+class Row:
+    """One line of the results table: a measurement, its unit and optional comparison."""
+
+    bench: str
+    case: str
+    value: float
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+def median_of(fn: Callable[[], float], repeats: int) -> tuple[float, list[float]]:
+    samples = [fn() for _ in range(repeats)]
+    return statistics.median(samples), samples
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_cli(args: list[str], env: dict | None = None) -> float:
+    """Wall seconds of `python -m colorize.train args...` (fails loudly on error)."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "colorize.train", *args], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"colorize.train {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    import torch
+
+    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| benchmark | case | median | unit | note |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.bench} | {r.case} | {r.value:.4g} | {r.unit} | {r.note} |")
+    return "\n".join(lines)
+
+
+def save(rows: list[Row], name: str = "results") -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), "rows": [r.__dict__ for r in rows]}, indent=2))
+    return path

@@ -1,0 +1,90 @@
+"""A tiny report document model rendered to Markdown and to self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+
+@dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass
+class Paragraph:
+    text: str
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Image:
+    path: Path  # relative to the report folder
+    caption: str
+
+
+Block = Union[Heading, Paragraph, Table, Image]
+
+
+@dataclass
+class Document:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def add(self, *blocks: Block) -> None:
+        self.blocks.extend(blocks)
+
+    def markdown(self) -> str:
+        out = [f"# {self.title}", ""]
+        for b in self.blocks:
+            if isinstance(b, Heading):
+                out += ["#" * b.level + " " + b.text, ""]
+            elif isinstance(b, Paragraph):
+                out += [b.text, ""]
+            elif isinstance(b, Table):
+                out.append("| " + " | ".join(b.header) + " |")
+                out.append("|" + "---|" * len(b.header))
+                out += ["| " + " | ".join(r) + " |" for r in b.rows]
+                out.append("")
+            elif isinstance(b, Image):
+                out += [f"![{b.caption}]({b.path.as_posix()})", "", f"*{b.caption}*", ""]
+        return "\n".join(out)
+
+    def html(self, base: Path) -> str:
+        """Self-contained HTML: images are embedded as base64 data URIs."""
+        esc = html.escape
+        out = [
+            "<!doctype html><html><head><meta charset='utf-8'>",
+            f"<title>{esc(self.title)}</title>",
+            "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+            "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+            "padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child"
+            "{text-align:left}img{max-width:100%}figcaption{color:#555;font-size:90%}</style>",
+            f"</head><body><h1>{esc(self.title)}</h1>",
+        ]
+        for b in self.blocks:
+            if isinstance(b, Heading):
+                out.append(f"<h{b.level}>{esc(b.text)}</h{b.level}>")
+            elif isinstance(b, Paragraph):
+                out.append(f"<p>{esc(b.text)}</p>")
+            elif isinstance(b, Table):
+                out.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in b.header) + "</tr>")
+                out += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in b.rows]
+                out.append("</table>")
+            elif isinstance(b, Image):
+                data = base64.b64encode((base / b.path).read_bytes()).decode()
+                out.append(
+                    f"<figure><img alt='{esc(b.caption)}' src='data:image/png;base64,{data}'>"
+                    f"<figcaption>{esc(b.caption)}</figcaption></figure>"
+                )
+        out.append("</body></html>")
+        return "\n".join(out)

@@ -1,0 +1,65 @@
+"""`python -m colorize.evaluate estimations.npy img_names.txt`: the course grader's 12-margin accuracy.
+
+Reads the ground-truth colour image of every listed path and prints the 12-margin accuracy of the
+estimations: per image, the fraction of its H*W*3 values (0..255) with |estimate - truth| < 12,
+averaged over images.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from colorize.cli import run_tool
+from colorize.data.images import read_images
+from colorize.errors import ColorizeError
+from colorize.metrics import margin_accuracy
+
+
+def score(estimations: np.ndarray, truth: np.ndarray) -> float:
+    """12-margin accuracy of uint8 N x H x W x 3 arrays; ColorizeError on a shape mismatch."""
+    if estimations.shape != truth.shape:
+        raise ColorizeError(
+            f"estimations have shape {estimations.shape} but the ground truth is {truth.shape} "
+            "(expected N x H x W x 3, one estimation per listed image)"
+        )
+    return margin_accuracy(torch.from_numpy(estimations), torch.from_numpy(truth))
+
+
+def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The estimations (validated) and the ground truth read from the listed image paths."""
+    for path in (estimations_path, names_path):
+        if not path.is_file():
+            raise ColorizeError(f"{str(path)!r} does not exist")
+    try:
+        estimations = np.load(estimations_path, allow_pickle=False)
+    except Exception as exc:
+        raise ColorizeError(f"{str(estimations_path)!r} is not a .npy array: {str(exc).splitlines()[0]}") from None
+    if estimations.dtype != np.uint8 or estimations.ndim != 4 or estimations.shape[-1] != 3:
+        raise ColorizeError(
+            f"estimations must be a uint8 array N x H x W x 3, got {estimations.dtype} {estimations.shape}"
+        )
+    names = [line.strip() for line in names_path.read_text().splitlines() if line.strip()]
+    if len(names) != estimations.shape[0]:
+        raise ColorizeError(f"{len(names)} image names but {estimations.shape[0]} estimations: counts must match")
+    truth = read_images([Path(n) for n in names], require_color=True)
+    return estimations, truth.rgb.permute(0, 2, 3, 1).numpy()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorize.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("estimations", type=Path, help="estimations.npy (uint8, N x H x W x 3)")
+    parser.add_argument("names", type=Path, help="img_names.txt (one ground-truth image path per line)")
+    args = parser.parse_args(argv)
+    accuracy = score(*load(args.estimations, args.names))
+    print(f"12-margin accuracy: {accuracy:.4f}  (error {1 - accuracy:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    run_tool(main)

@@ -1,0 +1,97 @@
+"""Report figures: per-sweep comparison curves and the best configuration's training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from colorize.results import Sweep, Trial  # noqa: E402
+
+AXES = {
+    "mse": ("MSE (per value, RGB in [-1, 1])", "train_mse", "val_mse"),
+    "margin12": ("12-margin error (fraction of values off by ≥ 12/255)", "train_margin12_error", "val_margin12_error"),
+}
+TITLES = {
+    "layers": "Number of conv layers",
+    "kernel_size": "Kernel size",
+    "kernels": "Number of kernels",
+    "lr": "Learning rate",
+    "further": "Batch norm, tanh and 16 channels",
+    "search": "Optuna search",
+}
+
+
+def _series(trial: Trial, key: str) -> tuple[list[int], list[float]]:
+    points = trial.history.get(key, [])
+    return [e for e, _ in points], [v for _, v in points]
+
+
+def comparison_figure(sweep: Sweep, path: Path) -> Path:
+    """Train (dashed) and val (solid) MSE and 12-margin error per configuration, one colour each."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    colours = plt.get_cmap("tab10" if len(sweep.trials) <= 10 else "tab20")
+    handles = []
+    for i, trial in enumerate(sweep.trials):
+        colour = colours(i % colours.N)
+        name = trial.label
+        if trial.status == "diverged":
+            name += f" — diverged (epoch {trial.diverged_epoch()})"
+            handles.append(Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name))
+            continue
+        if trial.status == "pruned":
+            name += " (pruned)"
+        for ax, (_, train_key, val_key) in zip(axes, AXES.values()):
+            for key, style in ((train_key, "--"), (val_key, "-")):
+                x, y = _series(trial, key)
+                ax.plot(x, y, style, color=colour, linewidth=1.6, alpha=0.9)
+            if trial.best_epoch:
+                x, y = _series(trial, val_key)
+                if trial.best_epoch in x:
+                    ax.plot(trial.best_epoch, y[x.index(trial.best_epoch)], "o", color=colour, markersize=5)
+        handles.append(Line2D([], [], color=colour, linewidth=2, label=name))
+    style_handles = [
+        Line2D([], [], color="grey", linestyle="--", label="train"),
+        Line2D([], [], color="grey", linestyle="-", label="validation"),
+        Line2D([], [], color="grey", marker="o", linestyle="none", label="chosen epoch"),
+    ]
+    for ax, (ylabel, _, _) in zip(axes, AXES.values()):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].set_title("MSE loss")
+    axes[1].set_title("12-margin error")
+    fig.suptitle(f"{TITLES.get(sweep.preset, sweep.preset)} — train and validation curves", fontsize=13)
+    fig.legend(handles=handles + style_handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _save(fig, path)
+
+
+def best_figure(trial: Trial, metric: str, path: Path) -> Path:
+    """One metric's train and val curves for a run, with the automatically chosen epoch marked."""
+    ylabel, train_key, val_key = AXES[metric]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, style, name in ((train_key, "--", "train"), (val_key, "-", "validation")):
+        x, y = _series(trial, key)
+        ax.plot(x, y, style, color="tab:blue" if name == "train" else "tab:orange", linewidth=1.8, label=name)
+    if trial.best_epoch:
+        ax.axvline(trial.best_epoch, color="tab:green", linestyle=":", linewidth=1.5,
+                   label=f"chosen epoch ({trial.best_epoch})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{trial.label}: {'MSE loss' if metric == 'mse' else '12-margin error'}")
+    ax.grid(alpha=0.3)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,90 @@
+"""`python -m colorize.predict MODEL IMAGES`: colorize a folder into the course's submission format.
+
+MODEL is an MLflow run id, a ``runs:/<run id>/best.pt`` URI or a checkpoint path; IMAGES a folder
+of gray or colour images (colour is converted to gray). Writes ``estimations.npy`` (uint8,
+N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from colorize.checkpoint import load_model
+from colorize.cli import run_tool
+from colorize.data.images import list_images, read_images, to_unit_range
+from colorize.errors import ColorizeError
+from colorize.metrics import to_uint8
+from colorize.runtime import select_device
+from colorize.tracking import Tracker
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def resolve_checkpoint(model: str, uri: str, workdir: Path) -> Path:
+    """A local checkpoint path for a run id, a runs:/ URI or a path."""
+    if model.startswith("runs:/"):
+        run_id, _, artifact = model[len("runs:/") :].partition("/")
+        return _download(run_id, artifact or "best.pt", uri, workdir)
+    if RUN_ID.match(model) and not Path(model).exists():
+        return _download(model, "best.pt", uri, workdir)
+    path = Path(model)
+    if not path.is_file():
+        raise ColorizeError(f"model {model!r} is neither a checkpoint file nor an MLflow run id / runs:/ URI")
+    return path
+
+
+def _download(run_id: str, artifact: str, uri: str, workdir: Path) -> Path:
+    tracker = Tracker(uri, "colorize")
+    try:
+        tracker.client.get_run(run_id)
+    except Exception:
+        raise ColorizeError(f"run {run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
+    try:
+        return Path(tracker.client.download_artifacts(run_id, artifact, str(workdir)))
+    except Exception as exc:
+        raise ColorizeError(f"run {run_id!r} has no artifact {artifact!r}: {str(exc).splitlines()[0]}") from None
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, gray_u8: torch.Tensor, device: torch.device, batch_size: int = 500) -> np.ndarray:
+    """uint8 gray N x 1 x H x W -> uint8 RGB estimations N x H x W x 3."""
+    model = model.to(device).eval()
+    out = []
+    for start in range(0, gray_u8.shape[0], batch_size):
+        x = to_unit_range(gray_u8[start : start + batch_size].to(device))
+        out.append(to_uint8(model(x)).cpu())
+    return torch.cat(out).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorize.predict", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path")
+    parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
+    parser.add_argument("--uri", default="sqlite:///outputs/mlflow.db", help="MLflow tracking URI")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many images")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = parser.parse_args(argv)
+    files = list_images(args.images, args.limit)
+    images = read_images(files, require_color=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, payload = load_model(resolve_checkpoint(args.model, args.uri, Path(tmp)))
+    estimations = predict(model, images.gray, select_device(args.device))
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.save(args.out / "estimations.npy", estimations)
+    (args.out / "img_names.txt").write_text("".join(f"{name}\n" for name in images.names))
+    print(f"{estimations.shape[0]} estimations {tuple(estimations.shape)} uint8 -> "
+          f"{args.out / 'estimations.npy'}, names -> {args.out / 'img_names.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_tool(main)

@@ -1,0 +1,145 @@
+"""`python -m colorize.report`: turn tracked sweeps into comparison figures and a report.
+
+    python -m colorize.report                      # the latest finished sweep of each preset
+    python -m colorize.report --sweep RUN_ID ...   # given sweep parent runs
+    python -m colorize.report --all                # every finished sweep of the experiment
+
+Writes outputs/report/<name>/{report.md, report.html, results.csv, *.png} and logs them as
+artifacts of each included sweep's MLflow parent run (under report/<name>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import shutil
+from pathlib import Path
+from typing import Optional, Sequence
+
+from colorize.cli import run_tool
+from colorize.document import Document, Heading, Image, Paragraph, Table
+from colorize.errors import ColorizeError
+from colorize.figures import TITLES, best_figure, comparison_figure
+from colorize.results import Sweep, Trial, latest_sweeps, load_sweep, parent_runs
+from colorize.tracking import Tracker
+
+log = logging.getLogger("colorize.report")
+
+COLUMNS = ["configuration", "status", "best epoch", "val MSE", "val 12-margin accuracy", "train time (s)"]
+
+
+def table_row(trial: Trial) -> list[str]:
+    m = trial.metrics
+    if not trial.scored:
+        return [trial.label, trial.status, "—", "—", "—", "—"]
+    return [
+        trial.label, trial.status, str(trial.best_epoch), f"{m['best_val_mse']:.5f}",
+        f"{m['best_val_margin12_accuracy']:.4f}", f"{m.get('train_seconds', float('nan')):.1f}",
+    ]
+
+
+def best_overall(sweeps: list[Sweep]) -> Optional[Trial]:
+    candidates = [s.best for s in sweeps if s.best is not None]
+    return min(candidates, key=lambda t: t.metrics["best_val_margin12_error"]) if candidates else None
+
+
+def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str) -> Path:
+    """Write the figures, report.md, report.html and results.csv; return the folder."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = Document(f"Colorization study report — {name}")
+    doc.add(Paragraph(
+        f"{len(sweeps)} sweep(s) from experiment '{tracker.experiment_name}' of the MLflow store "
+        f"{tracker.uri}. Metrics are those of each run's automatically chosen epoch (lowest val MSE, "
+        "early stopping). 12-margin accuracy: per image, the fraction of RGB values (0..255) within "
+        "less than 12 of the target, averaged over images."
+    ))
+    records = []
+    for sweep in sweeps:
+        title = TITLES.get(sweep.preset, sweep.preset)
+        figure = comparison_figure(sweep, out_dir / f"{sweep.preset}_curves.png")
+        doc.add(
+            Heading(f"{title} (sweep={sweep.preset})"),
+            Paragraph(f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'}; "
+                      f"{len(sweep.trials)} trials."),
+            Image(figure.relative_to(out_dir), f"{title}: train (dashed) and validation (solid) curves"),
+            Table(COLUMNS, [table_row(t) for t in sweep.trials]),
+        )
+        records += [
+            {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label, "status": t.status,
+             "best_epoch": t.best_epoch if t.scored else "",
+             "val_mse": t.metrics.get("best_val_mse", "") if t.scored else "",
+             "val_margin12_accuracy": t.metrics.get("best_val_margin12_accuracy", "") if t.scored else "",
+             "train_seconds": t.metrics.get("train_seconds", "") if t.scored else ""}
+            for t in sweep.trials
+        ]
+    best = best_overall(sweeps)
+    if best is not None:
+        _best_section(doc, tracker, best, out_dir)
+    with (out_dir / "results.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    (out_dir / "report.md").write_text(doc.markdown())
+    (out_dir / "report.html").write_text(doc.html(out_dir))
+    for sweep in sweeps:
+        tracker.client.log_artifacts(sweep.parent_run_id, str(out_dir), f"report/{name}")
+    return out_dir
+
+
+def _best_section(doc: Document, tracker: Tracker, best: Trial, out_dir: Path) -> None:
+    m = best.metrics
+    doc.add(
+        Heading(f"Best configuration: {best.label}"),
+        Paragraph(
+            f"Run {best.run_id}: chosen epoch {best.best_epoch} (of {int(m.get('stopped_epoch', 0))} trained), "
+            f"val MSE {m['best_val_mse']:.5f}, val 12-margin accuracy {m['best_val_margin12_accuracy']:.4f} "
+            f"(error {m['best_val_margin12_error']:.4f}), train time {m.get('train_seconds', 0):.1f} s."
+        ),
+        Image(best_figure(best, "mse", out_dir / "best_mse.png").relative_to(out_dir),
+              "Best configuration: MSE loss, with the chosen epoch marked"),
+        Image(best_figure(best, "margin12", out_dir / "best_margin12.png").relative_to(out_dir),
+              "Best configuration: 12-margin error, with the chosen epoch marked"),
+    )
+    try:
+        local = tracker.client.download_artifacts(best.run_id, "samples.png", str(out_dir / ".download"))
+        shutil.move(local, out_dir / "best_samples.png")
+        doc.add(Image(Path("best_samples.png"), "Best configuration on validation images: gray input / prediction / target"))
+    except Exception as exc:  # an old run without the artifact: the report still stands
+        log.warning("no qualitative samples for run %s: %s", best.run_id, exc)
+    finally:
+        shutil.rmtree(out_dir / ".download", ignore_errors=True)
+
+
+def select_sweeps(tracker: Tracker, sweep_ids: list[str], presets: Optional[list[str]], every: bool) -> list[Sweep]:
+    if sweep_ids:
+        return [load_sweep(tracker, run_id) for run_id in sweep_ids]
+    if every:
+        runs = parent_runs(tracker)
+        if not runs:
+            raise ColorizeError(f"no finished sweeps in experiment {tracker.experiment_name!r}")
+        return [load_sweep(tracker, r.info.run_id) for r in reversed(runs)]
+    return latest_sweeps(tracker, presets)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorize.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", default="sqlite:///outputs/mlflow.db", help="MLflow tracking URI")
+    parser.add_argument("--experiment", default="colorize", help="MLflow experiment name")
+    parser.add_argument("--sweep", nargs="+", default=[], metavar="RUN_ID", help="sweep parent run ids")
+    parser.add_argument("--preset", nargs="+", help="only the latest sweeps of these presets")
+    parser.add_argument("--all", action="store_true", help="every finished sweep of the experiment")
+    parser.add_argument("--name", default=None, help="report name (folder under outputs/report/)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="parent folder of reports")
+    args = parser.parse_args(argv)
+    tracker = Tracker(args.uri, args.experiment)
+    sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
+    name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")
+    out = build_report(tracker, sweeps, args.out / name, name)
+    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_tool(main)

@@ -1,0 +1,129 @@
+"""Read tracked sweeps back from MLflow: parent runs, their trials and per-epoch histories."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+from colorize.errors import ColorizeError
+from colorize.models.convnet import describe
+from colorize.sweep_tracking import NOT_SWEPT, trial_status
+from colorize.tracking import PARENT_TAG, Tracker
+
+CURVES = ("train_mse", "val_mse", "train_margin12_error", "val_margin12_error")
+
+
+@dataclass
+class Trial:
+    run_id: str
+    params: dict
+    metrics: dict  # the run's latest values (best_* summary metrics included)
+    status: str  # finished | pruned | diverged | failed | killed | running
+    history: dict = field(default_factory=dict)  # metric -> [(epoch, value), ...]
+    label: str = ""
+
+    @property
+    def best_epoch(self) -> Optional[int]:
+        value = self.metrics.get("best_epoch")
+        return None if value is None else int(value)
+
+    @property
+    def scored(self) -> bool:
+        value = self.metrics.get("best_val_margin12_error")
+        return self.status in ("finished", "pruned") and value is not None and not math.isnan(value)
+
+    def diverged_epoch(self) -> Optional[int]:
+        return self.history_end() + 1 if self.status == "diverged" else None
+
+    def history_end(self) -> int:
+        return max((e for series in self.history.values() for e, _ in series), default=0)
+
+
+@dataclass
+class Sweep:
+    parent_run_id: str
+    preset: str
+    trials: list[Trial]
+    swept: list[str]
+    start_time: int = 0
+
+    @property
+    def best(self) -> Optional[Trial]:
+        scored = [t for t in self.trials if t.scored and t.status == "finished"] or [
+            t for t in self.trials if t.scored
+        ]
+        return min(scored, key=lambda t: t.metrics["best_val_margin12_error"]) if scored else None
+
+
+def label(params: dict, swept: list[str]) -> str:
+    """Legend name: the model (``2-conv k5 c8 +bn``) plus any swept non-model value (``lr0.1``)."""
+    model = {k.split(".", 1)[1]: _parse(v) for k, v in params.items() if k.startswith("model.")}
+    text = describe(model)
+    extras = [k for k in swept if not k.startswith("model.")]
+    for key in extras:
+        short = {"optimizer.lr": "lr", "trainer.batch_size": "bs"}.get(key, key + "=")
+        value = params.get(key, "?")
+        try:
+            value = f"{float(value):.3g}"
+        except ValueError:
+            pass
+        text += f" {short}{value}"
+    return text
+
+
+def _parse(value: str):
+    if value in ("True", "False"):
+        return value == "True"
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
+    """A sweep's parent run, trials and curves; ColorizeError if the run id is unknown."""
+    try:
+        parent = tracker.client.get_run(parent_run_id)
+    except Exception:
+        raise ColorizeError(f"run {parent_run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
+    children = tracker.children(parent_run_id)
+    if not children:
+        raise ColorizeError(f"run {parent_run_id!r} is not a sweep parent run: it has no trials")
+    keys = sorted({k for r in children for k in r.data.params})
+    swept = [k for k in keys if k not in NOT_SWEPT and len({r.data.params.get(k) for r in children}) > 1]
+    trials = []
+    for r in children:
+        history = {
+            key: sorted((m.step, m.value) for m in tracker.client.get_metric_history(r.info.run_id, key))
+            for key in CURVES
+        }
+        trials.append(
+            Trial(r.info.run_id, dict(r.data.params), dict(r.data.metrics), trial_status(r), history,
+                  label(r.data.params, swept))
+        )
+    preset = parent.data.tags.get("sweep", parent.info.run_name or "multirun")
+    return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0)
+
+
+def parent_runs(tracker: Tracker, preset: Optional[str] = None) -> list:
+    """Finished sweep parent runs of the experiment, newest first (optionally of one preset)."""
+    query = f"tags.sweep = '{preset}'" if preset else "tags.sweep != ''"
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=query + " and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1000,
+    )
+    return [r for r in runs if PARENT_TAG not in r.data.tags]
+
+
+def latest_sweeps(tracker: Tracker, presets: Optional[list[str]] = None) -> list[Sweep]:
+    """The newest finished sweep of each preset, oldest preset first."""
+    seen: dict[str, str] = {}
+    for run in parent_runs(tracker):
+        preset = run.data.tags.get("sweep")
+        if preset and preset not in seen and (presets is None or preset in presets):
+            seen[preset] = run.info.run_id
+    if not seen:
+        raise ColorizeError(f"no finished sweeps in experiment {tracker.experiment_name!r} of {tracker.uri!r}")
+    sweeps = [load_sweep(tracker, run_id) for run_id in seen.values()]
+    return sorted(sweeps, key=lambda s: s.start_time)
