@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import sweeps
+from benchmarks import loop, overhead, sweeps
 from benchmarks.common import machine, save, table
 
 BENCHES = {
+    "epoch": lambda a: loop.epoch_times(a.repeats),
+    "overhead": lambda a: overhead.overhead(a.repeats),
     "sweep": lambda a: sweeps.sweep_throughput(a.repeats),
     "pruning": lambda a: sweeps.pruning(),
 }

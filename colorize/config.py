@@ -46,6 +46,21 @@ class ConvNetConfig:
         _require(self.channels >= 1, "model.channels", self.channels, "must be an integer >= 1")
 
 
+@dataclass
+class UNetConfig:
+    """A small U-Net (skip connections) that predicts chroma and keeps the input luma."""
+
+    _target_: str = "colorize.models.unet.UNet"
+    depth: int = 3  # 2x down-samplings (80 -> 10 pixels at depth 3)
+    channels: int = 16  # kernels at full resolution, doubled at every level
+    batch_norm: bool = True
+    chroma: bool = True  # predict Cb/Cr and recombine with the input luma (else RGB directly)
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.depth <= 4, "model.depth", self.depth, "must be 1..4 (80x80 images halve per level)")
+        _require(self.channels >= 1, "model.channels", self.channels, "must be an integer >= 1")
+
+
 # ----------------------------------------------------------------------------- optimizer
 def _check_lr(lr: float) -> None:
     _require(lr > 0 and lr == lr, "optimizer.lr", lr, "must be a number > 0")
@@ -75,6 +90,27 @@ class AdamConfig:
     def __post_init__(self) -> None:
         _check_lr(self.lr)
         _require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, "must be >= 0")
+
+
+# ----------------------------------------------------------------------------- scheduler
+@dataclass
+class NoSchedulerConfig:
+    """A constant learning rate (the study's setting)."""
+
+
+@dataclass
+class PlateauSchedulerConfig:
+    """Multiply the learning rate by `factor` when val MSE has not improved for `patience` epochs."""
+
+    _target_: str = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    _partial_: bool = True
+    factor: float = 0.5
+    patience: int = 1
+    threshold: float = 1e-4
+
+    def __post_init__(self) -> None:
+        _require(0 < self.factor < 1, "scheduler.factor", self.factor, "must be in (0, 1)")
+        _require(self.patience >= 0, "scheduler.patience", self.patience, "must be >= 0")
 
 
 # ----------------------------------------------------------------------------- data
@@ -139,6 +175,8 @@ class TrainerConfig:
     num_threads: int = 0  # 0: the cores available to this job (divided among parallel jobs)
     eval_batch_size: int = 500
     num_samples: int = 6  # val images in the qualitative figure
+    resume: Optional[str] = None  # an interrupted run's id, or its last.pt: continue that run
+    max_minutes: float = 0.0  # time budget for training (0: none); no epoch starts that would overrun it
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
     def __post_init__(self) -> None:
@@ -149,6 +187,7 @@ class TrainerConfig:
             self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "must be >= 1"
         )
         _require(self.num_samples >= 1, "trainer.num_samples", self.num_samples, "must be >= 1")
+        _require(self.max_minutes >= 0, "trainer.max_minutes", self.max_minutes, "must be >= 0 (0: no limit)")
 
 
 # ----------------------------------------------------------------------------- tracking
@@ -194,6 +233,7 @@ class TrainConfig:
     data: Any = MISSING
     trainer: TrainerConfig = MISSING
     tracking: MlflowConfig = MISSING
+    scheduler: Any = MISSING
     # Optuna pruner for trials of the `search` sweep (only used when `optuna_trial` is set)
     pruner: Any = MISSING
     # set by the colorize_optuna sweeper: the Optuna trial number this job evaluates
@@ -201,11 +241,12 @@ class TrainConfig:
 
 
 GROUPS: dict[str, dict[str, type]] = {
-    "model": {"baseline": ConvNetConfig},
+    "model": {"baseline": ConvNetConfig, "unet": UNetConfig},
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
     "trainer": {"default": TrainerConfig},
     "tracking": {"mlflow": MlflowConfig},
+    "scheduler": {"none": NoSchedulerConfig, "plateau": PlateauSchedulerConfig},
     "pruner": {"none": NoPrunerConfig, "median": MedianPrunerConfig, "hyperband": HyperbandPrunerConfig},
 }
 
@@ -226,6 +267,30 @@ def register_configs() -> None:
             cs.store(group=group, name=f"{option}_schema", node=node, replace=True)
 
 
+def plain(cfg: Any) -> dict:
+    """A composed config as plain, resolved Python values (enums as strings): for checkpoints, params."""
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+def typed(container: dict) -> DictConfig:
+    """A saved (plain) config back under its schemas: each group's dataclass found by `_target_`."""
+    root = OmegaConf.structured(TrainConfig)
+    for group, options in GROUPS.items():
+        saved = container.get(group)
+        if not isinstance(saved, dict):
+            continue
+        schema = next((c for c in options.values() if getattr(c, "_target_", None) == saved.get("_target_")), None)
+        if schema is None and len(options) == 1:
+            schema = next(iter(options.values()))
+        if schema is None:
+            raise ColorizeError(f"saved {group} config names an unknown _target_ {saved.get('_target_')!r}")
+        root[group] = OmegaConf.merge(OmegaConf.structured(schema), saved)
+    for key, value in container.items():
+        if key not in GROUPS:
+            root[key] = value
+    return root
+
+
 def to_object(cfg: DictConfig) -> TrainConfig:
     """Validate a composed config and return it as dataclasses; bad values raise ColorizeError."""
     try:
@@ -239,7 +304,7 @@ def to_object(cfg: DictConfig) -> TrainConfig:
 
 # Targets a config may name: this package's builders, torch's optimizers, Optuna's pruners. Anything else in a
 # `_target_` is refused by Hydra (no arbitrary callables from a config file or override).
-TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "optuna.pruners.*"]
+TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "torch.optim.lr_scheduler.*", "optuna.pruners.*"]
 
 
 def build(node: Any, *args: Any, **kwargs: Any) -> Any:

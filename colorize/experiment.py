@@ -1,30 +1,36 @@
-"""One training job from a composed config: data, model, loop, tracking, artifacts."""
+"""One training job from a composed config: data, model, loop, tracking, artifacts, resume."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-
 from omegaconf import DictConfig, OmegaConf
 
-from colorize.checkpoint import save_checkpoint
-from colorize.config import build, to_object
+from colorize.checkpoint import read_checkpoint, save_checkpoint
+from colorize.config import build, plain, to_object, typed
 from colorize.data.images import Splits
 from colorize.early_stopping import EarlyStopping
-from colorize.models.convnet import describe
+from colorize.errors import ColorizeError
+from colorize.models import describe
 from colorize.runtime import resolve_num_threads, seed_everything, select_device
-from colorize.tracking import Tracker, TrackedRun, flatten
-from colorize.trainer import DeviceImages, Diverged, EpochCallback, FitResult, fit
+from colorize.tracking import Tracker, TrackedRun, flatten, is_orphan, owner_tags
+from colorize.trainer import DeviceImages, Diverged, EpochCallback, FitResult, TrainState, fit
 from colorize.visualize import save_samples
 
 log = logging.getLogger("colorize")
 
 OBJECTIVE = "val_margin12_error"
+LAST = "last.pt"
+# keys that do not change what a job computes: excluded from its fingerprint
+NOT_FINGERPRINTED = ("optuna_trial", "trainer.resume", "tracking", "trainer.num_threads")
 
 
 @dataclass
@@ -48,19 +54,84 @@ class JobResult:
     pruned: bool = False
 
 
+def fingerprint(cfg: DictConfig) -> str:
+    """A hash of what the job computes (model, optimizer, data, trainer, pruner; not where it logs)."""
+    flat = flatten(plain(cfg))
+    kept = {k: v for k, v in flat.items() if not any(k == n or k.startswith(n + ".") for n in NOT_FINGERPRINTED)}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def previous_attempt(tracker: Tracker, parent_run_id: str, fp: str):
+    """The newest earlier run of the same job in the same sweep, if any (and not running live)."""
+    for run in reversed(tracker.children(parent_run_id)):
+        if run.data.tags.get("fingerprint") == fp and (run.info.status != "RUNNING" or is_orphan(run)):
+            return run
+    return None
+
+
+def locate_resume(resume: str, cfg: DictConfig, workdir: Path) -> dict:
+    """The last checkpoint of a run (id, looked up in the configured store) or at a path."""
+    path = Path(resume)
+    if not path.is_file():
+        tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.get("artifact_location"))
+        try:
+            run = tracker.client.get_run(resume)
+        except Exception:
+            raise ColorizeError(
+                f"trainer.resume={resume!r} is neither a checkpoint file nor a run in {tracker.uri!r}"
+            ) from None
+        local = Path(run.data.tags.get("output_dir", "")) / LAST
+        if local.is_file():
+            path = local
+        else:
+            try:
+                path = Path(tracker.client.download_artifacts(resume, LAST, str(workdir)))
+            except Exception:
+                raise ColorizeError(f"run {resume!r} has no {LAST} checkpoint to resume from") from None
+    payload = read_checkpoint(path)
+    if "train_state" not in payload:
+        raise ColorizeError(f"checkpoint {str(path)!r} holds no training state (use the run's {LAST})")
+    return payload
+
+
 def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
-    """Validate, load data, train and track one configuration."""
+    """Validate, load data, train and track one configuration (or resume/reuse an earlier attempt)."""
+    resume_payload = None
+    if cfg.trainer.get("resume"):
+        with tempfile.TemporaryDirectory() as tmp:
+            resume_payload = locate_resume(cfg.trainer.resume, cfg, Path(tmp))
+        saved = typed(resume_payload["config"])
+        saved.tracking = cfg.tracking  # the store the run lives in: as given now
+        cfg = saved
     conf = to_object(cfg)  # every range check happens before any data is read or run created
+    tracker = Tracker(conf.tracking.uri, conf.tracking.experiment, conf.tracking.artifact_location)
+    fp = fingerprint(cfg)
+    if resume_payload is None and ctx.parent_run_id:
+        prior = previous_attempt(tracker, ctx.parent_run_id, fp)
+        if prior is not None and prior.info.status == "FINISHED" or (
+            prior is not None and prior.data.tags.get("diverged") == "true"
+        ):
+            value = prior.data.metrics.get(f"best_{OBJECTIVE}", math.nan)
+            log.info("already finished in this sweep as run %s: skipping", prior.info.run_id)
+            return JobResult(prior.info.run_id, prior.info.status, value)
+        if prior is not None:  # killed or orphaned: continue it from its last checkpoint
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    resume_payload = locate_resume(prior.info.run_id, cfg, Path(tmp))
+                log.info("resuming interrupted run %s at epoch %d", prior.info.run_id,
+                         resume_payload["train_state"]["epoch"] + 1)
+            except ColorizeError:  # killed before its first epoch ended: start over
+                tracker.run(prior.info.run_id).end("KILLED")
     device = select_device(conf.trainer.device)
     threads = resolve_num_threads(conf.trainer.num_threads, ctx.parallel_jobs)
     torch.set_num_threads(threads)
     splits: Splits = build(cfg.data)
-    tracker = Tracker(conf.tracking.uri, conf.tracking.experiment, conf.tracking.artifact_location)
     hooks = ctx.epoch_hooks(conf)
 
     generator = seed_everything(conf.trainer.seed)
     model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
     optimizer = build(cfg.optimizer)(model.parameters())
+    scheduler = build(cfg.scheduler)(optimizer) if "_target_" in cfg.scheduler else None
     train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
     stopper = (
         EarlyStopping(conf.trainer.early_stopping.epsilon, conf.trainer.early_stopping.patience)
@@ -68,18 +139,34 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
         else None
     )
     name = conf.tracking.run_name or f"{describe(cfg.model)} lr{conf.optimizer.lr:g}"
-    tags = {"model": describe(cfg.model), "data": splits.name, "output_dir": str(ctx.output_dir), **(ctx.tags or {})}
+    tags = {
+        "model": describe(cfg.model), "data": splits.name, "output_dir": str(ctx.output_dir), "fingerprint": fp,
+        **owner_tags(), **(ctx.tags or {}),
+    }
     log.info(
         "%s on %s (%d train / %d val images), %s, %d threads",
         name, splits.name, len(train), len(val), device, threads,
     )
-    with tracker.start_run(name, tags=tags, parent_run_id=ctx.parent_run_id) as run:
-        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)) | {"data.name": splits.name})
+    state = None
+    if resume_payload is not None:
+        state = TrainState.from_dict(resume_payload["train_state"])
+        runner = tracker.resume_run(resume_payload["run_id"], tags=tags)
+    else:
+        runner = tracker.start_run(name, tags=tags, parent_run_id=ctx.parent_run_id)
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    last = ctx.output_dir / LAST
+    with runner as run:
+        if state is None:
+            run.log_params(flatten(plain(cfg)) | {"data.name": splits.name})
+            config_file = ctx.output_dir / "config.yaml"
+            config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            run.log_artifact(config_file)
         run.set_tags({"device": str(device), "num_threads": threads})
-        (ctx.output_dir).mkdir(parents=True, exist_ok=True)
-        config_file = ctx.output_dir / "config.yaml"
-        config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        run.log_artifact(config_file)
+        if state is not None:  # epochs checkpointed but not yet logged when the run was stopped
+            logged = {m.step for m in tracker.client.get_metric_history(run.run_id, "val_mse")}
+            for epoch, metrics in enumerate(state.history, start=1):
+                if epoch not in logged:
+                    run.log_metrics(metrics, step=epoch)
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             run.log_metrics(metrics, step=epoch)
@@ -91,6 +178,13 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
             for hook in hooks:
                 hook(epoch, metrics)
 
+        def on_state(train_state: TrainState) -> None:
+            save_checkpoint(
+                last, model, plain(cfg.model),
+                train_state=train_state.to_dict(), run_id=run.run_id,
+                config=plain(cfg),
+            )
+
         try:
             result = fit(
                 model, optimizer, train, val,
@@ -100,16 +194,28 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
                 early_stopping=stopper,
                 eval_batch_size=conf.trainer.eval_batch_size,
                 on_epoch=on_epoch,
+                max_seconds=conf.trainer.max_minutes * 60 or None,
+                resume=state,
+                on_state=on_state,
+                scheduler=scheduler,
             )
         except Diverged as exc:
             log.warning("%s: %s", name, exc)
             run.fail(diverged="true", diverged_epoch=exc.epoch)
             return JobResult(run.run_id, "FAILED", math.nan)
-        if result.stopped_by is not None:
+        except KeyboardInterrupt:
+            if last.is_file():
+                run.log_artifact(last)
+                log.warning("interrupted: resume with trainer.resume=%s", run.run_id)
+            raise
+        if result.stopped_by is not None:  # pruned, or out of time
             log.info("%s: %s", name, result.stopped_by)
             run.set_tags({result.stopped_by.tag: "true", "stopped_by": str(result.stopped_by)})
         _finish(run, result, model, cfg, val, conf.trainer.num_samples, ctx.output_dir, name)
+        run.log_artifact(last)
         best = result.best
+    if run.errors:  # the store went away mid-run: the model is trained and saved all the same
+        raise ColorizeError(f"{run.errors[0]}; training finished, checkpoint at {ctx.output_dir / 'best.pt'}")
     log.info(
         "best epoch %d of %d: val_mse %.5f  val 12-margin accuracy %.4f  (run %s)",
         result.best_epoch, result.stopped_epoch, best["val_mse"], best["val_margin12_accuracy"], run.run_id,
@@ -132,7 +238,7 @@ def _finish(
     ckpt = save_checkpoint(
         output_dir / "best.pt",
         model,
-        OmegaConf.to_container(cfg.model, resolve=True),
+        plain(cfg.model),
         epoch=result.best_epoch,
         metrics={k: float(v) for k, v in best.items()},
     )

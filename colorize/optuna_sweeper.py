@@ -1,11 +1,12 @@
 """`hydra/sweeper=colorize_optuna`: Hydra's Optuna sweeper, extended for pruning (a Hydra plugin
 registered through the `hydra.plugins` entry point in pyproject.toml).
 
-Three additions to the released plugin, nothing else changes:
+Four additions to the released plugin, nothing else changes:
 * every launched job gets the override ``optuna_trial=<number>`` so that it can report per-epoch
   values to its own trial and consult the pruner (see :mod:`colorize.pruning`);
 * the study's RDB storage is a :class:`colorize.pruning.PruningAwareStorage`, which records trials
   that the job pruned as PRUNED (not COMPLETE/FAIL), with their last reported value;
+* trials left RUNNING by a killed sweep (their process is gone) are failed and queued again;
 * when the study already holds trials (the same command run again resumes it), the seeded sampler
   is re-seeded with ``seed + number of trials so far``, so the new trials are new configurations
   rather than a replay of the first ones -- and still reproducible.
@@ -13,6 +14,7 @@ Three additions to the released plugin, nothing else changes:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -26,6 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 TRIAL_KEY = "optuna_trial"
+log = logging.getLogger(__name__)
 
 
 class _PruningSweeperImpl(OptunaSweeperImpl):
@@ -36,6 +39,11 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
         return [tuple(o) + (f"{TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
 
     def sweep(self, arguments: list[str]) -> None:
+        from colorize.pruning import recover_orphans
+
+        recovered = recover_orphans(self.storage, self.study_name)
+        if recovered:
+            log.info("trials %s of an interrupted sweep failed and queued again", recovered)
         done = existing_trials(self.storage, self.study_name)
         if done and self.reseed is not None:
             self.sampler = self.reseed(done)

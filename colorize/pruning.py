@@ -20,6 +20,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from colorize.paths import resolve_sqlite_uri
+from colorize.tracking import owner_tags
 from colorize.trainer import StopTraining
 
 PRUNED_ATTR = "pruned"
@@ -35,11 +36,26 @@ class Pruned(StopTraining):
         self.trial_number, self.epoch = trial_number, epoch
 
 
-def open_storage(url: str) -> RDBStorage:
-    """An RDB storage that waits for sqlite's lock instead of failing under parallel jobs."""
+def open_storage(url: str, attempts: int = 5) -> RDBStorage:
+    """An RDB storage that waits for sqlite's lock instead of failing under parallel jobs.
+
+    Workers started together on a fresh database race to create Optuna's schema; the losers
+    retry, by then the schema is there.
+    """
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
     url = resolve_sqlite_uri(url)
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    return PruningAwareStorage(url, engine_kwargs=engine_kwargs)
+    for attempt in range(attempts):
+        try:
+            return PruningAwareStorage(url, engine_kwargs=engine_kwargs)
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class PruningAwareStorage(RDBStorage):
@@ -70,9 +86,38 @@ class TrialReporter:
         )
         self.trial = optuna.trial.Trial(self.study, trial_id)
         self.number, self.objective = trial_number, objective
+        for key, value in owner_tags().items():  # lets a restarted sweep recognise orphans
+            self.trial.set_user_attr(key, value)
 
     def __call__(self, epoch: int, metrics: dict) -> None:
         self.trial.report(metrics[self.objective], step=epoch)
         if self.trial.should_prune():
             self.trial.set_user_attr(PRUNED_ATTR, True)
             raise Pruned(self.number, epoch)
+
+
+def recover_orphans(storage: Any, study_name: Optional[str]) -> list[int]:
+    """Fail RUNNING trials whose job died on this host (SIGKILL, crash) and queue them again.
+
+    The retried trial gets the same parameters, so its job finds the interrupted MLflow run and
+    resumes it from its last checkpoint. Returns the numbers of the recovered trials.
+    """
+    import socket
+
+    from colorize.tracking import process_alive
+
+    if storage is None or study_name is None:
+        return []
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return []
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        pid = str(attrs.get("pid", ""))
+        if attrs.get("host") == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            recovered.append(trial.number)
+    return recovered

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from colorize.errors import ColorizeError
-from colorize.models.convnet import describe
+from colorize.models import describe
 from colorize.sweep_tracking import NOT_SWEPT, trial_status
 from colorize.tracking import PARENT_TAG, Tracker
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from colorize.tracking import Tracker
+from colorize.tracking import Tracker, is_orphan, owner_tags
 
 log = logging.getLogger("colorize")
 
@@ -30,6 +30,21 @@ def parent_run_id(sweep_dir: str | Path) -> Optional[str]:
     """The parent run of the multirun whose folder is `sweep_dir`, if one was opened."""
     path = Path(sweep_dir) / PARENT_FILE
     return path.read_text().strip() if path.is_file() else None
+
+
+def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
+    """The newest parent run of the same command that did not finish (killed, or orphaned)."""
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=f"tags.sweep = '{preset}'",
+        order_by=["attributes.start_time DESC"], max_results=100,
+    )
+    for run in runs:
+        if run.data.tags.get("overrides") != overrides or "mlflow.parentRunId" in run.data.tags:
+            continue
+        if run.info.status in ("KILLED", "FAILED") or is_orphan(run):
+            return run
+        return None  # the newest such sweep finished, or is running live elsewhere
+    return None
 
 
 def _tracker(config: DictConfig) -> Tracker:
@@ -90,16 +105,21 @@ class MlflowSweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         hydra = config.hydra
         preset = hydra.runtime.choices.get("sweep") or "multirun"
+        overrides = " ".join(hydra.overrides.task)
         tracker = _tracker(config)
-        run = tracker.create_run(
-            preset,
-            tags={
-                "sweep": preset,
-                "sweep_dir": str(Path(hydra.sweep.dir).resolve()),
-                "overrides": " ".join(hydra.overrides.task),
-                "mlflow.note.content": f"`python -m colorize.train -m {' '.join(hydra.overrides.task)}`",
-            },
-        )
+        tags = {"sweep": preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), "overrides": overrides,
+                "mlflow.note.content": f"`python -m colorize.train -m {overrides}`", **owner_tags()}
+        interrupted = interrupted_sweep(tracker, preset, overrides)
+        if interrupted is not None:  # the same command again: continue that sweep and its parent run
+            tracker.client.update_run(interrupted.info.run_id, status="RUNNING")
+            run = tracker.run(interrupted.info.run_id)
+            run.set_tags(tags | {"resumed": "true"})
+            for child in tracker.children(run.run_id):
+                if is_orphan(child):  # killed with its sweep: resumed when its job comes round
+                    tracker.run(child.info.run_id).end("KILLED")
+            log.info("continuing interrupted sweep: MLflow parent run %s", run.run_id)
+        else:
+            run = tracker.create_run(preset, tags=tags)
         sweep_dir = Path(hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(run.run_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +22,52 @@ log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAMS_PER_BATCH = 100
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming the process that owns a run, to tell live runs from orphans later."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_orphan(run: Any) -> bool:
+    """A RUNNING run whose owning process on this host is gone (SIGKILL, crash).
+
+    Runs owned by other hosts are never judged: their process cannot be checked from here.
+    """
+    tags = run.data.tags
+    if run.info.status != "RUNNING" or tags.get("host") != socket.gethostname():
+        return False
+    pid = tags.get("pid", "")
+    return pid.isdigit() and not process_alive(int(pid))
+
+
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when an MLflow tracking server does not answer.
+
+    Also bounds MLflow's own HTTP retries (unless set by the user), so that a server that goes
+    away mid-run costs seconds, not minutes of back-off, before training goes on without it.
+    """
+    import urllib.error
+    import urllib.request
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ColorizeError(f"cannot reach MLflow tracking server {uri!r}: {reason}") from None
 
 
 def default_artifact_location(uri: str) -> Optional[str]:
@@ -46,28 +94,44 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 @dataclass
 class TrackedRun:
-    """An open MLflow run: log metrics per step in one batched call, params, tags, artifacts."""
+    """An open MLflow run: log metrics per step in one batched call, params, tags, artifacts.
+
+    A `tolerant` run survives its tracking store going away: the first failure is logged and kept
+    in :attr:`errors`, later calls are skipped, and training goes on (the caller reports it).
+    """
 
     client: MlflowClient
     run_id: str
     status: str = "FINISHED"
-    tags: dict[str, str] = field(default_factory=dict)
+    tolerant: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        if self.errors:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:
+            if not self.tolerant:
+                raise
+            self.errors.append(f"MLflow {what} failed for run {self.run_id}: {_first_line(exc)}")
+            log.error("%s -- training goes on, tracking stops", self.errors[-1])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        self._call("logging metrics", self.client.log_batch, self.run_id, metrics=batch)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+            self._call("logging params", self.client.log_batch, self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._call("setting tags", self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        self._call("logging an artifact", self.client.log_artifact, self.run_id, str(path), artifact_path)
 
     def fail(self, **tags: Any) -> None:
         """Mark the run FAILED when it ends (e.g. a diverged trial), with explanatory tags."""
@@ -76,7 +140,7 @@ class TrackedRun:
             self.set_tags(tags)
 
     def end(self, status: Optional[str] = None) -> None:
-        self.client.set_terminated(self.run_id, status=status or self.status)
+        self._call("ending the run", self.client.set_terminated, self.run_id, status=status or self.status)
 
 
 class Tracker:
@@ -84,6 +148,8 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str, artifact_location: Optional[str] = None) -> None:
         self.uri = resolve_sqlite_uri(uri)
+        if self.uri.startswith(("http://", "https://")):
+            check_server(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_name = experiment
         self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
@@ -116,7 +182,7 @@ class Tracker:
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
-        return TrackedRun(self.client, run.info.run_id)
+        return TrackedRun(self.client, run.info.run_id, tolerant=True)
 
     def run(self, run_id: str) -> TrackedRun:
         """An existing run, to log more to it."""
@@ -132,6 +198,16 @@ class Tracker:
         )
 
     @contextmanager
+    def resume_run(self, run_id: str, tags: Optional[Mapping[str, Any]] = None) -> Iterator[TrackedRun]:
+        """Reopen an interrupted run (status back to RUNNING) and log on into it."""
+        self.client.update_run(run_id, status="RUNNING")
+        tracked = TrackedRun(self.client, run_id, tolerant=True)
+        if tags:
+            tracked.set_tags(tags)
+        with self._ending(tracked):
+            yield tracked
+
+    @contextmanager
     def start_run(
         self,
         run_name: str,
@@ -140,8 +216,14 @@ class Tracker:
     ) -> Iterator[TrackedRun]:
         """Open a run; it ends FINISHED, FAILED (error or :meth:`TrackedRun.fail`) or KILLED (Ctrl-C)."""
         tracked = self.create_run(run_name, tags, parent_run_id)
-        try:
+        with self._ending(tracked):
             yield tracked
+
+    @staticmethod
+    @contextmanager
+    def _ending(tracked: TrackedRun) -> Iterator[None]:
+        try:
+            yield
         except KeyboardInterrupt:
             tracked.status = "KILLED"
             raise

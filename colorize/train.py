@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import hydra
@@ -49,14 +50,22 @@ def job_context(cfg: DictConfig) -> JobContext:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM behaves like Ctrl-C: checkpoint kept, run marked KILLED, non-zero exit."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 @hydra.main(config_path=str(conf_dir()), config_name="train", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float:
     """Train and return the best val 12-margin error (what sweepers minimise; NaN if diverged)."""
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return run_job(cfg, job_context(cfg)).objective
     except ColorizeError as exc:
         logging.getLogger("colorize").debug("bad input", exc_info=True)
         raise SystemExit(f"colorize: error: {exc}") from None
+    except KeyboardInterrupt as exc:
+        raise SystemExit(f"colorize: interrupted ({exc or 'SIGINT'}); the last checkpoint is kept") from None
 
 
 if __name__ == "__main__":

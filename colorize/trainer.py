@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from colorize.data.images import ImageSet, to_unit_range
 from colorize.early_stopping import EarlyStopping
-from colorize.metrics import margin_hits, mse_sum
+from colorize.metrics import margin_hits, mse_sum, to_uint8
 
 
 class Diverged(RuntimeError):
@@ -32,12 +32,23 @@ class StopTraining(Exception):
     tag = "stopped"  # the MLflow tag set to "true" on a run stopped this way
 
 
+class TimeBudget(StopTraining):
+    """Training stopped because the next epoch would end past the time budget."""
+
+    tag = "time_budget"
+
+    def __init__(self, seconds: float, epoch: int) -> None:
+        super().__init__(f"time budget of {seconds / 60:g} min reached after epoch {epoch}")
+
+
 @dataclass
 class DeviceImages:
-    """An ImageSet as float tensors in [-1, 1] on the training device, channels-last."""
+    """An ImageSet on the training device: float inputs/targets in [-1, 1] (channels-last) and the
+    targets' original bytes (for the 12-margin metric without re-quantising every batch)."""
 
     gray: Tensor
     rgb: Tensor
+    rgb_bytes: Tensor
 
     @classmethod
     def from_set(cls, images: ImageSet, device: torch.device) -> "DeviceImages":
@@ -47,7 +58,8 @@ class DeviceImages:
         def prep(x: Tensor) -> Tensor:
             return to_unit_range(x.to(device)).contiguous(memory_format=torch.channels_last)
 
-        return cls(prep(images.gray), prep(images.rgb))
+        rgb_bytes = images.rgb.to(device).contiguous(memory_format=torch.channels_last)
+        return cls(prep(images.gray), prep(images.rgb), rgb_bytes)
 
     def __len__(self) -> int:
         return self.gray.shape[0]
@@ -78,7 +90,7 @@ def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500) -> dic
         pred = model(data.gray[start : start + batch_size])
         target = data.rgb[start : start + batch_size]
         sse += mse_sum(pred, target)
-        hits += margin_hits(pred, target).sum()
+        hits += margin_hits(to_uint8(pred), data.rgb_bytes[start : start + batch_size]).sum()
     values = data.rgb.numel()
     accuracy = float(hits) / values  # equal-size images: mean of per-image fractions
     return {"mse": float(sse) / values, "margin12_accuracy": accuracy, "margin12_error": 1.0 - accuracy}
@@ -114,11 +126,38 @@ def train_epoch(
             bar.close()
             raise Diverged(epoch, step + 1, value)
         sse += value * y.numel()
-        hits += margin_hits(pred.detach(), y).sum()
+        hits += margin_hits(to_uint8(pred.detach()), data.rgb_bytes.index_select(0, idx)).sum()
         bar.update()
     bar.close()
     values = data.rgb.numel()
     return {"mse": sse / values, "margin12_error": 1.0 - float(hits) / values}
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue training exactly where it stopped (after `epoch` epochs).
+
+    Plain tensors, dicts and numbers only, so it loads with ``torch.load(weights_only=True)``.
+    """
+
+    epoch: int
+    model: dict
+    optimizer: dict
+    generator: Tensor
+    best_model: dict
+    history: list
+    early_stopping: Optional[dict] = None
+    scheduler: Optional[dict] = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "TrainState":
+        return cls(**state)
+
+
+StateCallback = Callable[[TrainState], None]
 
 
 def fit(
@@ -134,6 +173,10 @@ def fit(
     eval_batch_size: int = 500,
     on_epoch: Optional[EpochCallback] = None,
     progress: bool = True,
+    max_seconds: Optional[float] = None,
+    resume: Optional[TrainState] = None,
+    on_state: Optional[StateCallback] = None,
+    scheduler: Optional[torch.optim.lr_scheduler.ReduceLROnPlateau] = None,
 ) -> FitResult:
     """Train for up to `max_epochs`; afterwards `model` holds the best epoch's weights.
 
@@ -141,12 +184,32 @@ def fit(
     epsilon) and training stops after `patience` epochs without improvement; without it, the
     best epoch is the last one. `on_epoch(epoch, metrics)` is called after each epoch; it may
     raise :class:`StopTraining` to end training there (the best weights are still restored).
+    With `max_seconds`, no epoch is started that would (at the last epoch's pace) end past it.
+    `on_state(state)` gets a :class:`TrainState` after every epoch (before `on_epoch`); passing
+    one back as `resume` continues from there exactly as if training had not stopped.
+    A `scheduler` (ReduceLROnPlateau) steps on the val MSE after every epoch.
     """
+    started_fit = time.perf_counter()
     stopped_by: Optional[StopTraining] = None
     history: list[dict] = []
     best_state = copy.deepcopy(model.state_dict())
-    epoch = 0
-    for epoch in range(1, max_epochs + 1):
+    first = 1
+    if resume is not None:
+        model.load_state_dict(resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        generator.set_state(resume.generator)
+        best_state = copy.deepcopy(resume.best_model)
+        history = [dict(h) for h in resume.history]
+        if early_stopping is not None and resume.early_stopping is not None:
+            early_stopping.load_state_dict(resume.early_stopping)
+        if scheduler is not None and resume.scheduler is not None:
+            scheduler.load_state_dict(resume.scheduler)
+        first = resume.epoch + 1
+    epoch = first - 1
+    for epoch in range(first, max_epochs + 1):
+        if early_stopping and early_stopping.should_stop:  # resumed after the stopping epoch
+            epoch -= 1
+            break
         started = time.perf_counter()
         tr = train_epoch(model, optimizer, train, batch_size, generator, epoch, progress)
         va = evaluate(model, val, eval_batch_size)
@@ -157,11 +220,21 @@ def fit(
             "val_margin12_error": va["margin12_error"],
             "val_margin12_accuracy": va["margin12_accuracy"],
             "epoch_seconds": time.perf_counter() - started,
+            "lr": optimizer.param_groups[0]["lr"],
         }
         history.append(metrics)
+        if scheduler is not None:
+            scheduler.step(va["mse"])
         improved = early_stopping.step(epoch, va["mse"]) if early_stopping else True
         if improved:
             best_state = copy.deepcopy(model.state_dict())
+        if on_state is not None:
+            on_state(TrainState(
+                epoch=epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                generator=generator.get_state(), best_model=best_state, history=history,
+                early_stopping=early_stopping.state_dict() if early_stopping else None,
+                scheduler=scheduler.state_dict() if scheduler else None,
+            ))
         if on_epoch is not None:
             try:
                 on_epoch(epoch, metrics)
@@ -169,6 +242,9 @@ def fit(
                 stopped_by = stop
                 break
         if early_stopping and early_stopping.should_stop:
+            break
+        if max_seconds and time.perf_counter() - started_fit + metrics["epoch_seconds"] > max_seconds:
+            stopped_by = TimeBudget(max_seconds, epoch)
             break
     model.load_state_dict(best_state)
     best_epoch = early_stopping.best_epoch if early_stopping else epoch

@@ -61,3 +61,75 @@ def run_cli(*args: str, module: str = "colorize.train", cwd: Path = ROOT, timeou
         [sys.executable, "-m", module, *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mlflow_server(tmp: Path):
+    """A real `mlflow server` on 127.0.0.1 (sqlite backend, local artifact root); returns (proc, uri)."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp}/server.db",
+         "--artifacts-destination", str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(uri + "/health", timeout=2).read()
+            return proc, uri
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("mlflow server exited")
+            time.sleep(0.5)
+    stop_process_group(proc)
+    raise RuntimeError("mlflow server did not start in 120 s")
+
+
+def stop_process_group(proc) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300):
+    """Start `python -m colorize.train args`; send `sig` once lines containing `marker` appeared
+    (a string, or a list of strings to see in that order)."""
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "colorize.train", *args], cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    pending = [marker] if isinstance(marker, str) else list(marker)
+    lines, deadline, sent = [], time.time() + timeout, False
+    for line in proc.stdout:
+        lines.append(line)
+        if pending and pending[0] in line:
+            pending.pop(0)
+        if not sent and not pending:
+            proc.send_signal(sig)
+            sent = True
+        if time.time() > deadline:
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    assert sent, "".join(lines)[-3000:]
+    return proc.returncode, "".join(lines)

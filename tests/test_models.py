@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from colorize.config import build
-from colorize.models.convnet import ConvNet, describe
+from colorize.models import ConvNet, describe
 
 GRID = list(itertools.product([1, 2, 4], [3, 5], [2, 4, 8, 16], [False, True], [False, True]))
 

@@ -84,11 +84,28 @@ def test_search_preset_is_a_seeded_optuna_tpe_study(make_cfg):
     assert sweeper._target_ == "colorize.optuna_sweeper.ColorizeOptunaSweeper"
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 0
     assert sweeper.direction == "minimize" and sweeper.storage.startswith("sqlite:///outputs/")
-    assert set(sweeper.params) == {
-        "model.layers", "model.kernel_size", "model.channels", "optimizer.lr", "model.batch_norm", "model.tanh"
-    }
+    assert set(sweeper.params) == {"optimizer", "optimizer.lr", "model.channels", "model.batch_norm"}
     assert "log" in sweeper.params["optimizer.lr"]
+    assert sweeper.custom_search_space == "colorize.search_space.architecture"
     assert cfg.pruner._target_ == "optuna.pruners.MedianPruner"
+
+
+def test_conditional_space_suggests_each_family_its_own_keys(tmp_path):
+    from colorize.search_space import architecture
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    families = set()
+    for _ in range(12):
+        trial = study.ask()
+        architecture(None, trial)
+        keys = set(trial.params)
+        families.add(trial.params["model"])
+        if trial.params["model"] == "baseline":
+            assert keys == {"model", "model.layers", "model.kernel_size", "model.tanh"}
+        else:
+            assert keys == {"model", "model.depth"}
+        study.tell(trial, 0.5)
+    assert families == {"baseline", "unet"}
 
 
 def test_reporter_prunes_and_storage_records_pruned(tmp_path):

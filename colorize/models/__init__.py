@@ -1,5 +1,25 @@
 """The model family: every model maps a 1xHxW gray image in [-1, 1] to 3xHxW RGB."""
 
-from colorize.models.convnet import ConvNet
+from __future__ import annotations
 
-__all__ = ["ConvNet"]
+from colorize.models.convnet import ConvNet
+from colorize.models.unet import UNet
+
+__all__ = ["ConvNet", "UNet", "describe"]
+
+
+def describe(model_cfg: object) -> str:
+    """A short human name for a model config: ``2-conv k5 c16 +bn +tanh`` or ``unet d3 c16 +bn chroma``."""
+    get = model_cfg.get if hasattr(model_cfg, "get") else (lambda k, d=None: getattr(model_cfg, k, d))
+    if get("depth") is not None:  # the U-Net
+        parts = [f"unet d{get('depth')}", f"c{get('channels')}"]
+        parts += ["+bn"] if get("batch_norm") else []
+        parts += ["chroma"] if get("chroma") else []
+        return " ".join(parts)
+    layers = get("layers")
+    parts = [f"{layers}-conv", f"k{get('kernel_size')}"]
+    if layers and layers > 1:
+        parts.append(f"c{get('channels')}")
+    parts += ["+bn"] if get("batch_norm") else []
+    parts += ["+tanh"] if get("tanh") else []
+    return " ".join(parts)

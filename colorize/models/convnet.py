@@ -35,19 +35,3 @@ class ConvNet(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - same as Sequential, typed
         return super().forward(x)
-
-
-def describe(model_cfg: object) -> str:
-    """A short human name for a model config, e.g. ``2-conv k5 c16 +bn +tanh``."""
-    get = (lambda k, d=None: model_cfg.get(k, d)) if hasattr(model_cfg, "get") else (
-        lambda k, d=None: getattr(model_cfg, k, d)
-    )
-    layers = get("layers")
-    parts = [f"{layers}-conv", f"k{get('kernel_size')}"]
-    if layers and layers > 1:
-        parts.append(f"c{get('channels')}")
-    if get("batch_norm"):
-        parts.append("+bn")
-    if get("tanh"):
-        parts.append("+tanh")
-    return " ".join(parts)

@@ -1,0 +1,52 @@
+"""End-to-end overhead of `python -m colorize.train` (Hydra, MLflow, artifacts) vs the bare loop."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+from mlflow.tracking import MlflowClient
+
+from benchmarks.common import ROOT, Row, run_cli, timed
+from colorize.paths import faces_root
+
+MODEL = ["model.layers=2", "model.channels=16", "model.kernel_size=5", "model.tanh=true", "optimizer.lr=0.1"]
+
+BARE = textwrap.dedent("""
+    import torch
+    from colorize.data.faces import load_faces
+    from colorize.models import ConvNet
+    from colorize.runtime import seed_everything
+    from colorize.trainer import DeviceImages, evaluate, train_epoch
+    gen = seed_everything(0)
+    splits = load_faces({root!r})
+    train = DeviceImages.from_set(splits.train, torch.device("cpu"))
+    val = DeviceImages.from_set(splits.val, torch.device("cpu"))
+    model = ConvNet(layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(1, {epochs} + 1):
+        train_epoch(model, opt, train, 16, gen, epoch, progress=False)
+        evaluate(model, val)
+""")
+
+
+def overhead(repeats: int, epochs: int = 3) -> list[Row]:
+    """Both as fresh processes (imports, data decoding and 3 epochs included in both)."""
+    bare_cmd = [sys.executable, "-c", BARE.format(root=str(faces_root()), epochs=epochs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        MlflowClient(tracking_uri=uri).search_experiments()  # an existing store, as in daily use
+        bare, cli = [], []
+        for i in range(repeats):
+            bare.append(timed(lambda: subprocess.run(bare_cmd, cwd=ROOT, check=True, capture_output=True)))
+            cli.append(run_cli(["data=faces", *MODEL, f"trainer.max_epochs={epochs}", f"tracking.uri={uri}",
+                                f"hydra.run.dir={tmp}/run{i}"]))
+    b, c = statistics.median(bare), statistics.median(cli)
+    return [
+        Row("overhead", f"bare loop, {epochs} epochs (process)", b, "s", bare, "imports + decode + train + eval"),
+        Row("overhead", f"python -m colorize.train, {epochs} epochs", c, "s", cli, "+ Hydra, MLflow, artifacts"),
+        Row("overhead", "end-to-end overhead", c / b - 1, "fraction", note="(cli - bare) / bare"),
+    ]

@@ -1,0 +1,53 @@
+"""A small U-Net colorizer: encoder-decoder with skip connections, optionally predicting chroma.
+
+With ``chroma=True`` the net predicts the two chroma channels (Cb, Cr of JPEG's full-range YCbCr)
+and the RGB output is recombined with the input luma, so the gray information passes through
+exactly and the net only has to learn colour.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# RGB = Y + M @ (Cb, Cr)  (ITU-R BT.601 full range, as JPEG and PIL use); all in [-1, 1] units
+_CHROMA_TO_RGB = ((0.0, 1.402), (-0.344136, -0.714136), (1.772, 0.0))
+
+
+def _block(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, o in ((cin, cout), (cout, cout)):
+        layers += [nn.Conv2d(i, o, 3, padding=1, bias=not batch_norm)]
+        layers += [nn.BatchNorm2d(o)] if batch_norm else []
+        layers += [nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """`depth` 2x down-samplings; `channels` kernels at full resolution, doubled per level."""
+
+    def __init__(self, depth: int = 3, channels: int = 16, batch_norm: bool = True, chroma: bool = True) -> None:
+        super().__init__()
+        widths = [channels * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(1, widths[0], batch_norm)])
+        self.down.extend(_block(widths[i], widths[i + 1], batch_norm) for i in range(depth))
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
+        self.merge = nn.ModuleList(_block(2 * widths[i], widths[i], batch_norm) for i in reversed(range(depth)))
+        self.chroma = chroma
+        self.head = nn.Conv2d(widths[0], 2 if chroma else 3, 1)
+        self.register_buffer("to_rgb", torch.tensor(_CHROMA_TO_RGB), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = []
+        h = x
+        for i, block in enumerate(self.down):
+            h = block(h if i == 0 else self.pool(h))
+            skips.append(h)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
+            h = merge(torch.cat([up(h), skip], dim=1))
+        out = self.head(h)
+        if not self.chroma:
+            return out
+        # (N, 2, H, W) chroma -> (N, 3, H, W) RGB offsets, added to the luma in every channel
+        return x + torch.einsum("kc,nchw->nkhw", self.to_rgb, out)

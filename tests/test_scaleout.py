@@ -1,0 +1,89 @@
+"""Scale-out on real engines: one Optuna study on PostgreSQL shared by 3 worker processes, runs
+logged over HTTP to an `mlflow server` on 127.0.0.1, and the shipped cluster launcher configs."""
+
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from colorize.paths import conf_dir
+from tests.conftest import ROOT, start_mlflow_server, stop_process_group
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    url = os.environ.get("COLORIZE_TEST_POSTGRES_URL")
+    if not url:
+        message = "no PostgreSQL server: start one with `source .ci/postgres.sh start`"
+        if os.environ.get("COLORIZE_REQUIRE_POSTGRES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    proc, uri = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"))
+    yield uri
+    stop_process_group(proc)
+
+
+def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
+    faces, postgres_url, mlflow_server, tmp_path
+):
+    study_name = f"shared-{os.getpid()}"
+    common = [
+        "-m", "sweep=search", "hydra.sweeper.n_trials=3", f"hydra.sweeper.storage={postgres_url}",
+        f"hydra.sweeper.study_name={study_name}", "data=faces", f"data.root={faces}", "data.limit=32",
+        "trainer.max_epochs=1", f"tracking.uri={mlflow_server}", "tracking.experiment=scaleout",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "colorize.train", *common, f"hydra.sweep.dir={tmp_path}/w{i}"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(3)
+    ]
+    outputs = [w.communicate(timeout=900)[0] for w in workers]
+    for worker, out in zip(workers, outputs):
+        assert worker.returncode == 0, out[-3000:]
+
+    study = optuna.load_study(study_name=study_name, storage=postgres_url)
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(9))  # 9 trials, none twice
+    assert all(t.state.is_finished() for t in study.trials)
+
+    client = MlflowClient(tracking_uri=mlflow_server)
+    exp = client.get_experiment_by_name("scaleout")
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 9 and len(runs) == 9 + 3  # a parent run per worker
+    assert sorted(int(c.data.params["optuna_trial"]) for c in children) == list(range(9))
+    assert {c.info.status for c in children} <= {"FINISHED", "FAILED"}
+    # each worker took its own trials: its parent's children are the ones it launched
+    per_worker = [len([c for c in children if c.data.tags["mlflow.parentRunId"] == p.info.run_id])
+                  for p in runs if "mlflow.parentRunId" not in p.data.tags]
+    assert per_worker == [3, 3, 3]
+
+
+@pytest.mark.parametrize(
+    "launcher,target",
+    [
+        ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
+        ("local_submitit", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"),
+        ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
+    ],
+)
+def test_cluster_launcher_configs_compose_and_validate(launcher, target):
+    with initialize_config_dir(config_dir=str(conf_dir())):
+        cfg = compose("train", overrides=["sweep=search", f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_ == target
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.timeout_min == 120 and cfg.hydra.launcher.cpus_per_task == 4
+        assert "partition" in cfg.hydra.launcher
+    with pytest.raises(Exception, match="partitionz"):
+        with initialize_config_dir(config_dir=str(conf_dir())):
+            compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partitionz=x"], return_hydra_config=True)
