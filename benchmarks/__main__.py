@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import loop, overhead, sweeps
-from benchmarks.common import machine, save, table
+from colorize import tuning as process_tuning
+
+process_tuning.apply()  # the settings `python -m colorize.train` runs with, before torch loads
+
+from benchmarks import loop, overhead, sweeps, tuning  # noqa: E402
+from benchmarks.common import machine, save, table  # noqa: E402
 
 BENCHES = {
     "epoch": lambda a: loop.epoch_times(a.repeats),
+    "tuning": lambda a: tuning.tuning(a.repeats),
     "overhead": lambda a: overhead.overhead(a.repeats),
     "sweep": lambda a: sweeps.sweep_throughput(a.repeats),
     "pruning": lambda a: sweeps.pruning(),

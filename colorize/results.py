@@ -8,7 +8,7 @@ from typing import Optional
 
 from colorize.errors import ColorizeError
 from colorize.models import describe
-from colorize.sweep_tracking import NOT_SWEPT, trial_status
+from colorize.sweep_tracking import swept_keys, trial_status
 from colorize.tracking import PARENT_TAG, Tracker
 
 CURVES = ("train_mse", "val_mse", "train_margin12_error", "val_margin12_error")
@@ -90,8 +90,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     children = tracker.children(parent_run_id)
     if not children:
         raise ColorizeError(f"run {parent_run_id!r} is not a sweep parent run: it has no trials")
-    keys = sorted({k for r in children for k in r.data.params})
-    swept = [k for k in keys if k not in NOT_SWEPT and len({r.data.params.get(k) for r in children}) > 1]
+    swept = swept_keys(children)
     trials = []
     for r in children:
         history = {

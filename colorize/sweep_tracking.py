@@ -61,13 +61,15 @@ def trial_status(run: Any) -> str:
     return run.info.status.lower()
 
 
+def swept_keys(runs: list) -> list[str]:
+    """The params whose values differ between the runs of a sweep (its swept axes)."""
+    keys = sorted({k for r in runs for k in r.data.params})
+    return [k for k in keys if k not in NOT_SWEPT and len({r.data.params.get(k) for r in runs}) > 1]
+
+
 def summarize(children: list) -> tuple[list[str], list[dict]]:
     """One row per trial: swept values, best epoch, best val error, status; and the swept keys."""
-    keys = sorted({k for r in children for k in r.data.params})
-    swept = [
-        k for k in keys
-        if k not in NOT_SWEPT and len({r.data.params.get(k) for r in children}) > 1
-    ]
+    swept = swept_keys(children)
     rows = []
     for r in children:
         m = r.data.metrics

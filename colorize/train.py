@@ -6,7 +6,11 @@ import logging
 import signal
 from pathlib import Path
 
-import hydra
+from colorize import tuning
+
+TUNED = tuning.apply()  # before torch is imported (OMP_WAIT_POLICY); COLORIZE_TUNING=0 turns it off
+
+import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 

@@ -70,9 +70,10 @@ def test_checkpoint_reloads_without_pickle_and_reproduces_val_accuracy(trained, 
     assert acc == pytest.approx(logged[best], abs=1e-6)
 
 
-def test_same_command_twice_gives_the_same_metrics(make_cfg, faces, mlflow_uri, tmp_path):
+@pytest.mark.parametrize("recipe", [["model.layers=2", "model.batch_norm=true"], ["experiment=best"]])
+def test_same_command_twice_gives_the_same_metrics(make_cfg, faces, mlflow_uri, tmp_path, recipe):
     overrides = [
-        "data=faces", f"data.root={faces}", "data.limit=48", "model.layers=2", "model.batch_norm=true",
+        *recipe, "data=faces", f"data.root={faces}", "data.limit=48",
         "trainer.max_epochs=2", f"tracking.uri={mlflow_uri}", "tracking.experiment=determinism",
     ]
     first = run_job(make_cfg(*overrides), JobContext(tmp_path / "a"))
