@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from colorize import tuning as process_tuning
-
-process_tuning.apply()  # the settings `python -m colorize.train` runs with, before torch loads
-
-from benchmarks import loop, overhead, sweeps, tuning  # noqa: E402
-from benchmarks.common import machine, save, table  # noqa: E402
+from benchmarks import loop, overhead, sweeps, tuning
+from benchmarks.common import machine, save, table
 
 BENCHES = {
     "epoch": lambda a: loop.epoch_times(a.repeats),

@@ -37,7 +37,7 @@ def sweep_throughput(repeats: int, limit: int = 600, epochs: int = 3) -> list[Ro
     return rows
 
 
-def pruning(n_trials: int = 12, limit: int = 600, epochs: int = 8) -> list[Row]:
+def pruning(n_trials: int = 10, limit: int = 300, epochs: int = 6) -> list[Row]:
     """The `search` preset with pruner=none vs pruner=median: epochs trained and best val error."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

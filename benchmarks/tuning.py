@@ -1,4 +1,5 @@
-"""What colorize.tuning buys: epoch time of the same loop in fresh processes, tuning off vs on."""
+"""Process settings worth setting? The same loop in fresh processes with glibc malloc thresholds
+and libgomp's wait policy changed through their environment variables."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from colorize.paths import faces_root
 
 SCRIPT = textwrap.dedent("""
     import json, time
-    from colorize import tuning
-    tuning.apply()
     import torch
     from colorize.data.faces import load_faces
     from colorize.models import ConvNet
@@ -34,17 +33,19 @@ SCRIPT = textwrap.dedent("""
 
 
 def tuning(repeats: int) -> list[Row]:
-    samples: dict[str, list[float]] = {"0": [], "1": []}
+    malloc = {"MALLOC_MMAP_THRESHOLD_": str(512 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+    cases = {"defaults": {}, "malloc thresholds": malloc, "OMP_WAIT_POLICY=ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
+             "both": {**malloc, "OMP_WAIT_POLICY": "ACTIVE"}}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY" and not k.startswith("MALLOC_")}
     for _ in range(repeats):
-        for flag in ("0", "1"):
+        for name, extra in cases.items():
             out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(faces_root()))], cwd=ROOT,
-                                 env={**env, "COLORIZE_TUNING": flag}, capture_output=True, text=True, check=True)
-            samples[flag] += json.loads(out.stdout.strip().splitlines()[-1])[1:]  # first epoch warms up
-    off, on = statistics.median(samples["0"]), statistics.median(samples["1"])
+                                 env={**env, **extra}, capture_output=True, text=True, check=True)
+            samples[name] += json.loads(out.stdout.strip().splitlines()[-1])[1:]  # first epoch warms up
+    base = statistics.median(samples["defaults"])
     return [
-        Row("tuning", "2-conv k5 c16: COLORIZE_TUNING=0", off, "s/epoch", samples["0"]),
-        Row("tuning", "2-conv k5 c16: tuning on (default)", on, "s/epoch", samples["1"],
-            "OMP_WAIT_POLICY=ACTIVE + malloc thresholds"),
-        Row("tuning", "speed-up from tuning", off / on, "x"),
+        Row("tuning", f"2-conv k5 c16: {name}", statistics.median(v), "s/epoch", v,
+            f"{base / statistics.median(v):.2f}x vs defaults")
+        for name, v in samples.items()
     ]

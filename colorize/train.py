@@ -6,11 +6,7 @@ import logging
 import signal
 from pathlib import Path
 
-from colorize import tuning
-
-TUNED = tuning.apply()  # before torch is imported (OMP_WAIT_POLICY); COLORIZE_TUNING=0 turns it off
-
-import hydra  # noqa: E402
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 

@@ -78,14 +78,3 @@ def test_experiment_best_composes_the_unet_recipe(make_cfg):
     assert type(conf.scheduler).__name__ == "PlateauSchedulerConfig"
     assert type(conf.data).__name__ == "FacesDataConfig"
     assert 0 < conf.trainer.max_minutes <= 20 and conf.trainer.early_stopping.enabled
-
-
-def test_tuning_can_be_turned_off(monkeypatch):
-    from colorize import tuning
-
-    monkeypatch.setenv("COLORIZE_TUNING", "0")
-    assert tuning.apply() == {}
-    monkeypatch.setenv("COLORIZE_TUNING", "1")
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    done = tuning.apply()  # torch is already imported here: OMP is left alone, the user's value wins
-    assert "OMP_WAIT_POLICY" not in done
