@@ -60,9 +60,9 @@ def label(params: dict, swept: list[str]) -> str:
     """Legend name: the model (``2-conv k5 c8 +bn``) plus any swept non-model value (``lr0.1``)."""
     model = {k.split(".", 1)[1]: _parse(v) for k, v in params.items() if k.startswith("model.")}
     text = describe(model)
-    extras = [k for k in swept if not k.startswith("model.")]
+    extras = [k for k in ("optimizer.lr", "trainer.batch_size") if k in swept and k in params]
     for key in extras:
-        short = {"optimizer.lr": "lr", "trainer.batch_size": "bs"}.get(key, key + "=")
+        short = {"optimizer.lr": "lr", "trainer.batch_size": "bs"}[key]
         value = params.get(key, "?")
         try:
             value = f"{float(value):.3g}"

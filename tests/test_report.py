@@ -106,3 +106,14 @@ def test_study_runs_every_preset_and_the_report_then_skips_when_rerun(faces, mlf
     assert second.returncode == 0, second.stderr[-3000:]
     assert (second.stderr + second.stdout).count("skipping") == 6
     assert len(client.search_runs([exp.experiment_id])) == len(runs)
+
+
+def test_labels_name_the_model_and_the_swept_training_values():
+    from colorize.results import label
+
+    params = {"model.layers": "2", "model.kernel_size": "5", "model.channels": "8", "model.batch_norm": "False",
+              "model.tanh": "True", "optimizer.lr": "0.1", "optimizer.momentum": "0.0"}
+    assert label(params, ["optimizer.lr", "optimizer.momentum"]) == "2-conv k5 c8 +tanh lr0.1"
+    unet = {"model.depth": "3", "model.channels": "16", "model.batch_norm": "True", "model.chroma": "True",
+            "optimizer.lr": "0.0170123"}
+    assert label(unet, ["optimizer.lr", "model.depth"]) == "unet d3 c16 +bn chroma lr0.017"
