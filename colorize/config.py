@@ -62,8 +62,13 @@ class UNetConfig:
 
 
 # ----------------------------------------------------------------------------- optimizer
-def _check_lr(lr: float) -> None:
+def _check_lr_and_decay(lr: float, weight_decay: float) -> None:
     _require(lr > 0 and lr == lr, "optimizer.lr", lr, "must be a number > 0")
+    _require(weight_decay >= 0, "optimizer.weight_decay", weight_decay, "must be >= 0")
+
+
+def _check_limit(limit: Optional[int]) -> None:
+    _require(limit is None or limit >= 1, "data.limit", limit, "must be null or >= 1")
 
 
 @dataclass
@@ -75,9 +80,8 @@ class SGDConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_lr(self.lr)
+        _check_lr_and_decay(self.lr, self.weight_decay)
         _require(0 <= self.momentum < 1, "optimizer.momentum", self.momentum, "must be in [0, 1)")
-        _require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, "must be >= 0")
 
 
 @dataclass
@@ -88,8 +92,7 @@ class AdamConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_lr(self.lr)
-        _require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay, "must be >= 0")
+        _check_lr_and_decay(self.lr, self.weight_decay)
 
 
 # ----------------------------------------------------------------------------- scheduler
@@ -126,9 +129,7 @@ class SamplesDataConfig:
     def __post_init__(self) -> None:
         _require(self.tile >= 8, "data.tile", self.tile, "must be an integer >= 8")
         _require(self.val_every >= 2, "data.val_every", self.val_every, "must be an integer >= 2")
-        _require(
-            self.limit is None or self.limit >= 1, "data.limit", self.limit, "must be null or >= 1"
-        )
+        _check_limit(self.limit)
 
 
 @dataclass
@@ -141,9 +142,7 @@ class FacesDataConfig:
     limit: Optional[int] = None  # at most this many images per split (sorted by name)
 
     def __post_init__(self) -> None:
-        _require(
-            self.limit is None or self.limit >= 1, "data.limit", self.limit, "must be null or >= 1"
-        )
+        _check_limit(self.limit)
 
 
 # ----------------------------------------------------------------------------- trainer

@@ -69,11 +69,10 @@ def previous_attempt(tracker: Tracker, parent_run_id: str, fp: str):
     return None
 
 
-def locate_resume(resume: str, cfg: DictConfig, workdir: Path) -> dict:
-    """The last checkpoint of a run (id, looked up in the configured store) or at a path."""
+def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> dict:
+    """The last checkpoint of a run (an id, looked up in `tracker`'s store) or at a path."""
     path = Path(resume)
     if not path.is_file():
-        tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.get("artifact_location"))
         try:
             run = tracker.client.get_run(resume)
         except Exception:
@@ -96,32 +95,31 @@ def locate_resume(resume: str, cfg: DictConfig, workdir: Path) -> dict:
 
 def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     """Validate, load data, train and track one configuration (or resume/reuse an earlier attempt)."""
-    resume_payload = None
+    resume_payload, tracker = None, None
     if cfg.trainer.get("resume"):
+        tracker = Tracker.from_config(cfg.tracking)  # the store the run lives in: as given now
         with tempfile.TemporaryDirectory() as tmp:
-            resume_payload = locate_resume(cfg.trainer.resume, cfg, Path(tmp))
+            resume_payload = locate_resume(cfg.trainer.resume, tracker, Path(tmp))
         saved = typed(resume_payload["config"])
-        saved.tracking = cfg.tracking  # the store the run lives in: as given now
+        saved.tracking = cfg.tracking
         cfg = saved
     conf = to_object(cfg)  # every range check happens before any data is read or run created
-    tracker = Tracker(conf.tracking.uri, conf.tracking.experiment, conf.tracking.artifact_location)
+    tracker = tracker or Tracker.from_config(conf.tracking)
     fp = fingerprint(cfg)
-    if resume_payload is None and ctx.parent_run_id:
-        prior = previous_attempt(tracker, ctx.parent_run_id, fp)
-        if prior is not None and prior.info.status == "FINISHED" or (
-            prior is not None and prior.data.tags.get("diverged") == "true"
-        ):
+    resumable = resume_payload is None and ctx.parent_run_id
+    prior = previous_attempt(tracker, ctx.parent_run_id, fp) if resumable else None
+    if prior is not None:
+        if prior.info.status == "FINISHED" or prior.data.tags.get("diverged") == "true":
             value = prior.data.metrics.get(f"best_{OBJECTIVE}", math.nan)
             log.info("already finished in this sweep as run %s: skipping", prior.info.run_id)
             return JobResult(prior.info.run_id, prior.info.status, value)
-        if prior is not None:  # killed or orphaned: continue it from its last checkpoint
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    resume_payload = locate_resume(prior.info.run_id, cfg, Path(tmp))
-                log.info("resuming interrupted run %s at epoch %d", prior.info.run_id,
-                         resume_payload["train_state"]["epoch"] + 1)
-            except ColorizeError:  # killed before its first epoch ended: start over
-                tracker.run(prior.info.run_id).end("KILLED")
+        try:  # killed or orphaned: continue it from its last checkpoint
+            with tempfile.TemporaryDirectory() as tmp:
+                resume_payload = locate_resume(prior.info.run_id, tracker, Path(tmp))
+            log.info("resuming interrupted run %s at epoch %d", prior.info.run_id,
+                     resume_payload["train_state"]["epoch"] + 1)
+        except ColorizeError:  # killed before its first epoch ended: start over
+            tracker.run(prior.info.run_id).end("KILLED")
     device = select_device(conf.trainer.device)
     threads = resolve_num_threads(conf.trainer.num_threads, ctx.parallel_jobs)
     torch.set_num_threads(threads)

@@ -57,7 +57,7 @@ def tracking_of(overrides: list[str]) -> Tracker:
             cfg = compose("train", overrides=overrides)
     except Exception as exc:
         raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
-    return Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
+    return Tracker.from_config(cfg.tracking)
 
 
 def run_preset(preset: str, task_overrides: list[str], hydra_overrides: list[str]) -> None:

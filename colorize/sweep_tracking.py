@@ -47,11 +47,6 @@ def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional
     return None
 
 
-def _tracker(config: DictConfig) -> Tracker:
-    t = config.tracking
-    return Tracker(t.uri, t.experiment, t.get("artifact_location"))
-
-
 def trial_status(run: Any) -> str:
     tags = run.data.tags
     if tags.get("diverged") == "true":
@@ -108,7 +103,7 @@ class MlflowSweepCallback(Callback):
         hydra = config.hydra
         preset = hydra.runtime.choices.get("sweep") or "multirun"
         overrides = " ".join(hydra.overrides.task)
-        tracker = _tracker(config)
+        tracker = Tracker.from_config(config.tracking)
         tags = {"sweep": preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), "overrides": overrides,
                 "mlflow.note.content": f"`python -m colorize.train -m {overrides}`", **owner_tags()}
         interrupted = interrupted_sweep(tracker, preset, overrides)
@@ -132,7 +127,7 @@ class MlflowSweepCallback(Callback):
         run_id = parent_run_id(sweep_dir)
         if run_id is None:
             return
-        tracker = _tracker(config)
+        tracker = Tracker.from_config(config.tracking)
         run = tracker.run(run_id)
         children = tracker.children(run_id)
         swept, rows = summarize(children)

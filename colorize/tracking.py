@@ -154,6 +154,12 @@ class Tracker:
         self.experiment_name = experiment
         self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
 
+    @classmethod
+    def from_config(cls, tracking: Any) -> "Tracker":
+        """The store and experiment a `tracking` config group (DictConfig or dataclass) names."""
+        get = tracking.get if hasattr(tracking, "get") else (lambda k, d=None: getattr(tracking, k, d))
+        return cls(get("uri"), get("experiment"), get("artifact_location"))
+
     def _experiment(self, name: str, artifact_location: Optional[str]) -> str:
         try:
             found = self.client.get_experiment_by_name(name)
