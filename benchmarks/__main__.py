@@ -1,7 +1,7 @@
 """Run the benchmark suite, print a table and write outputs/benchmarks/results.json.
 
     python -m benchmarks                 # everything, medians of 3 runs
-    python -m benchmarks --only sweep    # one benchmark
+    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead sweep pruning)
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from benchmarks.common import machine, save, table
 
 BENCHES = {
     "epoch": lambda a: loop.epoch_times(a.repeats),
+    "conv": lambda a: loop.conv_shapes(a.repeats),
+    "compile": lambda a: loop.compiled(a.repeats),
     "tuning": lambda a: tuning.tuning(a.repeats),
     "overhead": lambda a: overhead.overhead(a.repeats),
     "sweep": lambda a: sweeps.sweep_throughput(a.repeats),

@@ -69,7 +69,12 @@ def table(rows: list[Row]) -> str:
 
 
 def save(rows: list[Row], name: str = "results") -> Path:
+    """Write `rows` to outputs/benchmarks/<name>.json, keeping rows of benchmarks not run this time."""
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), "rows": [r.__dict__ for r in rows]}, indent=2))
+    benches = {r.bench for r in rows}
+    kept = []
+    if path.is_file():
+        kept = [r for r in json.loads(path.read_text()).get("rows", []) if r["bench"] not in benches]
+    path.write_text(json.dumps({"machine": machine(), "rows": kept + [r.__dict__ for r in rows]}, indent=2))
     return path

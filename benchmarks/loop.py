@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import statistics
 
 import torch
 from torch import nn
@@ -14,6 +14,7 @@ from colorize.models import ConvNet
 from colorize.paths import faces_root
 from colorize.trainer import DeviceImages, train_epoch
 
+BF16_NET = "2-conv k5 c16 +tanh"
 NETS = {  # the study's 1-, 2- and 4-conv nets (2-conv/16/k5/tanh is the report's best)
     "1-conv k3": dict(layers=1, kernel_size=3, channels=8),
     "2-conv k5 c16 +tanh": dict(layers=2, kernel_size=5, channels=16, tanh=True),
@@ -53,10 +54,18 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
         torch.manual_seed(0)
         theirs = ConvNet(**kwargs)
         opt2 = torch.optim.SGD(theirs.parameters(), lr=lr)
-        t_ours, t_theirs = [], []
+        with_bf16 = name == BF16_NET
+        if with_bf16:  # the opt-in mixed precision (different arithmetic, so not the comparison)
+            torch.manual_seed(0)
+            half = ConvNet(**kwargs).to(memory_format=torch.channels_last)
+            opt3 = torch.optim.SGD(half.parameters(), lr=lr)
+        t_ours, t_theirs, t_bf16 = [], [], []
         for r in range(repeats):  # interleaved, same process
             t_ours.append(timed(lambda: train_epoch(ours, opt, train, batch_size, gen, r + 1, progress=False)))
             t_theirs.append(timed(lambda: starter_epoch(theirs, opt2, starter_set, batch_size, r)))
+            if with_bf16:
+                t_bf16.append(timed(lambda: train_epoch(half, opt3, train, batch_size, gen, r + 1, progress=False,
+                                                        precision="bf16")))
         med_ours, med_theirs = sorted(t_ours)[len(t_ours) // 2], sorted(t_theirs)[len(t_theirs) // 2]
         n = len(train)
         gflops = conv_flops_per_image(ours) * n / med_ours / 1e9
@@ -66,4 +75,54 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
             Row("epoch", f"{name}: speed-up", med_theirs / med_ours, "x", note="same process, interleaved"),
             Row("flops", f"{name}: achieved", gflops, "GFLOP/s", note=f"{100 * gflops / peak:.0f}% of matmul"),
         ]
+        if with_bf16:
+            med = statistics.median(t_bf16)
+            rows.append(Row("epoch", f"{name}: colorize loop, trainer.precision=bf16", med, "s/epoch", t_bf16,
+                            f"{med_theirs / med:.2f}x the starter loop (opt-in: bfloat16 arithmetic)"))
     return rows
+
+
+def conv_shapes(repeats: int, batch_size: int = 16) -> list[Row]:
+    """Why the 2-conv net stays far from peak: forward + backward of its 16->3 output conv
+    against a 16->16 conv of the same size (oneDNN computes output channels in blocks of 16)."""
+    rows, times = [], {}
+    for cout in (3, 16):
+        conv = nn.Conv2d(16, cout, 5, padding=2).to(memory_format=torch.channels_last)
+        x = torch.randn(batch_size, 16, 80, 80).contiguous(memory_format=torch.channels_last).requires_grad_()
+
+        def step() -> None:
+            conv(x).sum().backward()
+
+        for _ in range(5):
+            step()
+        samples = [timed(lambda: [step() for _ in range(20)]) / 20 * 1e3 for _ in range(repeats)]
+        times[cout] = statistics.median(samples)
+        flops = 3 * 2 * batch_size * 80 * 80 * 16 * cout * 25
+        rows.append(Row("conv", f"16->{cout} k5 conv, batch {batch_size}: forward + backward", times[cout], "ms",
+                        samples, f"{flops / times[cout] / 1e6:.0f} GFLOP/s"))
+    rows.append(Row("conv", "16->3 vs 16->16 conv time", times[3] / times[16], "x",
+                    note=f"for {16 / 3:.1f}x fewer FLOPs"))
+    return rows
+
+
+def compiled(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row]:
+    """torch.compile (inductor) on the 2-conv net: epoch time after warm-up, and the warm-up cost."""
+    train = DeviceImages.from_set(load_faces(str(faces_root())).train, torch.device("cpu"))
+    kwargs = NETS[BF16_NET]
+    models = {}
+    for mode in ("eager", "compiled"):
+        torch.manual_seed(0)
+        net = ConvNet(**kwargs).to(memory_format=torch.channels_last)
+        models[mode] = (net if mode == "eager" else torch.compile(net), torch.optim.SGD(net.parameters(), lr=lr))
+    gen = torch.Generator().manual_seed(0)
+    warmup = timed(lambda: train_epoch(*models["compiled"], train, batch_size, gen, 0, progress=False))
+    samples: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for r in range(repeats):  # interleaved
+        for mode, (net, opt) in models.items():
+            samples[mode].append(timed(lambda: train_epoch(net, opt, train, batch_size, gen, r + 1, progress=False)))
+    eager, comp = statistics.median(samples["eager"]), statistics.median(samples["compiled"])
+    return [
+        Row("compile", f"{BF16_NET}: eager", eager, "s/epoch", samples["eager"]),
+        Row("compile", f"{BF16_NET}: torch.compile", comp, "s/epoch", samples["compiled"],
+            f"{eager / comp:.2f}x eager; first (compiling) epoch {warmup:.1f} s"),
+    ]

@@ -55,10 +55,12 @@ class UNetConfig:
     channels: int = 16  # kernels at full resolution, doubled at every level
     batch_norm: bool = True
     chroma: bool = True  # predict Cb/Cr and recombine with the input luma (else RGB directly)
+    stride: int = 1  # 2: work at half resolution (pixel-unshuffle in, pixel-shuffle out)
 
     def __post_init__(self) -> None:
         _require(1 <= self.depth <= 4, "model.depth", self.depth, "must be 1..4 (80x80 images halve per level)")
         _require(self.channels >= 1, "model.channels", self.channels, "must be an integer >= 1")
+        _require(self.stride in (1, 2), "model.stride", self.stride, "must be 1 or 2")
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -116,6 +118,20 @@ class PlateauSchedulerConfig:
         _require(self.patience >= 0, "scheduler.patience", self.patience, "must be >= 0")
 
 
+@dataclass
+class CosineSchedulerConfig:
+    """Anneal the learning rate along a half cosine to `eta_min` over `T_max` epochs."""
+
+    _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    _partial_: bool = True
+    T_max: int = 100  # conf/scheduler/cosine.yaml sets it to trainer.max_epochs
+    eta_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.T_max >= 1, "scheduler.T_max", self.T_max, "must be >= 1 (epochs)")
+        _require(self.eta_min >= 0, "scheduler.eta_min", self.eta_min, "must be >= 0")
+
+
 # ----------------------------------------------------------------------------- data
 @dataclass
 class SamplesDataConfig:
@@ -152,6 +168,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"  # bfloat16 autocast for forward passes; weights, loss and optimizer stay float32
+
+
 @dataclass
 class EarlyStoppingConfig:
     enabled: bool = True
@@ -176,6 +197,8 @@ class TrainerConfig:
     num_samples: int = 6  # val images in the qualitative figure
     resume: Optional[str] = None  # an interrupted run's id, or its last.pt: continue that run
     max_minutes: float = 0.0  # time budget for training (0: none); no epoch starts that would overrun it
+    hflip: bool = False  # augmentation: mirror a random half of every training batch left-right
+    precision: Precision = Precision.fp32
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
     def __post_init__(self) -> None:
@@ -245,7 +268,7 @@ GROUPS: dict[str, dict[str, type]] = {
     "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
     "trainer": {"default": TrainerConfig},
     "tracking": {"mlflow": MlflowConfig},
-    "scheduler": {"none": NoSchedulerConfig, "plateau": PlateauSchedulerConfig},
+    "scheduler": {"none": NoSchedulerConfig, "plateau": PlateauSchedulerConfig, "cosine": CosineSchedulerConfig},
     "pruner": {"none": NoPrunerConfig, "median": MedianPrunerConfig, "hyperband": HyperbandPrunerConfig},
 }
 

@@ -196,6 +196,8 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
                 resume=state,
                 on_state=on_state,
                 scheduler=scheduler,
+                hflip=conf.trainer.hflip,
+                precision=conf.trainer.precision.value,
             )
         except Diverged as exc:
             log.warning("%s: %s", name, exc)

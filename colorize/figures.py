@@ -23,6 +23,7 @@ TITLES = {
     "lr": "Learning rate",
     "further": "Batch norm, tanh and 16 channels",
     "search": "Optuna search",
+    "search_unet": "Optuna search in the U-Net family",
 }
 
 

@@ -80,14 +80,22 @@ class FitResult:
         return self.history[self.best_epoch - 1]
 
 
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """bfloat16 autocast for `precision="bf16"` (mixed precision), a no-op for "fp32"."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision={precision!r} is invalid: must be fp32 or bf16")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500) -> dict:
+def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500, precision: str = "fp32") -> dict:
     """MSE per value and 12-margin accuracy (per image, averaged) over a whole split."""
     model.eval()
     sse = torch.zeros((), dtype=torch.float64, device=data.gray.device)
     hits = torch.zeros((), dtype=torch.float64, device=data.gray.device)
     for start in range(0, len(data), batch_size):
-        pred = model(data.gray[start : start + batch_size])
+        with autocast(data.gray.device, precision):
+            pred = model(data.gray[start : start + batch_size]).float()
         target = data.rgb[start : start + batch_size]
         sse += mse_sum(pred, target)
         hits += margin_hits(to_uint8(pred), data.rgb_bytes[start : start + batch_size]).sum()
@@ -104,8 +112,15 @@ def train_epoch(
     generator: torch.Generator,
     epoch: int,
     progress: bool = True,
+    hflip: bool = False,
+    precision: str = "fp32",
 ) -> dict:
-    """One pass over `data` in a seeded random order; loss and 12-margin error as trained."""
+    """One pass over `data` in a seeded random order; loss and 12-margin error as trained.
+
+    With `hflip`, each image of a batch is mirrored left-right with probability 1/2 (drawn from
+    `generator`, so a resumed run mirrors the same images). `precision="bf16"` runs the forward
+    pass under bfloat16 autocast (the loss is computed in float32).
+    """
     model.train()
     n = len(data)
     order = torch.randperm(n, generator=generator).to(data.gray.device)
@@ -116,8 +131,12 @@ def train_epoch(
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
         x, y = data.gray.index_select(0, idx), data.rgb.index_select(0, idx)
-        pred = model(x)
-        loss = F.mse_loss(pred, y)
+        y_bytes = data.rgb_bytes.index_select(0, idx)
+        if hflip:
+            x, y, y_bytes = _mirror_some((x, y, y_bytes), generator)
+        with autocast(x.device, precision):
+            pred = model(x)
+        loss = F.mse_loss(pred.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -126,11 +145,18 @@ def train_epoch(
             bar.close()
             raise Diverged(epoch, step + 1, value)
         sse += value * y.numel()
-        hits += margin_hits(to_uint8(pred.detach()), data.rgb_bytes.index_select(0, idx)).sum()
+        hits += margin_hits(to_uint8(pred.detach()), y_bytes).sum()
         bar.update()
     bar.close()
     values = data.rgb.numel()
     return {"mse": sse / values, "margin12_error": 1.0 - float(hits) / values}
+
+
+def _mirror_some(batch: tuple[Tensor, ...], generator: torch.Generator) -> tuple[Tensor, ...]:
+    """Mirror (left-right) the same random half of the images in every tensor of `batch`."""
+    n = batch[0].shape[0]
+    flip = (torch.rand(n, generator=generator) < 0.5).to(batch[0].device).view(n, 1, 1, 1)
+    return tuple(torch.where(flip, t.flip(3), t) for t in batch)
 
 
 @dataclass
@@ -176,7 +202,9 @@ def fit(
     max_seconds: Optional[float] = None,
     resume: Optional[TrainState] = None,
     on_state: Optional[StateCallback] = None,
-    scheduler: Optional[torch.optim.lr_scheduler.ReduceLROnPlateau] = None,
+    scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None,
+    hflip: bool = False,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train for up to `max_epochs`; afterwards `model` holds the best epoch's weights.
 
@@ -187,7 +215,9 @@ def fit(
     With `max_seconds`, no epoch is started that would (at the last epoch's pace) end past it.
     `on_state(state)` gets a :class:`TrainState` after every epoch (before `on_epoch`); passing
     one back as `resume` continues from there exactly as if training had not stopped.
-    A `scheduler` (ReduceLROnPlateau) steps on the val MSE after every epoch.
+    A `scheduler` steps after every epoch (ReduceLROnPlateau on the val MSE). `hflip` mirrors a
+    random half of every training batch (augmentation; validation is never mirrored).
+    `precision` is "fp32" or "bf16" (mixed precision, for training and validation).
     """
     started_fit = time.perf_counter()
     stopped_by: Optional[StopTraining] = None
@@ -211,8 +241,8 @@ def fit(
             epoch -= 1
             break
         started = time.perf_counter()
-        tr = train_epoch(model, optimizer, train, batch_size, generator, epoch, progress)
-        va = evaluate(model, val, eval_batch_size)
+        tr = train_epoch(model, optimizer, train, batch_size, generator, epoch, progress, hflip, precision)
+        va = evaluate(model, val, eval_batch_size, precision)
         metrics = {
             "train_mse": tr["mse"],
             "train_margin12_error": tr["margin12_error"],
@@ -223,8 +253,10 @@ def fit(
             "lr": optimizer.param_groups[0]["lr"],
         }
         history.append(metrics)
-        if scheduler is not None:
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(va["mse"])
+        elif scheduler is not None:
+            scheduler.step()
         improved = early_stopping.step(epoch, va["mse"]) if early_stopping else True
         if improved:
             best_state = copy.deepcopy(model.state_dict())

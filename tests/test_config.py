@@ -48,11 +48,13 @@ def test_defaults_are_the_course_baseline(make_cfg):
         ("trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
         ("trainer.early_stopping.patience=0", "trainer.early_stopping.patience=0 is invalid"),
         ("data.limit=0", "data.limit=0 is invalid"),
+        ("model=unet model.stride=3", "model.stride=3 is invalid: must be 1 or 2"),
+        ("scheduler=cosine trainer.max_epochs=1 scheduler.T_max=0", "scheduler.T_max=0 is invalid"),
     ],
 )
 def test_out_of_range_values_name_the_key(make_cfg, override, message):
     with pytest.raises(ColorizeError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        to_object(make_cfg(override))
+        to_object(make_cfg(*override.split()))
 
 
 @pytest.mark.parametrize(
@@ -61,6 +63,7 @@ def test_out_of_range_values_name_the_key(make_cfg, override, message):
         ("model.layerz=2", "model.layerz"),
         ("model.layers=two", "model.layers"),
         ("trainer.device=tpu", "trainer.device"),
+        ("trainer.precision=fp16", "trainer.precision"),
         ("optimizer.lr=fast", "optimizer.lr"),
         ("nonsense=1", "nonsense"),
     ],
@@ -75,6 +78,12 @@ def test_experiment_best_composes_the_unet_recipe(make_cfg):
     conf = to_object(make_cfg("experiment=best"))
     assert type(conf.model).__name__ == "UNetConfig" and conf.model.chroma
     assert type(conf.optimizer).__name__ == "AdamConfig"
-    assert type(conf.scheduler).__name__ == "PlateauSchedulerConfig"
-    assert type(conf.data).__name__ == "FacesDataConfig"
+    assert type(conf.scheduler).__name__ == "CosineSchedulerConfig"
+    assert conf.scheduler.T_max == conf.trainer.max_epochs
+    assert type(conf.data).__name__ == "FacesDataConfig" and conf.data.limit is None  # the full splits
     assert 0 < conf.trainer.max_minutes <= 20 and conf.trainer.early_stopping.enabled
+
+
+def test_cosine_schedule_spans_the_run(make_cfg):
+    conf = to_object(make_cfg("scheduler=cosine", "trainer.max_epochs=7"))
+    assert conf.scheduler.T_max == 7 and conf.scheduler.eta_min == 0.0

@@ -189,3 +189,24 @@ def test_search_with_pruning_in_parallel_resumes_and_adds_trials(faces, mlflow_u
     assert [t.number for t in study.trials] == list(range(8))
     configs = [tuple(sorted(t.params.items())) for t in study.trials]
     assert len(set(configs)) == 8  # resumed trials are new configurations, not a replay
+
+
+def test_search_unet_preset_searches_the_unet_family_with_pruning(faces, mlflow_uri, tmp_path):
+    """The preset that chose experiment=best: a real (tiny) pruned Optuna study over U-Net trials."""
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    proc = run_cli(
+        "-m", "sweep=search_unet", "hydra.sweeper.n_trials=4", "pruner.n_startup_trials=1",
+        "data=faces", f"data.root={faces}", "data.limit=32", "trainer.max_epochs=2", "model.depth=1",
+        f"hydra.sweeper.storage={storage}", f"tracking.uri={mlflow_uri}", "tracking.experiment=search_unet",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="colorize-search-unet", storage=storage)
+    assert len(study.trials) == 4 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    assert {"model.channels", "optimizer.lr", "trainer.batch_size"} == set(study.trials[0].params)
+    _, parents, children = mlflow_children(mlflow_uri, "search_unet")
+    assert len(parents) == 1 and len(children) == 4
+    for child in children:
+        p = child.data.params
+        assert child.data.tags["model"].startswith("unet d1 ") and p["model.stride"] == "2"
+        assert (p["trainer.precision"], p["trainer.hflip"], p["scheduler.T_max"]) == ("bf16", "True", "2")

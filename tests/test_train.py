@@ -123,3 +123,20 @@ def test_bad_input_is_one_line_and_loses_nothing(overrides, expected, bad_folder
     assert "Traceback" not in proc.stderr
     _, after = runs_in(mlflow_uri, "e2e")
     assert [r.info.run_id for r in after] == [r.info.run_id for r in before]
+
+
+def test_experiment_best_is_reproducible_with_the_same_seed(faces, mlflow_uri, tmp_path):
+    """The shipped recipe (U-Net, bf16, mirroring, cosine lr), shrunk: two runs, identical histories."""
+    shrink = ["experiment=best", f"data.root={faces}", "data.limit=48", "trainer.max_epochs=2", "model.channels=8",
+              f"tracking.uri={mlflow_uri}", "tracking.experiment=reproduce"]
+    for name in ("a", "b"):
+        proc = run_cli(*shrink, f"tracking.run_name={name}", f"hydra.run.dir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    client, runs = runs_in(mlflow_uri, "reproduce")
+    histories = [
+        {key: [m.value for m in sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step)]
+         for key in METRICS}
+        for r in runs
+    ]
+    assert len(histories) == 2 and len(histories[0]["val_mse"]) == 2
+    assert histories[0] == histories[1]

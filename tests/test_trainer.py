@@ -1,5 +1,6 @@
 """The optimised loop keeps the plain loop's semantics; stops (divergence, callbacks, time) behave."""
 
+import copy
 import math
 
 import pytest
@@ -90,12 +91,95 @@ def test_time_budget_stops_before_overrunning(faces_small):
     assert result.stopped_epoch == 1 and result.stopped_by.tag == "time_budget"
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("chroma", [True, False])
-def test_unet_keeps_the_luma_when_predicting_chroma(chroma):
-    model = UNet(depth=3, channels=4, chroma=chroma)
+def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
+    model = UNet(depth=3, channels=4, chroma=chroma, stride=stride)
     x = torch.rand(2, 1, 80, 80) * 2 - 1
     out = model(x)
     assert out.shape == (2, 3, 80, 80)
     if chroma:  # the BT.601 luma of the output is the input, whatever the chroma
         luma = 0.299 * out[:, 0] + 0.587 * out[:, 1] + 0.114 * out[:, 2]
         torch.testing.assert_close(luma, x[:, 0], atol=1e-5, rtol=0)
+
+
+def test_half_resolution_unet_sees_every_input_pixel():
+    """stride=2 folds pixels into channels (lossless): changing one input pixel changes the output."""
+    torch.manual_seed(0)
+    model = UNet(depth=2, channels=4, stride=2, chroma=False).eval()
+    x = torch.rand(1, 1, 80, 80) * 2 - 1
+    for y_, x_ in [(0, 0), (0, 1), (1, 0), (1, 1), (79, 79)]:  # all four phases of a 2x2 fold
+        bumped = x.clone()
+        bumped[0, 0, y_, x_] += 0.5
+        assert not torch.equal(model(x), model(bumped)), (y_, x_)
+
+
+def test_hflip_mirrors_inputs_and_targets_together(faces_small):
+    """Trained with mirroring, a net that copies its input sees mirrored targets too: its train
+    metrics equal those without mirroring (gray vs colour error is mirror-invariant per image)."""
+    _, train, _ = faces_small
+
+    class CopyGray(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))  # untouched by lr=0
+
+        def forward(self, x):
+            return x.expand(-1, 3, -1, -1) + 0 * self.w
+
+    model = CopyGray()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    plain = train_epoch(model, opt, train, 16, torch.Generator().manual_seed(1), 1, progress=False)
+    mirrored = train_epoch(model, opt, train, 16, torch.Generator().manual_seed(1), 1, progress=False, hflip=True)
+    assert mirrored["margin12_error"] == plain["margin12_error"]
+    assert mirrored["mse"] == pytest.approx(plain["mse"], rel=1e-6)  # same values, summed in another order
+
+
+def test_hflip_changes_training_and_resumes_exactly(faces_small):
+    _, train, val = faces_small
+
+    def run(hflip, epochs, resume=None, states=None):
+        torch.manual_seed(0)
+        model = ConvNet(layers=2, kernel_size=3, channels=4)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        result = fit(model, opt, train, val, max_epochs=epochs, batch_size=16,
+                     generator=torch.Generator().manual_seed(0), progress=False, hflip=hflip,
+                     resume=resume, on_state=(lambda st: states.append(copy.deepcopy(st))) if states is not None else None)
+        return [h["train_mse"] for h in result.history]
+
+    states = []
+    straight = run(True, 3, states=states)
+    assert straight != run(False, 3)
+    resumed = run(True, 3, resume=states[0])
+    assert resumed == pytest.approx(straight, rel=1e-6)
+
+
+def test_cosine_schedule_anneals_per_epoch(faces_small):
+    _, train, val = faces_small
+    model = ConvNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.02)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    result = fit(model, opt, train, val, max_epochs=4, batch_size=16, generator=torch.Generator().manual_seed(0),
+                 progress=False, scheduler=sched)
+    expected = [0.02 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # lr used in epochs 1..4
+    assert [h["lr"] for h in result.history] == pytest.approx(expected)
+
+
+def test_bf16_mixed_precision_trains_like_fp32(faces_small):
+    """bf16 autocast keeps float32 weights and loss: the trajectory stays close to fp32's."""
+    _, train, val = faces_small
+
+    def run(precision):
+        torch.manual_seed(0)
+        model = UNet(depth=2, channels=8, stride=2).to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=0.003)
+        result = fit(model, opt, train, val, max_epochs=3, batch_size=16, generator=torch.Generator().manual_seed(0),
+                     progress=False, precision=precision)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        return result.history
+
+    fp32, bf16 = run("fp32"), run("bf16")
+    for a, b in zip(fp32, bf16):
+        assert b["train_mse"] == pytest.approx(a["train_mse"], rel=0.05)
+        assert b["val_margin12_accuracy"] == pytest.approx(a["val_margin12_accuracy"], abs=0.02)
+    assert bf16[-1]["val_mse"] < bf16[0]["val_mse"]  # it learns

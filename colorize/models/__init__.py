@@ -9,10 +9,11 @@ __all__ = ["ConvNet", "UNet", "describe"]
 
 
 def describe(model_cfg: object) -> str:
-    """A short human name for a model config: ``2-conv k5 c16 +bn +tanh`` or ``unet d3 c16 +bn chroma``."""
+    """A short human name for a model config: ``2-conv k5 c16 +bn +tanh`` or ``unet d3 c16 s2 +bn chroma``."""
     get = model_cfg.get if hasattr(model_cfg, "get") else (lambda k, d=None: getattr(model_cfg, k, d))
     if get("depth") is not None:  # the U-Net
         parts = [f"unet d{get('depth')}", f"c{get('channels')}"]
+        parts += [f"s{get('stride')}"] if (get("stride") or 1) > 1 else []
         parts += ["+bn"] if get("batch_norm") else []
         parts += ["chroma"] if get("chroma") else []
         return " ".join(parts)
