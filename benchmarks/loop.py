@@ -66,7 +66,7 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
             if with_bf16:
                 t_bf16.append(timed(lambda: train_epoch(half, opt3, train, batch_size, gen, r + 1, progress=False,
                                                         precision="bf16")))
-        med_ours, med_theirs = sorted(t_ours)[len(t_ours) // 2], sorted(t_theirs)[len(t_theirs) // 2]
+        med_ours, med_theirs = statistics.median(t_ours), statistics.median(t_theirs)
         n = len(train)
         gflops = conv_flops_per_image(ours) * n / med_ours / 1e9
         rows += [

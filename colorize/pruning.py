@@ -20,7 +20,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from colorize.paths import resolve_sqlite_uri
-from colorize.tracking import owner_tags
+from colorize.tracking import owner_gone, owner_tags
 from colorize.trainer import StopTraining
 
 PRUNED_ATTR = "pruned"
@@ -102,10 +102,6 @@ def recover_orphans(storage: Any, study_name: Optional[str]) -> list[int]:
     The retried trial gets the same parameters, so its job finds the interrupted MLflow run and
     resumes it from its last checkpoint. Returns the numbers of the recovered trials.
     """
-    import socket
-
-    from colorize.tracking import process_alive
-
     if storage is None or study_name is None:
         return []
     try:
@@ -114,9 +110,7 @@ def recover_orphans(storage: Any, study_name: Optional[str]) -> list[int]:
         return []
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        attrs = trial.user_attrs
-        pid = str(attrs.get("pid", ""))
-        if attrs.get("host") == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
+        if owner_gone(trial.user_attrs):
             study.tell(trial.number, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             recovered.append(trial.number)

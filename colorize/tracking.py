@@ -39,16 +39,18 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def is_orphan(run: Any) -> bool:
-    """A RUNNING run whose owning process on this host is gone (SIGKILL, crash).
+def owner_gone(owner: Mapping[str, Any]) -> bool:
+    """Whether the process named by `owner` (the keys of :func:`owner_tags`) ran on this host and is gone.
 
-    Runs owned by other hosts are never judged: their process cannot be checked from here.
+    Owners on other hosts are never judged: their process cannot be checked from here.
     """
-    tags = run.data.tags
-    if run.info.status != "RUNNING" or tags.get("host") != socket.gethostname():
-        return False
-    pid = tags.get("pid", "")
-    return pid.isdigit() and not process_alive(int(pid))
+    pid = str(owner.get("pid", ""))
+    return owner.get("host") == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+
+
+def is_orphan(run: Any) -> bool:
+    """A RUNNING MLflow run whose owning process on this host is gone (SIGKILL, crash)."""
+    return run.info.status == "RUNNING" and owner_gone(run.data.tags)
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:
