@@ -1,14 +1,14 @@
 """Run the benchmark suite, print a table and write outputs/benchmarks/results.json.
 
     python -m benchmarks                 # everything, medians of 3 runs
-    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead sweep pruning)
+    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead sweep pruning trial study)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from benchmarks import loop, overhead, sweeps, tuning
+from benchmarks import loop, overhead, study, sweeps, trials, tuning
 from benchmarks.common import machine, save, table
 
 BENCHES = {
@@ -19,6 +19,8 @@ BENCHES = {
     "overhead": lambda a: overhead.overhead(a.repeats),
     "sweep": lambda a: sweeps.sweep_throughput(a.repeats),
     "pruning": lambda a: sweeps.pruning(),
+    "trial": lambda a: trials.trial_cost(a.repeats),
+    "study": lambda a: study.study_epochs(a.repeats),
 }
 
 
@@ -29,13 +31,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="benchmarks to run (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
     args = parser.parse_args()
+    print(f"Machine: {machine()}", flush=True)
     rows = []
     for name in args.only or BENCHES:
         print(f"== {name}", flush=True)
         new = BENCHES[name](args)
         print(table(new), flush=True)
         rows += new
-    print(f"\nMachine: {machine()}\n")
+    print(f"\nMachine: {machine()}\n")  # the CPU class (ISA) every figure belongs to
     print(table(rows))
     print(f"\nwritten to {save(rows)}")
 

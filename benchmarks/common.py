@@ -53,12 +53,29 @@ def run_cli(args: list[str], env: dict | None = None) -> float:
     return elapsed
 
 
+def cpu_class() -> dict:
+    """The CPU class a figure belongs to: torch's ATen ISA, oneDNN's cap, native bf16 (and the name)."""
+    import torch
+
+    from colorize.precision import bf16_is_native, probe
+
+    return {
+        "isa": torch.backends.cpu.get_cpu_capability(),  # e.g. AVX512, or AVX2 (also under ATEN_CPU_CAPABILITY=avx2)
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or "unset",
+        "mkldnn_bf16_supported": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "native_bf16": bf16_is_native(probe(torch.device("cpu"))),  # what trainer.precision=auto uses
+    }
+
+
 def machine() -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     import torch
 
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python {platform.python_version()}"
+    c = cpu_class()
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python {platform.python_version()}; "
+            f"ISA {c['isa']} (ONEDNN_MAX_CPU_ISA {c['onednn_max_cpu_isa']}), native bf16 {c['native_bf16']}, "
+            f"mkldnn bf16 {c['mkldnn_bf16_supported']}")
 
 
 def table(rows: list[Row]) -> str:
@@ -69,12 +86,15 @@ def table(rows: list[Row]) -> str:
 
 
 def save(rows: list[Row], name: str = "results") -> Path:
-    """Write `rows` to outputs/benchmarks/<name>.json, keeping rows of benchmarks not run this time."""
+    """Write `rows` to outputs/benchmarks/<name>-<isa>.json (one file per CPU class), keeping rows of
+    benchmarks not run this time."""
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{name}.json"
+    cls = cpu_class()
+    path = OUT / f"{name}-{cls['isa'].lower()}.json"
     benches = {r.bench for r in rows}
     kept = []
     if path.is_file():
         kept = [r for r in json.loads(path.read_text()).get("rows", []) if r["bench"] not in benches]
-    path.write_text(json.dumps({"machine": machine(), "rows": kept + [r.__dict__ for r in rows]}, indent=2))
+    path.write_text(json.dumps({"machine": machine(), "cpu_class": cls, "rows": kept + [r.__dict__ for r in rows]},
+                               indent=2))
     return path

@@ -107,7 +107,7 @@ class NoSchedulerConfig:
 class PlateauSchedulerConfig:
     """Multiply the learning rate by `factor` when val MSE has not improved for `patience` epochs."""
 
-    _target_: str = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    _target_: str = "colorize.schedules.plateau"
     _partial_: bool = True
     factor: float = 0.5
     patience: int = 1
@@ -120,16 +120,22 @@ class PlateauSchedulerConfig:
 
 @dataclass
 class CosineSchedulerConfig:
-    """Anneal the learning rate along a half cosine to `eta_min` over `T_max` epochs."""
+    """Anneal the lr along a half cosine from `optimizer.lr` (epoch 1) to `eta_min` (the run's last
+    epoch): over `trainer.max_epochs`, or the epochs that fit `trainer.max_minutes`."""
 
-    _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    _target_: str = "colorize.schedules.cosine"
     _partial_: bool = True
-    T_max: int = 100  # conf/scheduler/cosine.yaml sets it to trainer.max_epochs
     eta_min: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(self.T_max >= 1, "scheduler.T_max", self.T_max, "must be >= 1 (epochs)")
         _require(self.eta_min >= 0, "scheduler.eta_min", self.eta_min, "must be >= 0")
+
+
+@dataclass
+class LinearSchedulerConfig(CosineSchedulerConfig):
+    """Decay the lr in a straight line from `optimizer.lr` (epoch 1) to `eta_min` (the last epoch)."""
+
+    _target_: str = "colorize.schedules.linear"
 
 
 # ----------------------------------------------------------------------------- data
@@ -171,6 +177,7 @@ class Device(str, Enum):
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"  # bfloat16 autocast for forward passes; weights, loss and optimizer stay float32
+    auto = "auto"  # bf16 where the device computes it natively, else fp32 (colorize/precision.py)
 
 
 @dataclass
@@ -196,7 +203,9 @@ class TrainerConfig:
     eval_batch_size: int = 500
     num_samples: int = 6  # val images in the qualitative figure
     resume: Optional[str] = None  # an interrupted run's id, or its last.pt: continue that run
-    max_minutes: float = 0.0  # time budget for training (0: none); no epoch starts that would overrun it
+    # time budget for training (0: none): the first epoch's pace fixes how many epochs N fit in it
+    # (at most max_epochs), and the lr schedule spans those N epochs
+    max_minutes: float = 0.0
     hflip: bool = False  # augmentation: mirror a random half of every training batch left-right
     precision: Precision = Precision.fp32
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
@@ -268,7 +277,10 @@ GROUPS: dict[str, dict[str, type]] = {
     "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
     "trainer": {"default": TrainerConfig},
     "tracking": {"mlflow": MlflowConfig},
-    "scheduler": {"none": NoSchedulerConfig, "plateau": PlateauSchedulerConfig, "cosine": CosineSchedulerConfig},
+    "scheduler": {
+        "none": NoSchedulerConfig, "plateau": PlateauSchedulerConfig,
+        "cosine": CosineSchedulerConfig, "linear": LinearSchedulerConfig,
+    },
     "pruner": {"none": NoPrunerConfig, "median": MedianPrunerConfig, "hyperband": HyperbandPrunerConfig},
 }
 
@@ -326,7 +338,7 @@ def to_object(cfg: DictConfig) -> TrainConfig:
 
 # Targets a config may name: this package's builders, torch's optimizers, Optuna's pruners. Anything else in a
 # `_target_` is refused by Hydra (no arbitrary callables from a config file or override).
-TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "torch.optim.lr_scheduler.*", "optuna.pruners.*"]
+TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "optuna.pruners.*"]
 
 
 def build(node: Any, *args: Any, **kwargs: Any) -> Any:

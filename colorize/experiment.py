@@ -16,10 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from colorize.checkpoint import read_checkpoint, save_checkpoint
 from colorize.config import build, plain, to_object, typed
+from colorize.data.cache import SPLITS
 from colorize.data.images import Splits
 from colorize.early_stopping import EarlyStopping
 from colorize.errors import ColorizeError
-from colorize.models import describe
+from colorize.models import default_run_name, describe
+from colorize.precision import resolve_precision
+from colorize.provenance import provenance_tags
 from colorize.runtime import resolve_num_threads, seed_everything, select_device
 from colorize.tracking import Tracker, TrackedRun, flatten, is_orphan, owner_tags
 from colorize.trainer import DeviceImages, Diverged, EpochCallback, FitResult, TrainState, fit
@@ -123,27 +126,28 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     device = select_device(conf.trainer.device)
     threads = resolve_num_threads(conf.trainer.num_threads, ctx.parallel_jobs)
     torch.set_num_threads(threads)
-    splits: Splits = build(cfg.data)
+    splits: Splits = SPLITS.get(plain(cfg.data), lambda: build(cfg.data))  # decoded once per process
+    precision = resolve_precision(conf.trainer.precision, device)
     hooks = ctx.epoch_hooks(conf)
 
     generator = seed_everything(conf.trainer.seed)
     model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
     optimizer = build(cfg.optimizer)(model.parameters())
-    scheduler = build(cfg.scheduler)(optimizer) if "_target_" in cfg.scheduler else None
+    schedule = build(cfg.scheduler) if "_target_" in cfg.scheduler else None  # built by fit once N is known
     train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
     stopper = (
         EarlyStopping(conf.trainer.early_stopping.epsilon, conf.trainer.early_stopping.patience)
         if conf.trainer.early_stopping.enabled
         else None
     )
-    name = conf.tracking.run_name or f"{describe(cfg.model)} lr{conf.optimizer.lr:g}"
+    name = conf.tracking.run_name or default_run_name(cfg)
     tags = {
         "model": describe(cfg.model), "data": splits.name, "output_dir": str(ctx.output_dir), "fingerprint": fp,
-        **owner_tags(), **(ctx.tags or {}),
+        **owner_tags(), **provenance_tags(device), **(ctx.tags or {}),
     }
     log.info(
-        "%s on %s (%d train / %d val images), %s, %d threads",
-        name, splits.name, len(train), len(val), device, threads,
+        "%s on %s (%d train / %d val images), %s, %d threads, precision %s (trainer.precision=%s)",
+        name, splits.name, len(train), len(val), device, threads, precision, conf.trainer.precision.value,
     )
     state = None
     if resume_payload is not None:
@@ -159,24 +163,31 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
             config_file = ctx.output_dir / "config.yaml"
             config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
             run.log_artifact(config_file)
-        run.set_tags({"device": str(device), "num_threads": threads})
+        run.set_tags({"device": str(device), "num_threads": threads, "precision": precision})
         if state is not None:  # epochs checkpointed but not yet logged when the run was stopped
             logged = {m.step for m in tracker.client.get_metric_history(run.run_id, "val_mse")}
             for epoch, metrics in enumerate(state.history, start=1):
                 if epoch not in logged:
                     run.log_metrics(metrics, step=epoch)
 
+        planned = {"epochs": state.budget_epochs if state and state.budget_epochs else conf.trainer.max_epochs}
+
         def on_epoch(epoch: int, metrics: dict) -> None:
             run.log_metrics(metrics, step=epoch)
             log.info(
                 "epoch %3d/%d  train_mse %.5f  val_mse %.5f  val_acc12 %.4f  (%.1fs)",
-                epoch, conf.trainer.max_epochs, metrics["train_mse"], metrics["val_mse"],
+                epoch, planned["epochs"], metrics["train_mse"], metrics["val_mse"],
                 metrics["val_margin12_accuracy"], metrics["epoch_seconds"],
             )
             for hook in hooks:
                 hook(epoch, metrics)
 
         def on_state(train_state: TrainState) -> None:
+            if train_state.budget_epochs and train_state.epoch == 1:  # the budget has just fixed N
+                planned["epochs"] = train_state.budget_epochs
+                run.log_params({"trainer.budget_epochs": train_state.budget_epochs})
+                log.info("%g min budget: %d epochs fit at the first epoch's pace (replay with trainer.max_epochs=%d)",
+                         conf.trainer.max_minutes, train_state.budget_epochs, train_state.budget_epochs)
             save_checkpoint(
                 last, model, plain(cfg.model),
                 train_state=train_state.to_dict(), run_id=run.run_id,
@@ -195,9 +206,9 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
                 max_seconds=conf.trainer.max_minutes * 60 or None,
                 resume=state,
                 on_state=on_state,
-                scheduler=scheduler,
+                schedule=schedule,
                 hflip=conf.trainer.hflip,
-                precision=conf.trainer.precision.value,
+                precision=precision,
             )
         except Diverged as exc:
             log.warning("%s: %s", name, exc)

@@ -9,8 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-from colorize.results import Sweep, Trial  # noqa: E402
+from colorize.results import Sweep, Trial, configurations  # noqa: E402
 
 AXES = {
     "mse": ("MSE (per value, RGB in [-1, 1])", "train_mse", "val_mse"),
@@ -33,33 +34,44 @@ def _series(trial: Trial, key: str) -> tuple[list[int], list[float]]:
 
 
 def comparison_figure(sweep: Sweep, path: Path) -> Path:
-    """Train (dashed) and val (solid) MSE and 12-margin error per configuration, one colour each."""
+    """Train (dashed) and val (solid) MSE and 12-margin error per configuration, one colour each.
+
+    A configuration run with several seeds is drawn as its mean, with a min–max band around the
+    validation curve.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    colours = plt.get_cmap("tab10" if len(sweep.trials) <= 10 else "tab20")
+    configs = configurations(sweep)
+    colours = plt.get_cmap("tab10" if len(configs) <= 10 else "tab20")
     handles = []
-    for i, trial in enumerate(sweep.trials):
+    for i, config in enumerate(configs):
         colour = colours(i % colours.N)
-        name = trial.label
-        if trial.status == "diverged":
-            name += f" — diverged (epoch {trial.diverged_epoch()})"
+        name = config.label + (f" (n={len(config.trials)})" if len(config.trials) > 1 else "")
+        if all(t.status == "diverged" for t in config.trials):
+            epochs = sorted({t.diverged_epoch() for t in config.trials})
+            name += f" — diverged (epoch {', '.join(map(str, epochs))})"
             handles.append(Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name))
             continue
-        if trial.status == "pruned":
+        if all(t.status == "pruned" for t in config.trials):
             name += " (pruned)"
         for ax, (_, train_key, val_key) in zip(axes, AXES.values()):
             for key, style in ((train_key, "--"), (val_key, "-")):
-                x, y = _series(trial, key)
-                ax.plot(x, y, style, color=colour, linewidth=1.6, alpha=0.9)
-            if trial.best_epoch:
-                x, y = _series(trial, val_key)
-                if trial.best_epoch in x:
-                    ax.plot(trial.best_epoch, y[x.index(trial.best_epoch)], "o", color=colour, markersize=5)
+                x, mean, lo, hi = config.curve(key)
+                ax.plot(x, mean, style, color=colour, linewidth=1.6, alpha=0.9)
+                if key == val_key and len(config.trials) > 1:
+                    ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
+            if config.n == 1 and config.scored[0].best_epoch:
+                best_epoch = config.scored[0].best_epoch
+                x, y, _, _ = config.curve(val_key)
+                if best_epoch in x:
+                    ax.plot(best_epoch, y[x.index(best_epoch)], "o", color=colour, markersize=5)
         handles.append(Line2D([], [], color=colour, linewidth=2, label=name))
     style_handles = [
         Line2D([], [], color="grey", linestyle="--", label="train"),
         Line2D([], [], color="grey", linestyle="-", label="validation"),
         Line2D([], [], color="grey", marker="o", linestyle="none", label="chosen epoch"),
     ]
+    if any(len(c.trials) > 1 for c in configs):
+        style_handles.append(Patch(color="grey", alpha=0.3, label="min–max over seeds"))
     for ax, (ylabel, _, _) in zip(axes, AXES.values()):
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)

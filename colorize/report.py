@@ -21,7 +21,8 @@ from colorize.cli import run_tool
 from colorize.document import Document, Heading, Image, Paragraph, Table
 from colorize.errors import ColorizeError
 from colorize.figures import TITLES, best_figure, comparison_figure
-from colorize.results import Sweep, Trial, latest_sweeps, load_sweep, parent_runs
+from colorize.findings import findings
+from colorize.results import Configuration, Sweep, Trial, configurations, latest_sweeps, load_sweep, parent_runs
 from colorize.tracking import Tracker
 
 log = logging.getLogger("colorize.report")
@@ -29,19 +30,48 @@ log = logging.getLogger("colorize.report")
 COLUMNS = ["configuration", "status", "best epoch", "val MSE", "val 12-margin accuracy", "train time (s)"]
 
 
-def table_row(trial: Trial) -> list[str]:
-    m = trial.metrics
-    if not trial.scored:
-        return [trial.label, trial.status, "—", "—", "—", "—"]
+def table_row(config: Configuration) -> list[str]:
+    """One configuration; over replicates (n >= 2) each value is mean ± std (n)."""
+    if not config.n:
+        return [config.label, config.status, "—", "—", "—", "—"]
+    if config.n == 1:
+        t = config.scored[0]
+        m = t.metrics
+        return [
+            config.label, config.status, str(t.best_epoch), f"{m['best_val_mse']:.5f}",
+            f"{m['best_val_margin12_accuracy']:.4f}", f"{m.get('train_seconds', float('nan')):.1f}",
+        ]
+    epochs = sorted(t.best_epoch for t in config.scored)
     return [
-        trial.label, trial.status, str(trial.best_epoch), f"{m['best_val_mse']:.5f}",
-        f"{m['best_val_margin12_accuracy']:.4f}", f"{m.get('train_seconds', float('nan')):.1f}",
+        config.label, config.status, f"{epochs[0]}–{epochs[-1]}" if epochs[0] != epochs[-1] else str(epochs[0]),
+        f"{config.mean('best_val_mse'):.5f} ± {config.std('best_val_mse'):.5f}",
+        f"{config.mean('best_val_margin12_accuracy'):.4f} ± {config.std('best_val_margin12_accuracy'):.4f} (n={config.n})",
+        f"{config.mean('train_seconds'):.1f}",
     ]
 
 
 def best_overall(sweeps: list[Sweep]) -> Optional[Trial]:
     candidates = [s.best for s in sweeps if s.best is not None]
     return min(candidates, key=lambda t: t.metrics["best_val_margin12_error"]) if candidates else None
+
+
+def provenance(sweeps: list[Sweep]) -> str:
+    """Where the report's runs were made, from the first sweep's provenance tags."""
+    tags = sweeps[0].tags if sweeps else {}
+    if "cpu" not in tags:
+        return ""
+    versions = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in tags.items() if k.startswith("version."))
+    commit = tags.get("git_commit", "unknown")[:12] + (" (dirty)" if tags.get("git_dirty") == "true" else "")
+    return f"Made on {tags['cpu']} (ISA {tags.get('cpu_isa', '?')}), commit {commit}; {versions}."
+
+
+def sweep_rows(sweeps: list[Sweep]) -> list[list[str]]:
+    """Per sweep: its trials, wall time and the overrides it ran with (its budget)."""
+    rows = []
+    for sweep in sweeps:
+        wall = (sweep.end_time - sweep.start_time) / 60000 if sweep.end_time else float("nan")
+        rows.append([sweep.preset, str(len(sweep.trials)), f"{wall:.1f}", f"`{sweep.tags.get('overrides', '')}`"])
+    return rows
 
 
 def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str) -> Path:
@@ -52,8 +82,11 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         f"{len(sweeps)} sweep(s) from experiment '{tracker.experiment_name}' of the MLflow store "
         f"{tracker.uri}. Metrics are those of each run's automatically chosen epoch (lowest val MSE, "
         "early stopping). 12-margin accuracy: per image, the fraction of RGB values (0..255) within "
-        "less than 12 of the target, averaged over images."
+        "less than 12 of the target, averaged over images. Runs that differ only in their seed are one "
+        "configuration: curves show their mean with a min–max band, tables mean ± std (n). "
+        + provenance(sweeps)
     ))
+    doc.add(Table(["sweep", "trials", "wall (min)", "overrides (budget)"], sweep_rows(sweeps)))
     records = []
     for sweep in sweeps:
         title = TITLES.get(sweep.preset, sweep.preset)
@@ -63,16 +96,28 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
             Paragraph(f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'}; "
                       f"{len(sweep.trials)} trials."),
             Image(figure.relative_to(out_dir), f"{title}: train (dashed) and validation (solid) curves"),
-            Table(COLUMNS, [table_row(t) for t in sweep.trials]),
+            Table(COLUMNS, [table_row(c) for c in configurations(sweep)]),
         )
+        _tuning_plots(doc, sweep, out_dir)
         records += [
-            {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label, "status": t.status,
+            {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
+             "seed": t.params.get("trainer.seed", ""), "status": t.status,
              "best_epoch": t.best_epoch if t.scored else "",
              "val_mse": t.metrics.get("best_val_mse", "") if t.scored else "",
              "val_margin12_accuracy": t.metrics.get("best_val_margin12_accuracy", "") if t.scored else "",
              "train_seconds": t.metrics.get("train_seconds", "") if t.scored else ""}
             for t in sweep.trials
         ]
+    rows = findings(sweeps)
+    if rows:
+        doc.add(
+            Heading("Findings"),
+            Paragraph("Each conclusion of the reference study, checked on this run's results by the spread rule: "
+                      "\"A beats B\" needs A's replicates all to beat B's (non-overlapping min–max ranges); "
+                      "overlapping ranges are \"within noise\"; a single run has no spread and is marked (1 run)."),
+            Table(["experiment", "reference study", "this run", "verdict"],
+                  [[f.experiment, f.reference, "; ".join(f.shows) or "—", f.verdict] for f in rows]),
+        )
     best = best_overall(sweeps)
     if best is not None:
         _best_section(doc, tracker, best, out_dir)
@@ -85,6 +130,25 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
     for sweep in sweeps:
         tracker.client.log_artifacts(sweep.parent_run_id, str(out_dir), f"report/{name}")
     return out_dir
+
+
+def _tuning_plots(doc: Document, sweep: Sweep, out_dir: Path) -> None:
+    """Optuna's own plots for a sweep run by the Optuna sweeper (its parent run names the study)."""
+    storage, name = sweep.tags.get("optuna_storage"), sweep.tags.get("optuna_study")
+    if not storage or not name:
+        return
+    from colorize.search_plots import load_study, tuning_figures
+
+    try:
+        study = load_study(storage, name)
+    except Exception as exc:  # e.g. a database that needs a password the tag does not hold
+        log.warning("Optuna study %s in %s cannot be opened: %s", name, storage, str(exc).splitlines()[0])
+        return
+    doc.add(Paragraph(f"Optuna study '{name}' in {storage}: {len(study.trials)} trials "
+                      f"({sum(t.state.name == 'PRUNED' for t in study.trials)} pruned). Open it interactively "
+                      f"with `optuna-dashboard {storage}`."))
+    for path, caption in tuning_figures(study, out_dir, sweep.preset):
+        doc.add(Image(path.relative_to(out_dir), caption))
 
 
 def _best_section(doc: Document, tracker: Tracker, best: Trial, out_dir: Path) -> None:

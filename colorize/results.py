@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Optional
 
 from colorize.errors import ColorizeError
 from colorize.models import describe
-from colorize.sweep_tracking import swept_keys, trial_status
+from colorize.sweep_tracking import NOT_SWEPT, swept_keys, trial_status
 from colorize.tracking import PARENT_TAG, Tracker
 
 CURVES = ("train_mse", "val_mse", "train_margin12_error", "val_margin12_error")
@@ -47,6 +48,8 @@ class Sweep:
     trials: list[Trial]
     swept: list[str]
     start_time: int = 0
+    end_time: int = 0
+    tags: dict = field(default_factory=dict)  # the parent run's tags (overrides, provenance, Optuna study)
 
     @property
     def best(self) -> Optional[Trial]:
@@ -54,6 +57,70 @@ class Sweep:
             t for t in self.trials if t.scored
         ]
         return min(scored, key=lambda t: t.metrics["best_val_margin12_error"]) if scored else None
+
+
+SEED = "trainer.seed"
+
+
+@dataclass
+class Configuration:
+    """The trials of a sweep that differ only in their seed: one configuration and its replicates."""
+
+    label: str
+    params: dict  # the shared params (seed left out)
+    trials: list[Trial]
+
+    @property
+    def scored(self) -> list[Trial]:
+        return [t for t in self.trials if t.scored]
+
+    @property
+    def n(self) -> int:
+        return len(self.scored)
+
+    @property
+    def status(self) -> str:
+        statuses = [t.status for t in self.trials]
+        if len(set(statuses)) == 1:
+            return statuses[0]
+        return ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+
+    def values(self, metric: str) -> list[float]:
+        """The replicates' values of a summary metric (e.g. best_val_margin12_accuracy)."""
+        return [t.metrics[metric] for t in self.scored if metric in t.metrics]
+
+    def mean(self, metric: str) -> float:
+        values = self.values(metric)
+        return statistics.fmean(values) if values else math.nan
+
+    def std(self, metric: str) -> float:
+        """Sample standard deviation over the replicates (0 for a single run)."""
+        values = self.values(metric)
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def curve(self, key: str) -> tuple[list[int], list[float], list[float], list[float]]:
+        """(epochs, mean, min, max) of a per-epoch metric over the replicates that reached each epoch."""
+        by_epoch: dict[int, list[float]] = {}
+        for t in self.trials:
+            if t.status == "diverged":
+                continue
+            for epoch, value in t.history.get(key, []):
+                by_epoch.setdefault(epoch, []).append(value)
+        epochs = sorted(by_epoch)
+        return (epochs, [statistics.fmean(by_epoch[e]) for e in epochs],
+                [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs])
+
+
+def configurations(sweep: "Sweep") -> list[Configuration]:
+    """A sweep's trials grouped by every param but the seed, in the order they first ran."""
+    groups: dict[tuple, Configuration] = {}
+    for t in sweep.trials:
+        shared = {k: v for k, v in t.params.items() if k != SEED and k not in NOT_SWEPT}
+        key = tuple(sorted(shared.items()))
+        if key not in groups:
+            groups[key] = Configuration(t.label, shared, [])
+        groups[key].trials.append(t)
+    return list(groups.values())
 
 
 def label(params: dict, swept: list[str]) -> str:
@@ -102,7 +169,8 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
                   label(r.data.params, swept))
         )
     preset = parent.data.tags.get("sweep", parent.info.run_name or "multirun")
-    return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0)
+    return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0, parent.info.end_time or 0,
+                 dict(parent.data.tags))
 
 
 def parent_runs(tracker: Tracker, preset: Optional[str] = None) -> list:

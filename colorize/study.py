@@ -1,12 +1,17 @@
-"""`python -m colorize.study [overrides]`: reproduce the whole study in one command.
+"""`python -m colorize.study [overrides] [options]`: reproduce the whole study in one command.
 
 Runs every preset of sweeps/ in order (layers, kernel_size, kernels, lr, further, search) as a
 multirun of `python -m colorize.train`, then writes the report. The overrides go to every preset:
 the epoch budget (`trainer.max_epochs=...`) and the data (`data=faces data.limit=...`) are the usual
-knobs. Re-running the same command skips the presets already completed with the same settings.
+knobs; Hydra overrides (`hydra/launcher=joblib`) too, except sweeper settings
+(`hydra.sweeper.n_trials=...`), which only the Optuna preset gets. Options and overrides mix in any
+order. `--seeds N` runs every configuration of the grid presets with seeds 0..N-1 (the report shows
+their mean, spread and n). A line after each preset says what is done and the ETA. Re-running the
+same command skips the presets already completed with the same settings.
 
     python -m colorize.study data=faces trainer.max_epochs=20
-    python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6
+    python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3
+    python -m colorize.study --presets layers,lr data=faces hydra/launcher=joblib
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from colorize.cli import run_tool
 from colorize.config import register_configs
 from colorize.errors import ColorizeError
 from colorize.paths import conf_dir
+from colorize.progress import planned_trials, study_line
 from colorize.report import build_report
 from colorize.results import load_sweep, parent_runs
 from colorize.tracking import Tracker
@@ -35,13 +41,39 @@ log = logging.getLogger("colorize.study")
 PRESETS = ("layers", "kernel_size", "kernels", "lr", "further", "search")
 
 
-def preset_overrides(preset: str, overrides: list[str]) -> list[str]:
-    """What `python -m colorize.train -m` gets for a preset: the preset, then the user's overrides."""
-    return [f"sweep={preset}", *overrides]
+OPTUNA_PRESETS = ("search",)  # presets run by the Optuna sweeper (the others by Hydra's basic sweeper)
+
+
+def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """(task, hydra): Hydra's own split, so `task` is what a sweep's `overrides` tag records."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
+    task = [o.input_line for o in parsed if not o.is_hydra_override()]
+    hydra = [o.input_line for o in parsed if o.is_hydra_override()]
+    return task, hydra
+
+
+def preset_overrides(preset: str, overrides: list[str], seeds: int = 1) -> tuple[list[str], list[str]]:
+    """(task, hydra) overrides of `python -m colorize.train -m` for a preset: the preset, the user's task
+    overrides (and `trainer.seed=0,..,seeds-1` for replicates of a grid preset); the user's Hydra
+    overrides, less sweeper settings for a preset that has no Optuna sweeper (Hydra's basic sweeper
+    rejects keys such as hydra.sweeper.n_trials)."""
+    task, hydra = split_overrides(overrides)
+    if preset not in OPTUNA_PRESETS:
+        hydra = [o for o in hydra if not o.lstrip("+~").startswith(("hydra.sweeper.", "hydra/sweeper"))]
+        if seeds > 1:
+            if any(o.split("=", 1)[0] == "trainer.seed" for o in task):
+                raise ColorizeError("--seeds and a trainer.seed override conflict: give one of them")
+            task.append("trainer.seed=" + ",".join(str(i) for i in range(seeds)))
+    return [f"sweep={preset}", *task], hydra
 
 
 def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optional[str]:
-    """The newest finished sweep of `preset` run with exactly these overrides, if any."""
+    """The newest finished sweep of `preset` run with exactly these task overrides, if any."""
     wanted = " ".join(task_overrides)
     for run in parent_runs(tracker, preset):
         if run.data.tags.get("overrides") == wanted:
@@ -49,15 +81,28 @@ def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optio
     return None
 
 
-def tracking_of(overrides: list[str]) -> Tracker:
-    """The MLflow store the presets will log to (composed by Hydra from the same overrides)."""
+def compose_train(overrides: list[str], hydra_config: bool = False):
+    """The config `python -m colorize.train` would compose from these (task) overrides."""
     register_configs()
     try:
         with initialize_config_dir(config_dir=str(conf_dir())):
-            cfg = compose("train", overrides=overrides)
+            return compose("train", overrides=overrides, return_hydra_config=hydra_config)
     except Exception as exc:
         raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
-    return Tracker.from_config(cfg.tracking)
+
+
+def tracking_of(overrides: list[str]) -> Tracker:
+    """The MLflow store the presets will log to (composed by Hydra from the same overrides)."""
+    return Tracker.from_config(compose_train(overrides).tracking)
+
+
+def preset_trials(task: list[str], hydra: list[str]) -> int:
+    """Trials a preset will run (its grid, or Optuna's n_trials), for the study's ETA."""
+    sweeper = compose_train(task, hydra_config=True).hydra.sweeper
+    n_trials = [o.split("=", 1)[1] for o in hydra if o.startswith("hydra.sweeper.n_trials=")]
+    if n_trials:
+        return int(n_trials[-1])
+    return planned_trials(sweeper, task) or 0
 
 
 def run_preset(preset: str, task_overrides: list[str], hydra_overrides: list[str]) -> None:
@@ -74,19 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets, in order")
     parser.add_argument("--search-trials", type=int, default=20, help="Optuna trials of the search preset")
     parser.add_argument("--name", default="study", help="report name (outputs/report/<name>/)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="replicates per configuration of the grid presets (trainer.seed=0..N-1)")
+    args = parser.parse_intermixed_args(argv)  # options and overrides in any order
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = sorted(set(presets) - set(PRESETS))
     if unknown:
         raise ColorizeError(f"--presets {','.join(unknown)} is invalid: choose from {','.join(PRESETS)}")
-    tracker = tracking_of(args.overrides)
+    tracker = tracking_of(split_overrides(args.overrides)[0])
     key = hashlib.sha1(" ".join(args.overrides).encode()).hexdigest()[:10]
     started = time.perf_counter()
-    sweep_ids = []
+    plan = []
     for preset in presets:
-        task = preset_overrides(preset, args.overrides)
-        hydra = [f"hydra.sweeper.n_trials={args.search_trials}", f"hydra.sweeper.study_name=study-{key}"] \
-            if preset == "search" else []
+        task, hydra = preset_overrides(preset, args.overrides, args.seeds)
+        if preset in OPTUNA_PRESETS:  # the study's sweeper defaults, unless the user set them
+            defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
+            given = {o.split("=", 1)[0].lstrip("+~") for o in hydra}
+            hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
+        plan.append((preset, task, hydra, preset_trials(task, hydra)))
+    sweep_ids, trials_done = [], 0
+    for i, (preset, task, hydra, _) in enumerate(plan):
         done = completed(tracker, preset, task)
         if done:
             log.info("skipping %s: completed with the same settings (parent run %s)", preset, done)
@@ -95,7 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             done = completed(tracker, preset, task)
             if done is None:
                 raise ColorizeError(f"preset {preset} finished but its MLflow parent run was not found")
+            trials_done += len(tracker.children(done))
         sweep_ids.append(done)
+        trials_left = sum(n for *_, n in plan[i + 1:])
+        log.info("%s", study_line(i + 1, presets, trials_done, trials_left, time.perf_counter() - started))
     out = build_report(tracker, [load_sweep(tracker, i) for i in sweep_ids], Path("outputs/report") / args.name, args.name)
     print(f"study done in {time.perf_counter() - started:.0f} s: {len(sweep_ids)} presets")
     print(f"report: {out / 'report.md'} and {out / 'report.html'}")

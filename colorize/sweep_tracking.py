@@ -16,6 +16,11 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from colorize.paths import resolve_sqlite_uri
+from colorize.models import default_run_name
+from colorize.progress import planned_trials, trial_line
+from colorize.provenance import provenance_tags
+from colorize.runtime import parallel_jobs
 from colorize.tracking import Tracker, is_orphan, owner_tags
 
 log = logging.getLogger("colorize")
@@ -45,6 +50,21 @@ def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional
             return run
         return None  # the newest such sweep finished, or is running live elsewhere
     return None
+
+
+def optuna_tags(sweeper: Any) -> dict[str, str]:
+    """Where an Optuna sweep's study lives (for the report's tuning plots): sqlite made absolute,
+    a database password never written."""
+    storage, study = sweeper.get("storage"), sweeper.get("study_name")
+    if not storage or not study:
+        return {}
+    if str(storage).startswith("sqlite:///"):
+        storage = resolve_sqlite_uri(str(storage))
+    else:
+        from sqlalchemy.engine import make_url
+
+        storage = make_url(str(storage)).render_as_string(hide_password=True)
+    return {"optuna_storage": storage, "optuna_study": study}
 
 
 def trial_status(run: Any) -> str:
@@ -105,7 +125,12 @@ class MlflowSweepCallback(Callback):
         overrides = " ".join(hydra.overrides.task)
         tracker = Tracker.from_config(config.tracking)
         tags = {"sweep": preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), "overrides": overrides,
-                "mlflow.note.content": f"`python -m colorize.train -m {overrides}`", **owner_tags()}
+                "mlflow.note.content": f"`python -m colorize.train -m {overrides}`", **owner_tags(),
+                **provenance_tags()}
+        tags |= optuna_tags(hydra.sweeper)
+        planned = planned_trials(hydra.sweeper, hydra.overrides.task)
+        if planned:
+            tags["trials_planned"] = planned
         interrupted = interrupted_sweep(tracker, preset, overrides)
         if interrupted is not None:  # the same command again: continue that sweep and its parent run
             tracker.client.update_run(interrupted.info.run_id, status="RUNNING")
@@ -121,6 +146,27 @@ class MlflowSweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(run.run_id)
         log.info("MLflow parent run %s (%s) in %s", run.run_id, preset, tracker.uri)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """One progress line per trial (see :mod:`colorize.progress`); never fails the trial."""
+        hydra = config.hydra
+        run_id = parent_run_id(hydra.sweep.dir)
+        if run_id is None:
+            return
+        try:
+            tracker = Tracker.from_config(config.tracking)
+            parent = tracker.client.get_run(run_id)
+            finished = [r for r in tracker.children(run_id) if r.info.status != "RUNNING"]
+            planned = parent.data.tags.get("trials_planned")
+            line = trial_line(
+                hydra.runtime.choices.get("sweep") or "multirun", hydra.job.num + 1,
+                int(planned) if planned else None, config.tracking.get("run_name") or default_run_name(config),
+                finished, parallel_jobs(hydra.launcher.get("n_jobs", 1)),
+            )
+        except Exception as exc:  # progress is a courtesy: a store hiccup must not stop the trial
+            log.debug("no progress line: %s", exc)
+            return
+        log.info("%s", line)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping, Optional
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 
 from colorize.errors import ColorizeError
 from colorize.paths import resolve_sqlite_uri
@@ -186,7 +187,8 @@ class Tracker:
         parent_run_id: Optional[str] = None,
     ) -> TrackedRun:
         """A new RUNNING run (nested under `parent_run_id` if given); end it with :meth:`TrackedRun.end`."""
-        all_tags = {k: str(v) for k, v in (tags or {}).items()}
+        # MLflow's context tags (mlflow.user, mlflow.source.*), as mlflow.start_run would set them
+        all_tags = resolve_tags({k: str(v) for k, v in (tags or {}).items()})
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)

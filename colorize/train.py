@@ -14,6 +14,7 @@ from colorize.config import TRUSTED_TARGETS, TrainConfig, build, register_config
 from colorize.errors import ColorizeError
 from colorize.experiment import OBJECTIVE, JobContext, run_job
 from colorize.paths import conf_dir
+from colorize.progress import TRIAL_TAG
 from colorize.runtime import parallel_jobs
 from colorize.sweep_tracking import parent_run_id
 
@@ -45,7 +46,7 @@ def job_context(cfg: DictConfig) -> JobContext:
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
         parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
-        tags={"overrides": " ".join(hc.overrides.task)},
+        tags={"overrides": " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {})},
         epoch_hooks=epoch_hooks,
     )
 

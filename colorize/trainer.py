@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from colorize.data.images import ImageSet, to_unit_range
 from colorize.early_stopping import EarlyStopping
 from colorize.metrics import margin_hits, mse_sum, to_uint8
+from colorize.schedules import EpochSchedule, ScheduleFactory
 
 
 class Diverged(RuntimeError):
@@ -38,7 +40,8 @@ class TimeBudget(StopTraining):
     tag = "time_budget"
 
     def __init__(self, seconds: float, epoch: int) -> None:
-        super().__init__(f"time budget of {seconds / 60:g} min reached after epoch {epoch}")
+        super().__init__(f"time budget of {seconds / 60:g} min overrun by more than {OVERRUN - 1:.0%} "
+                         f"after epoch {epoch} (the machine got slower than its first epoch)")
 
 
 @dataclass
@@ -74,6 +77,7 @@ class FitResult:
     stopped_epoch: int
     history: list[dict] = field(default_factory=list)  # one metrics dict per epoch (epoch 1 first)
     stopped_by: Optional[StopTraining] = None  # set when an epoch callback ended training
+    planned_epochs: int = 0  # N: the epochs the run (and its lr schedule) was laid out for
 
     @property
     def best(self) -> dict:
@@ -174,6 +178,7 @@ class TrainState:
     history: list
     early_stopping: Optional[dict] = None
     scheduler: Optional[dict] = None
+    budget_epochs: Optional[int] = None  # N fixed by the time budget: a resumed run keeps it
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -184,6 +189,15 @@ class TrainState:
 
 
 StateCallback = Callable[[TrainState], None]
+
+# A budgeted run trains the N epochs its first epoch promised; only if the machine gets this much
+# slower than that promise does the budget cut it short (the run is then tagged time_budget).
+OVERRUN = 1.2
+
+
+def epochs_in_budget(budget_seconds: float, first_epoch_seconds: float, max_epochs: int) -> int:
+    """How many epochs of `first_epoch_seconds` fit in the budget (at least 1, at most `max_epochs`)."""
+    return max(1, min(max_epochs, int(budget_seconds // max(first_epoch_seconds, 1e-9))))
 
 
 def fit(
@@ -202,7 +216,7 @@ def fit(
     max_seconds: Optional[float] = None,
     resume: Optional[TrainState] = None,
     on_state: Optional[StateCallback] = None,
-    scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None,
+    schedule: Optional[ScheduleFactory] = None,
     hflip: bool = False,
     precision: str = "fp32",
 ) -> FitResult:
@@ -212,18 +226,30 @@ def fit(
     epsilon) and training stops after `patience` epochs without improvement; without it, the
     best epoch is the last one. `on_epoch(epoch, metrics)` is called after each epoch; it may
     raise :class:`StopTraining` to end training there (the best weights are still restored).
-    With `max_seconds`, no epoch is started that would (at the last epoch's pace) end past it.
+
+    The run's length N is `max_epochs`; with `max_seconds` (a time budget) it is the number of
+    epochs that fit the budget at the first epoch's pace (never more than `max_epochs`), fixed
+    after epoch 1 and kept in the :class:`TrainState`, so `max_epochs=N` without a budget replays
+    the run. `schedule(optimizer, N)` builds the lr scheduler, stepped after every epoch
+    (ReduceLROnPlateau on the val MSE). A schedule that spans the run (:class:`EpochSchedule`)
+    is never cut short by early stopping, which then only chooses the best epoch to restore.
+
     `on_state(state)` gets a :class:`TrainState` after every epoch (before `on_epoch`); passing
     one back as `resume` continues from there exactly as if training had not stopped.
-    A `scheduler` steps after every epoch (ReduceLROnPlateau on the val MSE). `hflip` mirrors a
-    random half of every training batch (augmentation; validation is never mirrored).
-    `precision` is "fp32" or "bf16" (mixed precision, for training and validation).
+    `hflip` mirrors a random half of every training batch (augmentation; validation is never
+    mirrored). `precision` is "fp32" or "bf16" (mixed precision, for training and validation).
     """
     started_fit = time.perf_counter()
     stopped_by: Optional[StopTraining] = None
     history: list[dict] = []
     best_state = copy.deepcopy(model.state_dict())
     first = 1
+    # N: known now without a budget (or when resuming a budgeted run), else after epoch 1
+    planned: Optional[int] = None if max_seconds else max_epochs
+    if resume is not None:
+        planned = resume.budget_epochs or max_epochs
+    # built before the optimizer's state is restored: a new scheduler resets the lr it schedules
+    scheduler = schedule(optimizer, planned) if schedule is not None and planned is not None else None
     if resume is not None:
         model.load_state_dict(resume.model)
         optimizer.load_state_dict(resume.optimizer)
@@ -236,11 +262,12 @@ def fit(
             scheduler.load_state_dict(resume.scheduler)
         first = resume.epoch + 1
     epoch = first - 1
-    for epoch in range(first, max_epochs + 1):
-        if early_stopping and early_stopping.should_stop:  # resumed after the stopping epoch
-            epoch -= 1
-            break
+    while epoch < (planned or max_epochs):
+        if early_stopping and early_stopping.should_stop and not isinstance(scheduler, EpochSchedule):
+            break  # resumed after the stopping epoch
+        epoch += 1
         started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
         tr = train_epoch(model, optimizer, train, batch_size, generator, epoch, progress, hflip, precision)
         va = evaluate(model, val, eval_batch_size, precision)
         metrics = {
@@ -250,13 +277,17 @@ def fit(
             "val_margin12_error": va["margin12_error"],
             "val_margin12_accuracy": va["margin12_accuracy"],
             "epoch_seconds": time.perf_counter() - started,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": lr,
         }
         history.append(metrics)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(va["mse"])
-        elif scheduler is not None:
-            scheduler.step()
+        if planned is None:  # budgeted: the first epoch's pace fixes N, and the schedule spans it
+            planned = epochs_in_budget(max_seconds, time.perf_counter() - started_fit, max_epochs)
+            with warnings.catch_warnings():  # torch warns of a scheduler born after optimizer steps
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                scheduler = schedule(optimizer, planned) if schedule is not None else None
+                _step(scheduler, va["mse"])
+        else:
+            _step(scheduler, va["mse"])
         improved = early_stopping.step(epoch, va["mse"]) if early_stopping else True
         if improved:
             best_state = copy.deepcopy(model.state_dict())
@@ -266,6 +297,7 @@ def fit(
                 generator=generator.get_state(), best_model=best_state, history=history,
                 early_stopping=early_stopping.state_dict() if early_stopping else None,
                 scheduler=scheduler.state_dict() if scheduler else None,
+                budget_epochs=planned if max_seconds else None,
             ))
         if on_epoch is not None:
             try:
@@ -273,11 +305,21 @@ def fit(
             except StopTraining as stop:
                 stopped_by = stop
                 break
-        if early_stopping and early_stopping.should_stop:
+        if early_stopping and early_stopping.should_stop and not isinstance(scheduler, EpochSchedule):
             break
-        if max_seconds and time.perf_counter() - started_fit + metrics["epoch_seconds"] > max_seconds:
+        elapsed = time.perf_counter() - started_fit
+        if max_seconds and epoch < planned and elapsed + metrics["epoch_seconds"] > OVERRUN * max_seconds:
             stopped_by = TimeBudget(max_seconds, epoch)
             break
     model.load_state_dict(best_state)
     best_epoch = early_stopping.best_epoch if early_stopping else epoch
-    return FitResult(best_epoch=best_epoch, stopped_epoch=epoch, history=history, stopped_by=stopped_by)
+    return FitResult(best_epoch=best_epoch, stopped_epoch=epoch, history=history, stopped_by=stopped_by,
+                     planned_epochs=planned or epoch)
+
+
+def _step(scheduler: Optional[torch.optim.lr_scheduler.LRScheduler], val_mse: float) -> None:
+    """Step a scheduler after an epoch (ReduceLROnPlateau watches the val MSE)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_mse)
+    elif scheduler is not None:
+        scheduler.step()

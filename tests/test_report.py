@@ -117,3 +117,135 @@ def test_labels_name_the_model_and_the_swept_training_values():
     unet = {"model.depth": "3", "model.channels": "16", "model.batch_norm": "True", "model.chroma": "True",
             "optimizer.lr": "0.0170123"}
     assert label(unet, ["optimizer.lr", "model.depth"]) == "unet d3 c16 +bn chroma lr0.017"
+
+
+def test_study_splits_overrides_as_hydra_does_and_keeps_sweeper_settings_to_optuna_presets():
+    from colorize.study import preset_overrides
+
+    given = ["data=faces", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=3",
+             "trainer.max_epochs=1"]
+    task, hydra = preset_overrides("layers", given)
+    assert task == ["sweep=layers", "data=faces", "trainer.max_epochs=1"]  # what the parent's tag records
+    assert hydra == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]  # the basic sweeper has no n_trials
+    assert preset_overrides("search", given)[1] == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                                                    "hydra.sweeper.n_trials=3"]
+
+
+def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlflow_uri, tmp_path):
+    """Options after overrides and Hydra overrides (launcher, sweeper) in any order; the parent run
+    is found by its task overrides, so the study finishes and a re-run skips both presets."""
+    common = [f"tracking.uri={mlflow_uri}", "tracking.experiment=study-joblib"]
+    args = ["data=faces", "--presets", "layers,search", f"data.root={faces}", "hydra/launcher=joblib",
+            "data.limit=16", "trainer.max_epochs=1", "hydra.sweeper.n_trials=2", "--name", "joblib", *common]
+    first = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    exp = client.get_experiment_by_name("study-joblib")
+    runs = client.search_runs([exp.experiment_id])
+    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 3 + 2  # n_trials reached search only
+    second = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (second.stderr + second.stdout).count("skipping") == 2
+    assert len(client.search_runs([exp.experiment_id])) == len(runs)
+
+
+def test_search_section_draws_optunas_four_plots(tmp_path):
+    """A real Optuna study (two parameters, per-step reports, one pruned trial): all four plots drawn."""
+    import numpy as np
+    import optuna
+    from PIL import Image
+
+    from colorize.search_plots import tuning_figures
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", study_name="s",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(8):
+        trial = study.ask()
+        lr, width = trial.suggest_float("lr", 1e-4, 1e-1, log=True), trial.suggest_categorical("width", [8, 16, 32])
+        value = 0.3 + abs(math.log10(lr) + 2) / 10 + 1 / width
+        for step in range(1, 4):
+            trial.report(value + 0.1 / step, step)
+        state = optuna.trial.TrialState.PRUNED if i == 5 else optuna.trial.TrialState.COMPLETE
+        study.tell(trial, None if i == 5 else value, state=state)
+    drawn = tuning_figures(study, tmp_path / "out", "search")
+    assert [p.name for p, _ in drawn] == ["search_history.png", "search_importances.png", "search_parallel.png",
+                                          "search_intermediate.png"]
+    for path, _ in drawn:
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        assert pixels.shape[0] > 200 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20, path.name
+
+
+def _config(label, accs, mses=None):
+    from colorize.results import Configuration, Trial
+
+    trials = [Trial(f"r{i}", {}, {"best_val_margin12_accuracy": a, "best_val_margin12_error": 1 - a,
+                                   "best_val_mse": (mses or [0.01] * len(accs))[i]}, "finished", {}, label)
+              for i, a in enumerate(accs)]
+    return Configuration(label, {}, trials)
+
+
+@pytest.mark.parametrize("winner,loser,expected", [
+    ([0.74, 0.75], [0.70, 0.73], "agree"),          # ranges apart, the right way
+    ([0.70, 0.73], [0.74, 0.75], "disagree"),       # ranges apart, the other way
+    ([0.72, 0.75], [0.73, 0.74], "within noise"),   # overlapping
+    ([0.75], [0.74], "agree (1 run)"),              # no spread: point comparison, marked
+    ([0.73], [0.70, 0.74], "within noise (1 run)"),  # a single run inside the other's range
+    ([0.69], [0.70, 0.74], "disagree (1 run)"),
+])
+def test_spread_rule(winner, loser, expected):
+    from colorize.findings import ACC, judge, overall
+
+    assert judge(_config("a", winner), _config("b", loser), ACC) == expected
+    assert overall(["agree", "agree (1 run)"]) == "agree" and overall(["agree", "within noise"]) == "mixed"
+
+
+def test_spread_rule_on_mse_prefers_lower():
+    from colorize.findings import MSE, judge
+
+    assert judge(_config("a", [0.7, 0.7], [0.010, 0.011]), _config("b", [0.7, 0.7], [0.012, 0.013]), MSE) == "agree"
+
+
+def test_seed_replicates_are_one_configuration_and_findings_follow_the_spread_rule(faces, mlflow_uri, tmp_path):
+    """A small seeded sweep: mean ± std (n=2) per configuration, bands in the figure, and the findings
+    row for kernel size judged from the runs' own numbers by the spread rule."""
+    from colorize.findings import findings
+    from colorize.results import configurations, load_sweep
+    from colorize.tracking import Tracker
+
+    experiment = "seeds"
+    proc = run_cli("-m", "sweep=kernel_size", "trainer.seed=0,1", "data=faces", f"data.root={faces}", "data.limit=16",
+                   "trainer.max_epochs=2", f"tracking.uri={mlflow_uri}", f"tracking.experiment={experiment}",
+                   f"hydra.sweep.dir={tmp_path}/sweep")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trial 8/8 of kernel_size" in proc.stderr + proc.stdout  # the progress line of the last trial
+    out = tmp_path / "report"
+    proc = run_cli("--uri", mlflow_uri, "--experiment", experiment, "--name", "s", "--out", str(out),
+                   module="colorize.report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tracker = Tracker(mlflow_uri, experiment)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    exp = client.get_experiment_by_name(experiment)
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags)
+    sweep = load_sweep(tracker, parent.info.run_id)
+    configs = configurations(sweep)
+    assert len(sweep.trials) == 8 and len(configs) == 4 and all(c.n == 2 for c in configs)
+    md = (out / "s" / "report.md").read_text()
+    accs = {}
+    for c in configs:
+        runs = [client.get_run(t.run_id) for t in c.trials]
+        values = [r.data.metrics["best_val_margin12_accuracy"] for r in runs]
+        assert sorted(r.data.params["trainer.seed"] for r in runs) == ["0", "1"]
+        assert c.mean("best_val_margin12_accuracy") == pytest.approx(sum(values) / 2)
+        assert f"{c.mean('best_val_margin12_accuracy'):.4f} ± {c.std('best_val_margin12_accuracy'):.4f} (n=2)" in md
+        accs[(c.params["model.layers"], c.params["model.kernel_size"])] = values
+
+    def rule(a, b):
+        return "agree" if min(a) > max(b) else "disagree" if min(b) > max(a) else "within noise"
+
+    expected = [rule(accs[(n, "5")], accs[(n, "3")]) for n in ("2", "4")]
+    verdict = ("agree" if set(expected) == {"agree"} else "disagree" if set(expected) == {"disagree"}
+               else "within noise" if set(expected) == {"within noise"} else "mixed")
+    row = next(f for f in findings([sweep]) if f.experiment == "kernel_size")
+    assert row.verdict == verdict and len(row.shows) == 2
+    assert f"| {verdict} |" in md.split("## Findings")[1]
+    assert (out / "s" / "kernel_size_curves.png").stat().st_size > 10_000

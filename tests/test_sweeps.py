@@ -5,6 +5,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
@@ -12,6 +13,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from colorize.config import to_object
+from colorize.precision import bf16_is_native, probe
 from colorize.pruning import Pruned, TrialReporter, open_storage
 from tests.conftest import run_cli
 
@@ -206,7 +208,9 @@ def test_search_unet_preset_searches_the_unet_family_with_pruning(faces, mlflow_
     assert {"model.channels", "optimizer.lr", "trainer.batch_size"} == set(study.trials[0].params)
     _, parents, children = mlflow_children(mlflow_uri, "search_unet")
     assert len(parents) == 1 and len(children) == 4
+    native_precision = "bf16" if bf16_is_native(probe(torch.device("cpu"))) else "fp32"
     for child in children:
         p = child.data.params
         assert child.data.tags["model"].startswith("unet d1 ") and p["model.stride"] == "2"
-        assert (p["trainer.precision"], p["trainer.hflip"], p["scheduler.T_max"]) == ("bf16", "True", "2")
+        assert (p["trainer.precision"], p["trainer.hflip"], p["scheduler.eta_min"]) == ("auto", "True", "0.0")
+        assert child.data.tags["precision"] == native_precision

@@ -55,6 +55,25 @@ def test_run_logs_params_per_epoch_metrics_and_artifacts(trained):
     assert "epoch   3/3" in proc.stderr + proc.stdout  # one summary line per epoch
 
 
+def test_run_records_its_provenance(trained):
+    """The commit (git rev-parse HEAD), the installed versions, the CPU and its ISA, and MLflow's context tags."""
+    import subprocess
+    from importlib import metadata
+
+    from tests.conftest import ROOT
+
+    _, run, _, _ = trained
+    tags = run.data.tags
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert tags["git_commit"] == head and tags["git_dirty"] in ("true", "false")
+    for name in ("torch", "hydra-core", "optuna", "mlflow", "numpy"):
+        assert tags[f"version.{name}"] == metadata.version(name)
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    assert tags["cpu"] in cpuinfo and tags["cpu_isa"] == torch.backends.cpu.get_cpu_capability()
+    assert tags["mlflow.user"] and tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.source.name"]
+    assert tags["mlflow.source.git.commit"] == head
+
+
 def test_checkpoint_reloads_without_pickle_and_reproduces_val_accuracy(trained, faces):
     client, run, out, _ = trained
     local = client.download_artifacts(run.info.run_id, "best.pt", str(out / "dl"))
@@ -140,3 +159,31 @@ def test_experiment_best_is_reproducible_with_the_same_seed(faces, mlflow_uri, t
     ]
     assert len(histories) == 2 and len(histories[0]["val_mse"]) == 2
     assert histories[0] == histories[1]
+
+
+def test_budgeted_run_anneals_within_its_budget_and_replays(faces, mlflow_uri, tmp_path):
+    """trainer.max_minutes fixes N from the first epoch; the cosine ends at its floor on epoch N, the
+    epochs fit the budget, and trainer.max_epochs=N without a budget replays the run exactly."""
+    budget_min = 0.05  # 3 s: a handful of epochs of this net on 400 faces
+    common = ["data=faces", f"data.root={faces}", "data.limit=400", "model.layers=2", "model.channels=16",
+              "model.kernel_size=5", "optimizer.lr=0.1", "scheduler=cosine", "scheduler.eta_min=0.001",
+              f"tracking.uri={mlflow_uri}", "tracking.experiment=budget"]
+    proc = run_cli(*common, "trainer.max_epochs=100", f"trainer.max_minutes={budget_min}",
+                   "tracking.run_name=budgeted", f"hydra.run.dir={tmp_path / 'a'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client, runs = runs_in(mlflow_uri, "budget")
+    run = runs[0]
+    n = int(run.data.params["trainer.budget_epochs"])
+    assert 2 <= n < 100 and "time_budget" not in run.data.tags
+
+    def history(run_id, key):
+        return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+    lrs = history(run.info.run_id, "lr")
+    assert len(lrs) == n and lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.001)
+    assert sum(history(run.info.run_id, "epoch_seconds")) <= budget_min * 60
+    proc = run_cli(*common, f"trainer.max_epochs={n}", "tracking.run_name=replay", f"hydra.run.dir={tmp_path / 'b'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    replay = next(r for r in runs_in(mlflow_uri, "budget")[1] if r.info.run_name == "replay")
+    for key in METRICS + ["lr"]:
+        assert history(replay.info.run_id, key) == history(run.info.run_id, key), key

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from colorize.data.faces import load_faces
 from colorize.early_stopping import EarlyStopping
 from colorize.models import ConvNet, UNet
-from colorize.trainer import DeviceImages, Diverged, StopTraining, fit, train_epoch
+from colorize import schedules
+from colorize.trainer import DeviceImages, Diverged, StopTraining, epochs_in_budget, fit, train_epoch
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +83,20 @@ def test_callback_stop_restores_the_best_weights(faces_small):
     assert result.best_epoch == min(range(1, 4), key=lambda e: result.history[e - 1]["val_mse"])
 
 
-def test_time_budget_stops_before_overrunning(faces_small):
+def test_a_budget_too_small_for_two_epochs_trains_one(faces_small):
     _, train, val = faces_small
     model = ConvNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     result = fit(model, opt, train, val, max_epochs=1000, batch_size=16, generator=torch.Generator().manual_seed(0),
                  max_seconds=1e-9, progress=False)
-    assert result.stopped_epoch == 1 and result.stopped_by.tag == "time_budget"
+    assert result.stopped_epoch == 1 and result.planned_epochs == 1 and result.stopped_by is None
+
+
+@pytest.mark.parametrize("budget,first,max_epochs,expected", [
+    (60, 7, 100, 8), (60, 7, 5, 5), (60, 61, 100, 1), (60, 60, 100, 1), (600, 0.0, 3, 3),
+])
+def test_epochs_in_budget(budget, first, max_epochs, expected):
+    assert epochs_in_budget(budget, first, max_epochs) == expected
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -154,15 +162,62 @@ def test_hflip_changes_training_and_resumes_exactly(faces_small):
     assert resumed == pytest.approx(straight, rel=1e-6)
 
 
-def test_cosine_schedule_anneals_per_epoch(faces_small):
+@pytest.mark.parametrize("factory,shape", [(schedules.cosine, lambda t: (1 + math.cos(math.pi * t)) / 2),
+                                           (schedules.linear, lambda t: 1 - t)])
+def test_schedule_trains_the_first_epoch_at_lr_and_the_last_at_the_floor(faces_small, factory, shape):
     _, train, val = faces_small
     model = ConvNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.02)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
-    result = fit(model, opt, train, val, max_epochs=4, batch_size=16, generator=torch.Generator().manual_seed(0),
-                 progress=False, scheduler=sched)
-    expected = [0.02 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # lr used in epochs 1..4
+    result = fit(model, opt, train, val, max_epochs=5, batch_size=16, generator=torch.Generator().manual_seed(0),
+                 progress=False, schedule=lambda o, n: factory(o, n, eta_min=0.001))
+    expected = [0.001 + (0.02 - 0.001) * shape(k / 4) for k in range(5)]  # hand-computed: epochs 1..5
     assert [h["lr"] for h in result.history] == pytest.approx(expected)
+    assert result.history[0]["lr"] == pytest.approx(0.02) and result.history[-1]["lr"] == pytest.approx(0.001)
+
+
+def test_a_schedule_that_spans_the_run_is_not_cut_by_early_stopping(faces_small):
+    """Early stopping (patience 1, huge epsilon: no epoch after the first improves) only picks the
+    best epoch; the run still anneals to its last epoch."""
+    _, train, val = faces_small
+    model = ConvNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = fit(model, opt, train, val, max_epochs=4, batch_size=16, generator=torch.Generator().manual_seed(0),
+                 progress=False, schedule=schedules.cosine, early_stopping=EarlyStopping(epsilon=1e9, patience=1))
+    assert result.stopped_epoch == 4 and result.best_epoch == 1 and result.history[-1]["lr"] == 0.0
+    # without a schedule, the same early stopping ends the run after `patience` epochs (the study's rule)
+    model = ConvNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = fit(model, opt, train, val, max_epochs=4, batch_size=16, generator=torch.Generator().manual_seed(0),
+                 progress=False, early_stopping=EarlyStopping(epsilon=1e9, patience=1))
+    assert result.stopped_epoch == 2
+
+
+def _budgeted(train, val, *, max_epochs, max_seconds=None, resume=None, states=None):
+    torch.manual_seed(0)
+    model = ConvNet(layers=2, kernel_size=3, channels=4)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    return fit(model, opt, train, val, max_epochs=max_epochs, batch_size=16, generator=torch.Generator().manual_seed(0),
+               progress=False, schedule=schedules.cosine, max_seconds=max_seconds, resume=resume,
+               on_state=(lambda st: states.append(copy.deepcopy(st))) if states is not None else None)
+
+
+def test_budget_fixes_the_epochs_keeps_them_on_resume_and_replays_without_it(faces_small):
+    _, train, val = faces_small
+    first = _budgeted(train, val, max_epochs=1).history[0]["epoch_seconds"]
+    states = []
+    budget = 3.5 * first  # about 3 epochs at this pace (the exact N depends on the machine)
+    run = _budgeted(train, val, max_epochs=50, max_seconds=budget, states=states)
+    n = run.planned_epochs
+    assert 2 <= n < 50 and run.stopped_epoch == n and run.stopped_by is None
+    assert [s.budget_epochs for s in states] == [n] * n
+    assert run.history[-1]["lr"] == 0.0  # annealed: the last epoch trained at the floor
+    replay = _budgeted(train, val, max_epochs=n)
+    assert [h["val_mse"] for h in replay.history] == [h["val_mse"] for h in run.history]
+    assert [h["lr"] for h in replay.history] == [h["lr"] for h in run.history]
+    # resumed after epoch 1 with a budget that would now allow far more epochs: N is kept
+    resumed = _budgeted(train, val, max_epochs=50, max_seconds=1e6, resume=states[0])
+    assert resumed.stopped_epoch == n
+    assert [h["val_mse"] for h in resumed.history] == pytest.approx([h["val_mse"] for h in run.history], rel=1e-6)
 
 
 def test_bf16_mixed_precision_trains_like_fp32(faces_small):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from colorize.models.convnet import ConvNet
 from colorize.models.unet import UNet
 
-__all__ = ["ConvNet", "UNet", "describe"]
+__all__ = ["ConvNet", "UNet", "default_run_name", "describe"]
 
 
 def describe(model_cfg: object) -> str:
@@ -24,3 +24,8 @@ def describe(model_cfg: object) -> str:
     parts += ["+bn"] if get("batch_norm") else []
     parts += ["+tanh"] if get("tanh") else []
     return " ".join(parts)
+
+
+def default_run_name(cfg: object) -> str:
+    """A run's name unless `tracking.run_name` sets one: the model and its learning rate."""
+    return f"{describe(cfg.model)} lr{float(cfg.optimizer.lr):g}"

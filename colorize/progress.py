@@ -1,0 +1,84 @@
+"""Progress you can wait on: one line per trial of a multirun, one line per preset of the study.
+
+    trial 7/10 of lr: 2-conv k5 c8 lr0.01 — best so far 0.2511 (trial 3) — sweep 60% — ETA 12 min
+
+The state comes from the MLflow store, not from this process (joblib workers and other hosts run
+trials too): the sweep's finished trials give the best so far and the measured trial durations
+(their epochs plus their fixed cost), from which the ETA follows. No ETA is shown before a trial
+has finished, nor when the number of trials is unknown.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Iterable, Mapping, Optional
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+OBJECTIVE = "best_val_margin12_error"
+TRIAL_TAG = "trial"  # a trial run's job number in its sweep (1-based)
+
+
+def grid_size(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]]) -> int:
+    """Jobs of a basic-sweeper multirun: the product of every swept key's number of values
+    (a preset's `hydra.sweeper.params`, overridden key by key by the command line's overrides)."""
+    axes = {str(k): f"{k}={v}" for k, v in (params or {}).items()}
+    parser = OverridesParser.create()
+    for override in parser.parse_overrides(list(task_overrides)):
+        axes[override.key_or_group] = override.input_line
+    size = 1
+    for override in parser.parse_overrides(list(axes.values())):
+        if override.is_sweep_override():
+            size *= sum(1 for _ in override.sweep_string_iterator())
+    return size
+
+
+def planned_trials(sweeper: Mapping[str, Any], task_overrides: Iterable[str]) -> Optional[int]:
+    """How many trials a multirun will run: Optuna's n_trials, or the basic sweeper's grid."""
+    target = str(sweeper.get("_target_", ""))
+    if "optuna" in target.lower():
+        n = sweeper.get("n_trials")
+        return int(n) if n else None
+    if "BasicSweeper" in target:
+        return grid_size(task_overrides, sweeper.get("params"))
+    return None
+
+
+def eta_minutes(durations: list[float], remaining: int, parallel: int = 1) -> Optional[float]:
+    """Minutes left for `remaining` trials at the median measured trial duration (seconds)."""
+    if not durations or remaining < 0:
+        return None
+    return statistics.median(durations) * remaining / max(1, parallel) / 60
+
+
+def describe_eta(minutes: Optional[float]) -> str:
+    if minutes is None:
+        return ""
+    return f" — ETA {minutes:.0f} min" if minutes >= 1 else f" — ETA {max(1, round(minutes * 60))} s"
+
+
+def trial_line(preset: str, number: int, total: Optional[int], name: str, finished: list[Any],
+               parallel: int = 1) -> str:
+    """The line shown when trial `number` starts; `finished` are the sweep's finished MLflow runs."""
+    head = f"trial {number}/{total}" if total else f"trial {number}"
+    line = f"{head} of {preset}: {name}"
+    scored = [r for r in finished if not math.isnan(r.data.metrics.get(OBJECTIVE, math.nan))]
+    if scored:
+        best = min(scored, key=lambda r: r.data.metrics[OBJECTIVE])
+        line += f" — best so far {best.data.metrics[OBJECTIVE]:.4f} (trial {best.data.tags.get(TRIAL_TAG, '?')})"
+    if total:
+        line += f" — sweep {100 * len(finished) // total}%"
+        durations = [(r.info.end_time - r.info.start_time) / 1000 for r in finished if r.info.end_time]
+        line += describe_eta(eta_minutes(durations, total - len(finished), parallel))
+    return line
+
+
+def study_line(done: int, presets: list[str], trials_done: int, trials_left: int, seconds: float) -> str:
+    """Between presets of `colorize.study`: what is done, and an ETA from the trials so far."""
+    line = f"study: {done}/{len(presets)} presets done ({', '.join(presets[:done]) or '—'}) in {seconds / 60:.0f} min"
+    if done < len(presets):
+        line += f"; next {presets[done]}"
+        if trials_done:
+            line += describe_eta(seconds / trials_done * trials_left / 60)
+    return line
