@@ -37,7 +37,7 @@ def grid(preset: str) -> list[list[str]]:
     with initialize_config_dir(config_dir=str(conf_dir())):
         params = compose("train", overrides=[f"sweep={preset}"], return_hydra_config=True).hydra.sweeper.params
     parser = OverridesParser.create()
-    axes = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()]
+    axes = [[f"{o.input_line.split('=', 1)[0]}={v}" for v in o.sweep_string_iterator()]
             for o in parser.parse_overrides([f"{k}={v}" for k, v in params.items()])]
     return [list(combo) for combo in itertools.product(*axes)]
 

@@ -51,6 +51,9 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
             name += f" — diverged (epoch {', '.join(map(str, epochs))})"
             handles.append(Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name))
             continue
+        diverged = sum(t.status == "diverged" for t in config.trials)
+        if diverged:  # some replicates diverged: the curve is the others'
+            name += f" — {diverged}/{len(config.trials)} diverged"
         if all(t.status == "pruned" for t in config.trials):
             name += " (pruned)"
         for ax, (_, train_key, val_key) in zip(axes, AXES.values()):

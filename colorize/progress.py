@@ -3,15 +3,15 @@
     trial 7/10 of lr: 2-conv k5 c8 lr0.01 — best so far 0.2511 (trial 3) — sweep 60% — ETA 12 min
 
 The state comes from the MLflow store, not from this process (joblib workers and other hosts run
-trials too): the sweep's finished trials give the best so far and the measured trial durations
-(their epochs plus their fixed cost), from which the ETA follows. No ETA is shown before a trial
+trials too): the sweep's finished trials give the best so far and the measured pace of the sweep
+(wall time per finished trial: epochs, fixed costs and parallel jobs all included), from which the
+ETA follows. No ETA is shown before a trial
 has finished, nor when the number of trials is unknown.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any, Iterable, Mapping, Optional
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -23,7 +23,7 @@ TRIAL_TAG = "trial"  # a trial run's job number in its sweep (1-based)
 def grid_size(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]]) -> int:
     """Jobs of a basic-sweeper multirun: the product of every swept key's number of values
     (a preset's `hydra.sweeper.params`, overridden key by key by the command line's overrides)."""
-    axes = {str(k): f"{k}={v}" for k, v in (params or {}).items()}
+    axes = {str(k).lstrip("+~"): f"{k}={v}" for k, v in (params or {}).items()}
     parser = OverridesParser.create()
     for override in parser.parse_overrides(list(task_overrides)):
         axes[override.key_or_group] = override.input_line
@@ -45,11 +45,15 @@ def planned_trials(sweeper: Mapping[str, Any], task_overrides: Iterable[str]) ->
     return None
 
 
-def eta_minutes(durations: list[float], remaining: int, parallel: int = 1) -> Optional[float]:
-    """Minutes left for `remaining` trials at the median measured trial duration (seconds)."""
-    if not durations or remaining < 0:
+def eta_minutes(finished: list[Any], remaining: int) -> Optional[float]:
+    """Minutes left for `remaining` trials at the sweep's measured pace: the wall time from the first
+    finished trial's start to the last one's end, per finished trial (so the trials' epochs, their
+    fixed costs and any parallel jobs are all in it)."""
+    ended = [r for r in finished if r.info.end_time and r.info.start_time]
+    if not ended or remaining < 0:
         return None
-    return statistics.median(durations) * remaining / max(1, parallel) / 60
+    span = (max(r.info.end_time for r in ended) - min(r.info.start_time for r in ended)) / 1000
+    return span / len(ended) * remaining / 60
 
 
 def describe_eta(minutes: Optional[float]) -> str:
@@ -58,8 +62,7 @@ def describe_eta(minutes: Optional[float]) -> str:
     return f" — ETA {minutes:.0f} min" if minutes >= 1 else f" — ETA {max(1, round(minutes * 60))} s"
 
 
-def trial_line(preset: str, number: int, total: Optional[int], name: str, finished: list[Any],
-               parallel: int = 1) -> str:
+def trial_line(preset: str, number: int, total: Optional[int], name: str, finished: list[Any]) -> str:
     """The line shown when trial `number` starts; `finished` are the sweep's finished MLflow runs."""
     head = f"trial {number}/{total}" if total else f"trial {number}"
     line = f"{head} of {preset}: {name}"
@@ -69,8 +72,7 @@ def trial_line(preset: str, number: int, total: Optional[int], name: str, finish
         line += f" — best so far {best.data.metrics[OBJECTIVE]:.4f} (trial {best.data.tags.get(TRIAL_TAG, '?')})"
     if total:
         line += f" — sweep {100 * len(finished) // total}%"
-        durations = [(r.info.end_time - r.info.start_time) / 1000 for r in finished if r.info.end_time]
-        line += describe_eta(eta_minutes(durations, total - len(finished), parallel))
+        line += describe_eta(eta_minutes(finished, total - len(finished)))
     return line
 
 

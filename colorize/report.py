@@ -114,7 +114,8 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
             Heading("Findings"),
             Paragraph("Each conclusion of the reference study, checked on this run's results by the spread rule: "
                       "\"A beats B\" needs A's replicates all to beat B's (non-overlapping min–max ranges); "
-                      "overlapping ranges are \"within noise\"; a single run has no spread and is marked (1 run)."),
+                      "overlapping ranges are \"within noise\"; a verdict resting on a single run (no spread) is "
+                      "marked (1 run)."),
             Table(["experiment", "reference study", "this run", "verdict"],
                   [[f.experiment, f.reference, "; ".join(f.shows) or "—", f.verdict] for f in rows]),
         )

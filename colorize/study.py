@@ -98,7 +98,10 @@ def tracking_of(overrides: list[str]) -> Tracker:
 
 def preset_trials(task: list[str], hydra: list[str]) -> int:
     """Trials a preset will run (its grid, or Optuna's n_trials), for the study's ETA."""
-    sweeper = compose_train(task, hydra_config=True).hydra.sweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(task) if not o.is_sweep_override()]
+    sweeper = compose_train(fixed, hydra_config=True).hydra.sweeper
     n_trials = [o.split("=", 1)[1] for o in hydra if o.startswith("hydra.sweeper.n_trials=")]
     if n_trials:
         return int(n_trials[-1])

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from colorize.paths import resolve_sqlite_uri
 from colorize.models import default_run_name
 from colorize.progress import planned_trials, trial_line
 from colorize.provenance import provenance_tags
-from colorize.runtime import parallel_jobs
 from colorize.tracking import Tracker, is_orphan, owner_tags
 
 log = logging.getLogger("colorize")
@@ -161,7 +160,7 @@ class MlflowSweepCallback(Callback):
             line = trial_line(
                 hydra.runtime.choices.get("sweep") or "multirun", hydra.job.num + 1,
                 int(planned) if planned else None, config.tracking.get("run_name") or default_run_name(config),
-                finished, parallel_jobs(hydra.launcher.get("n_jobs", 1)),
+                finished,
             )
         except Exception as exc:  # progress is a courtesy: a store hiccup must not stop the trial
             log.debug("no progress line: %s", exc)

@@ -47,9 +47,9 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 def make_cfg():
     """Compose the real `conf/train.yaml` with overrides, as `python -m colorize.train` would."""
 
-    def _compose(*overrides: str, config_name: str = "train"):
+    def _compose(*overrides: str, config_name: str = "train", return_hydra_config: bool = False):
         with initialize_config_dir(config_dir=str(conf_dir())):
-            return compose(config_name=config_name, overrides=list(overrides))
+            return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
     return _compose
 
