@@ -22,6 +22,7 @@ from colorize.paths import resolve_sqlite_uri
 log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MAX_PARAMS_PER_BATCH = 100
 
 
@@ -169,7 +170,9 @@ class Tracker:
             if found is not None:
                 return found.experiment_id
             try:
-                return self.client.create_experiment(name, artifact_location=artifact_location)
+                # MLflow 3's UI opens an experiment without this kind on its GenAI overview, not the runs table
+                return self.client.create_experiment(name, artifact_location=artifact_location,
+                                                     tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
             except MlflowException:  # created meanwhile by a parallel job
                 found = self.client.get_experiment_by_name(name)
                 if found is None:

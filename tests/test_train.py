@@ -187,3 +187,12 @@ def test_budgeted_run_anneals_within_its_budget_and_replays(faces, mlflow_uri, t
     replay = next(r for r in runs_in(mlflow_uri, "budget")[1] if r.info.run_name == "replay")
     for key in METRICS + ["lr"]:
         assert history(replay.info.run_id, key) == history(run.info.run_id, key), key
+
+
+def test_new_experiments_open_on_the_runs_table(mlflow_uri):
+    """MLflow 3's UI shows an experiment tagged as custom model development on its runs table."""
+    from colorize.tracking import Tracker
+
+    tracker = Tracker(mlflow_uri, "kind-check")
+    tags = tracker.client.get_experiment(tracker.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
