@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -44,6 +44,7 @@ class JobContext:
     parent_run_id: Optional[str] = None
     parallel_jobs: int = 1
     tags: Optional[dict] = None
+    overrides: list[str] = field(default_factory=list)  # the job's command-line (task) overrides
     # extra per-epoch callbacks, e.g. an Optuna TrialReporter; built once the config is valid
     epoch_hooks: Callable[[object], list[EpochCallback]] = lambda conf: []
 
@@ -70,6 +71,22 @@ def previous_attempt(tracker: Tracker, parent_run_id: str, fp: str):
         if run.data.tags.get("fingerprint") == fp and (run.info.status != "RUNNING" or is_orphan(run)):
             return run
     return None
+
+
+def resume_conflicts(cfg: DictConfig, saved: DictConfig, overrides: list[str]) -> list[str]:
+    """The command-line overrides that would make a resumed run differ from its saved config."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    conflicts = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group.replace("/", ".")
+        if key == "trainer.resume" or any(key == n or key.startswith(n + ".") for n in NOT_FINGERPRINTED):
+            continue
+        now, then = OmegaConf.select(cfg, key), OmegaConf.select(saved, key)
+        as_plain = lambda v: plain(v) if isinstance(v, DictConfig) else getattr(v, "value", v)  # noqa: E731
+        if as_plain(now) != as_plain(then):
+            conflicts.append(override.input_line)
+    return conflicts
 
 
 def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> dict:
@@ -105,6 +122,12 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
             resume_payload = locate_resume(cfg.trainer.resume, tracker, Path(tmp))
         saved = typed(resume_payload["config"])
         saved.tracking = cfg.tracking
+        conflicts = resume_conflicts(cfg, saved, ctx.overrides)
+        if conflicts:
+            raise ColorizeError(
+                f"trainer.resume={cfg.trainer.resume} continues that run as it was configured, but "
+                f"{', '.join(conflicts)} would change it: drop them (only tracking.* and trainer.num_threads may differ)"
+            )
         cfg = saved
     conf = to_object(cfg)  # every range check happens before any data is read or run created
     tracker = tracker or Tracker.from_config(conf.tracking)

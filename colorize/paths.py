@@ -29,6 +29,15 @@ def faces_root() -> Path:
     return project_root().parent / "shared" / "data" / "ceng483-hw3-dataset"
 
 
+DEFAULT_STORE = "sqlite:///outputs/mlflow.db"
+
+
+def default_store_uri() -> str:
+    """The MLflow store a command uses unless told: `$MLFLOW_TRACKING_URI`, else the project's sqlite store
+    (the same rule as `tracking.uri` in conf/tracking/mlflow.yaml)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+
+
 def resolve_sqlite_uri(uri: str, cwd: Path | None = None) -> str:
     """Make a relative ``sqlite:///path`` absolute (against `cwd`) and create its folder.
 

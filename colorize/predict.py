@@ -21,6 +21,7 @@ from colorize.cli import run_tool
 from colorize.data.images import list_images, read_images, to_unit_range
 from colorize.errors import ColorizeError
 from colorize.metrics import to_uint8
+from colorize.paths import default_store_uri
 from colorize.runtime import select_device
 from colorize.tracking import Tracker
 
@@ -69,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("model", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path")
     parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
-    parser.add_argument("--uri", default="sqlite:///outputs/mlflow.db", help="MLflow tracking URI")
+    parser.add_argument("--uri", default=default_store_uri(),
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many images")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from colorize.document import Document, Heading, Image, Paragraph, Table
 from colorize.errors import ColorizeError
 from colorize.figures import TITLES, best_figure, comparison_figure
 from colorize.findings import findings
+from colorize.paths import default_store_uri
 from colorize.results import Configuration, Sweep, Trial, configurations, latest_sweeps, load_sweep, parent_runs
 from colorize.tracking import Tracker
 
@@ -190,7 +191,8 @@ def select_sweeps(tracker: Tracker, sweep_ids: list[str], presets: Optional[list
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m colorize.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uri", default="sqlite:///outputs/mlflow.db", help="MLflow tracking URI")
+    parser.add_argument("--uri", default=default_store_uri(),
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db)")
     parser.add_argument("--experiment", default="colorize", help="MLflow experiment name")
     parser.add_argument("--sweep", nargs="+", default=[], metavar="RUN_ID", help="sweep parent run ids")
     parser.add_argument("--preset", nargs="+", help="only the latest sweeps of these presets")

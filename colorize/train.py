@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import hydra
@@ -26,8 +27,8 @@ def job_context(cfg: DictConfig) -> JobContext:
     hc = HydraConfig.get()
     multirun = hc.mode.name == "MULTIRUN"
     preset = hc.runtime.choices.get("sweep")
-    if preset and not multirun:
-        raise ColorizeError(f"sweep={preset} is a multirun preset: add -m (python -m colorize.train -m sweep={preset} ...)")
+    if preset and not multirun:  # only when multirun was switched off explicitly (hydra.mode=RUN)
+        raise ColorizeError(f"sweep={preset} is a multirun preset: it cannot run with hydra.mode=RUN")
 
     def epoch_hooks(conf: TrainConfig) -> list:
         if conf.optuna_trial is None:
@@ -47,6 +48,7 @@ def job_context(cfg: DictConfig) -> JobContext:
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
         parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
         tags={"overrides": " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {})},
+        overrides=list(hc.overrides.task),
         epoch_hooks=epoch_hooks,
     )
 
@@ -69,5 +71,18 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(f"colorize: interrupted ({exc or 'SIGINT'}); the last checkpoint is kept") from None
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: a sweep preset (`sweep=...`) implies multirun, so `-m` is optional.
+
+    (A preset cannot say so itself: Hydra only takes hydra.mode from the primary config or the
+    command line.)
+    """
+    argv = sys.argv[1:]
+    if any(a.startswith("sweep=") for a in argv) and not {"-m", "--multirun"} & set(argv) \
+            and not any(a.startswith("hydra.mode=") for a in argv):
+        sys.argv[1:] = ["--multirun", *argv]
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -214,3 +214,12 @@ def test_search_unet_preset_searches_the_unet_family_with_pruning(faces, mlflow_
         assert child.data.tags["model"].startswith("unet d1 ") and p["model.stride"] == "2"
         assert (p["trainer.precision"], p["trainer.hflip"], p["scheduler.eta_min"]) == ("auto", "True", "0.0")
         assert child.data.tags["precision"] == native_precision
+
+
+def test_a_preset_implies_multirun(faces, mlflow_uri, tmp_path):
+    """`sweep=layers` without -m: three trials under one parent run."""
+    proc = run_cli("sweep=layers", "data=faces", f"data.root={faces}", "data.limit=8", "trainer.max_epochs=1",
+                   f"tracking.uri={mlflow_uri}", "tracking.experiment=implied-m", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, parents, children = mlflow_children(mlflow_uri, "implied-m")
+    assert len(parents) == 1 and len(children) == 3

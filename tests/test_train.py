@@ -196,3 +196,35 @@ def test_new_experiments_open_on_the_runs_table(mlflow_uri):
     tracker = Tracker(mlflow_uri, "kind-check")
     tags = tracker.client.get_experiment(tracker.experiment_id).tags
     assert tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_tracking_store_follows_mlflow_tracking_uri(faces, tmp_path):
+    """No tracking.uri given: $MLFLOW_TRACKING_URI decides the store, as it does for MLflow itself."""
+    db = tmp_path / "x.db"
+    proc = run_cli("data=faces", f"data.root={faces}", "data.limit=8", "trainer.max_epochs=1",
+                   "tracking.experiment=env-store", f"hydra.run.dir={tmp_path / 'run'}",
+                   env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, runs = runs_in(f"sqlite:///{db}", "env-store")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+
+
+def test_resume_names_the_overrides_that_would_change_the_run(make_cfg):
+    from colorize.config import typed, plain
+    from colorize.experiment import resume_conflicts
+
+    saved = typed(plain(make_cfg("model.layers=2", "optimizer.lr=0.1")))
+    same = ["trainer.resume=abc", "model.layers=2", "optimizer.lr=0.1", "tracking.experiment=x", "trainer.num_threads=1"]
+    assert resume_conflicts(make_cfg(*same), saved, same) == []
+    changed = ["trainer.resume=abc", "model.layers=4", "optimizer.lr=0.1", "trainer.max_epochs=9", "model=unet"]
+    assert resume_conflicts(make_cfg(*changed[:4]), saved, changed[:4]) == ["model.layers=4", "trainer.max_epochs=9"]
+    assert resume_conflicts(make_cfg("model=unet"), saved, ["model=unet"]) == ["model=unet"]
+
+
+def test_resume_with_a_conflicting_override_is_a_one_line_error(trained, mlflow_uri, tmp_path):
+    _, run, _, _ = trained
+    proc = run_cli(f"trainer.resume={run.info.run_id}", "model.layers=4", f"tracking.uri={mlflow_uri}",
+                   "tracking.experiment=e2e", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    last = [l for l in proc.stderr.splitlines() if l.strip()][-1]
+    assert last.startswith("colorize: error: trainer.resume=") and "model.layers=4 would change it" in last
