@@ -68,9 +68,11 @@ def cpu_class() -> dict:
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     import torch
+
+    from colorize.provenance import cpu_name
+
+    cpu = cpu_name()
 
     c = cpu_class()
     return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python {platform.python_version()}; "

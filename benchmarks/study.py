@@ -16,13 +16,13 @@ import time
 
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from benchmarks.common import Row
 from colorize.config import build, register_configs
 from colorize.data.faces import load_faces
 from colorize.models import describe
 from colorize.paths import conf_dir, faces_root
+from colorize.progress import sweep_axes
 from colorize.runtime import seed_everything
 from colorize.trainer import DeviceImages, Diverged, evaluate, train_epoch
 
@@ -36,20 +36,19 @@ def grid(preset: str) -> list[list[str]]:
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir())):
         params = compose("train", overrides=[f"sweep={preset}"], return_hydra_config=True).hydra.sweeper.params
-    parser = OverridesParser.create()
-    axes = [[f"{o.input_line.split('=', 1)[0]}={v}" for v in o.sweep_string_iterator()]
-            for o in parser.parse_overrides([f"{k}={v}" for k, v in params.items()])]
-    return [list(combo) for combo in itertools.product(*axes)]
+    return [list(combo) for combo in itertools.product(*sweep_axes([], params))]
 
 
 def study_epochs(repeats: int) -> list[Row]:
+    """One timed epoch per configuration (`repeats` is not used: the figure is a budget estimate)."""
     splits = load_faces(str(faces_root()))
     cpu = torch.device("cpu")
     train, val = DeviceImages.from_set(splits.train, cpu), DeviceImages.from_set(splits.val, cpu)
-    rows, total = [], 0.0
+    rows, total, n_trials = [], 0.0, 0
     for preset in GRID_PRESETS:
         preset_s = 0.0
         for combo in grid(preset):
+            n_trials += 1
             with initialize_config_dir(config_dir=str(conf_dir())):
                 cfg = compose("train", overrides=[f"sweep={preset}", "data=faces", *combo])
             generator = seed_everything(0)
@@ -66,7 +65,6 @@ def study_epochs(repeats: int) -> list[Row]:
             rows.append(Row("study", f"{preset}: {describe(cfg.model)} lr{cfg.optimizer.lr:g}", seconds, "s/epoch"))
         rows.append(Row("study", f"{preset}: one epoch of every configuration", preset_s, "s"))
         total += preset_s
-    n_trials = sum(len(grid(p)) for p in GRID_PRESETS)
     budget = TARGET_MIN * 60 - n_trials * FIXED_COST_S
     rows.append(Row("study", "grid presets: one epoch of every configuration", total, "s", note=f"{n_trials} trials"))
     rows.append(Row("study", f"largest trainer.max_epochs within {TARGET_MIN:g} min", budget // total, "epochs",

@@ -77,14 +77,16 @@ def resume_conflicts(cfg: DictConfig, saved: DictConfig, overrides: list[str]) -
     """The command-line overrides that would make a resumed run differ from its saved config."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    def value(config: DictConfig, key: str) -> object:  # a node as plain values, an enum as its string
+        node = OmegaConf.select(config, key)
+        return plain(node) if isinstance(node, DictConfig) else getattr(node, "value", node)
+
     conflicts = []
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group.replace("/", ".")
         if key == "trainer.resume" or any(key == n or key.startswith(n + ".") for n in NOT_FINGERPRINTED):
             continue
-        now, then = OmegaConf.select(cfg, key), OmegaConf.select(saved, key)
-        as_plain = lambda v: plain(v) if isinstance(v, DictConfig) else getattr(v, "value", v)  # noqa: E731
-        if as_plain(now) != as_plain(then):
+        if value(cfg, key) != value(saved, key):
             conflicts.append(override.input_line)
     return conflicts
 

@@ -57,16 +57,15 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
         if all(t.status == "pruned" for t in config.trials):
             name += " (pruned)"
         for ax, (_, train_key, val_key) in zip(axes, AXES.values()):
-            for key, style in ((train_key, "--"), (val_key, "-")):
-                x, mean, lo, hi = config.curve(key)
-                ax.plot(x, mean, style, color=colour, linewidth=1.6, alpha=0.9)
-                if key == val_key and len(config.trials) > 1:
-                    ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
-            if config.n == 1 and config.scored[0].best_epoch:
-                best_epoch = config.scored[0].best_epoch
-                x, y, _, _ = config.curve(val_key)
-                if best_epoch in x:
-                    ax.plot(best_epoch, y[x.index(best_epoch)], "o", color=colour, markersize=5)
+            x, mean, _, _ = config.curve(train_key)
+            ax.plot(x, mean, "--", color=colour, linewidth=1.6, alpha=0.9)
+            x, mean, lo, hi = config.curve(val_key)
+            ax.plot(x, mean, "-", color=colour, linewidth=1.6, alpha=0.9)
+            if len(config.trials) > 1:
+                ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
+            best_epoch = config.scored[0].best_epoch if config.n == 1 else None
+            if best_epoch in x:
+                ax.plot(best_epoch, mean[x.index(best_epoch)], "o", color=colour, markersize=5)
         handles.append(Line2D([], [], color=colour, linewidth=2, label=name))
     style_handles = [
         Line2D([], [], color="grey", linestyle="--", label="train"),

@@ -20,18 +20,20 @@ OBJECTIVE = "best_val_margin12_error"
 TRIAL_TAG = "trial"  # a trial run's job number in its sweep (1-based)
 
 
-def grid_size(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]]) -> int:
-    """Jobs of a basic-sweeper multirun: the product of every swept key's number of values
-    (a preset's `hydra.sweeper.params`, overridden key by key by the command line's overrides)."""
+def sweep_axes(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]]) -> list[list[str]]:
+    """A basic-sweeper multirun's swept axes, each as its `key=value` overrides: a preset's
+    `hydra.sweeper.params`, overridden key by key by the command line's overrides."""
     axes = {str(k).lstrip("+~"): f"{k}={v}" for k, v in (params or {}).items()}
     parser = OverridesParser.create()
     for override in parser.parse_overrides(list(task_overrides)):
         axes[override.key_or_group] = override.input_line
-    size = 1
-    for override in parser.parse_overrides(list(axes.values())):
-        if override.is_sweep_override():
-            size *= sum(1 for _ in override.sweep_string_iterator())
-    return size
+    return [[f"{o.input_line.split('=', 1)[0]}={v}" for v in o.sweep_string_iterator()]
+            for o in parser.parse_overrides(list(axes.values())) if o.is_sweep_override()]
+
+
+def grid_size(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]]) -> int:
+    """Jobs of a basic-sweeper multirun: the product of every swept axis's number of values."""
+    return math.prod(len(axis) for axis in sweep_axes(task_overrides, params))
 
 
 def planned_trials(sweeper: Mapping[str, Any], task_overrides: Iterable[str]) -> Optional[int]:

@@ -41,7 +41,6 @@ class EpochSchedule(LambdaLR):
     def __init__(self, optimizer: Optimizer, epochs: int, eta_min: float, shape: Callable[[float], float]) -> None:
         if epochs < 1:
             raise ValueError(f"epochs={epochs} is invalid: a schedule spans at least 1 epoch")
-        self.epochs = epochs
         bases = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
         # LambdaLR multiplies each group's base lr by the factor of the epoch index (0-based)
         factors = [

@@ -88,3 +88,26 @@ def test_wrong_size_image_names_the_file(image_dir):
     Image.open(image_dir / "0.jpg").resize((64, 64)).save(image_dir / "7.jpg")
     with pytest.raises(DataError, match=r"image '.*7\.jpg' is 64x64, but .* is 80x80"):
         read_images(list_images(image_dir), require_color=True)
+
+
+def test_split_cache_decodes_once_per_config_and_stays_bounded(monkeypatch):
+    """Real splits (the bundled tiles): a second job with the same data config reuses the decoded
+    tensors; a different config decodes anew; at most COLORIZE_DATA_CACHE are kept; 0 turns it off."""
+    from colorize.data.cache import SplitCache
+    from colorize.data.samples import load_samples
+
+    def load(limit):
+        return lambda: load_samples(limit=limit)
+
+    cache = SplitCache()
+    monkeypatch.setenv("COLORIZE_DATA_CACHE", "2")
+    first = cache.get({"limit": 4}, load(4))
+    assert cache.get({"limit": 4}, load(4)) is first and (cache.hits, cache.misses) == (1, 1)
+    assert len(cache.get({"limit": 5}, load(5)).train) == 5 and cache.misses == 2
+    cache.get({"limit": 6}, load(6))  # a third config: the least recently used one goes
+    assert len(cache) == 2 and cache.get({"limit": 4}, load(4)) is not first
+    monkeypatch.setenv("COLORIZE_FACES_ROOT", "/elsewhere")  # the faces moved: not the same data
+    assert cache.get({"limit": 6}, load(6)) is not None and cache.misses == 5
+    monkeypatch.setenv("COLORIZE_DATA_CACHE", "0")
+    off = SplitCache()
+    assert off.get({"limit": 4}, load(4)) is not off.get({"limit": 4}, load(4)) and len(off) == 0

@@ -62,9 +62,6 @@ class SplitCache:
                 self._items.popitem(last=False)
         return splits
 
-    def clear(self) -> None:
-        self._items.clear()
-
     def __len__(self) -> int:
         return len(self._items)
 
