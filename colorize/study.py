@@ -4,14 +4,16 @@ Runs every preset of sweeps/ in order (layers, kernel_size, kernels, lr, further
 multirun of `python -m colorize.train`, then writes the report. The overrides go to every preset:
 the epoch budget (`trainer.max_epochs=...`) and the data (`data=faces data.limit=...`) are the usual
 knobs; Hydra overrides (`hydra/launcher=joblib`) too, except sweeper settings
-(`hydra.sweeper.n_trials=...`), which only the Optuna preset gets. Options and overrides mix in any
-order. `--seeds N` runs every configuration of the grid presets with seeds 0..N-1 (the report shows
-their mean, spread and n). A line after each preset says what is done and the ETA. Re-running the
+(`hydra.sweeper.n_trials=...`), which only the Optuna preset gets. `--search-override KEY=VALUE`
+gives the search preset its own budget (it replaces the common override with that key). Options and
+overrides mix in any order. `--seeds N` runs every configuration of the grid presets with seeds
+0..N-1 (the report shows their mean, spread and n). A line after each preset says what is done and the ETA. Re-running the
 same command skips the presets already completed with the same settings.
 
     python -m colorize.study data=faces trainer.max_epochs=20
     python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3
     python -m colorize.study --presets layers,lr data=faces hydra/launcher=joblib
+    python -m colorize.study data=faces trainer.max_epochs=20 --search-override trainer.max_minutes=1.5
 """
 
 from __future__ import annotations
@@ -57,12 +59,26 @@ def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     return task, hydra
 
 
-def preset_overrides(preset: str, overrides: list[str], seeds: int = 1) -> tuple[list[str], list[str]]:
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _merged(common: list[str], own: list[str]) -> list[str]:
+    """`common` then `own`, where a key given in `own` replaces the same key in `common`."""
+    keys = {_key(o) for o in own}
+    return [o for o in common if _key(o) not in keys] + own
+
+
+def preset_overrides(preset: str, overrides: list[str], seeds: int = 1,
+                     own: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(task, hydra) overrides of `python -m colorize.train -m` for a preset: the preset, the user's task
     overrides (and `trainer.seed=0,..,seeds-1` for replicates of a grid preset); the user's Hydra
     overrides, less sweeper settings for a preset that has no Optuna sweeper (Hydra's basic sweeper
-    rejects keys such as hydra.sweeper.n_trials)."""
+    rejects keys such as hydra.sweeper.n_trials). `own` are this preset's own overrides (e.g. the
+    search's budget): they replace the common ones with the same key."""
     task, hydra = split_overrides(overrides)
+    own_task, own_hydra = split_overrides(list(own))
+    task, hydra = _merged(task, own_task), _merged(hydra, own_hydra)
     if preset not in OPTUNA_PRESETS:
         hydra = [o for o in hydra if not o.lstrip("+~").startswith(("hydra.sweeper.", "hydra/sweeper"))]
         if seeds > 1:
@@ -121,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every preset")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets, in order")
     parser.add_argument("--search-trials", type=int, default=20, help="Optuna trials of the search preset")
+    parser.add_argument("--search-override", action="append", default=[], metavar="OVERRIDE",
+                        help="an override for the search preset only, replacing a common one with its key "
+                             "(repeatable): the search's own budget, e.g. --search-override trainer.max_minutes=1.5")
     parser.add_argument("--name", default="study", help="report name (outputs/report/<name>/)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="replicates per configuration of the grid presets (trainer.seed=0..N-1)")
@@ -134,10 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     plan = []
     for preset in presets:
-        task, hydra = preset_overrides(preset, args.overrides, args.seeds)
+        own = args.search_override if preset in OPTUNA_PRESETS else []
+        task, hydra = preset_overrides(preset, args.overrides, args.seeds, own)
         if preset in OPTUNA_PRESETS:  # the study's sweeper defaults, unless the user set them
             defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
-            given = {o.split("=", 1)[0].lstrip("+~") for o in hydra}
+            given = {_key(o) for o in hydra}
             hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
         plan.append((preset, task, hydra, preset_trials(task, hydra)))
     sweep_ids, trials_done = [], 0

@@ -131,6 +131,17 @@ def test_study_splits_overrides_as_hydra_does_and_keeps_sweeper_settings_to_optu
                                                     "hydra.sweeper.n_trials=3"]
 
 
+def test_study_gives_the_search_its_own_budget_replacing_the_common_keys():
+    from colorize.study import preset_overrides
+
+    given = ["data=faces", "trainer.max_epochs=20", "hydra/launcher=joblib"]
+    own = ["trainer.max_epochs=6", "trainer.max_minutes=1.5", "hydra.sweeper.n_trials=12"]
+    task, hydra = preset_overrides("search", given, own=own)
+    assert task == ["sweep=search", "data=faces", "trainer.max_epochs=6", "trainer.max_minutes=1.5"]
+    assert hydra == ["hydra/launcher=joblib", "hydra.sweeper.n_trials=12"]
+    assert preset_overrides("layers", given)[0] == ["sweep=layers", "data=faces", "trainer.max_epochs=20"]
+
+
 def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlflow_uri, tmp_path):
     """Options after overrides and Hydra overrides (launcher, sweeper) in any order; the parent run
     is found by its task overrides, so the study finishes and a re-run skips both presets."""
