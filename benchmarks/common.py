@@ -57,7 +57,7 @@ def cpu_class() -> dict:
     """The CPU class a figure belongs to: torch's ATen ISA, oneDNN's cap, native bf16 (and the name)."""
     import torch
 
-    from colorize.precision import bf16_is_native, probe
+    from colorize.training.precision import bf16_is_native, probe
 
     return {
         "isa": torch.backends.cpu.get_cpu_capability(),  # e.g. AVX512, or AVX2 (also under ATEN_CPU_CAPABILITY=avx2)
@@ -70,7 +70,7 @@ def cpu_class() -> dict:
 def machine() -> str:
     import torch
 
-    from colorize.provenance import cpu_name
+    from colorize.tracking.provenance import cpu_name
 
     cpu = cpu_name()
 

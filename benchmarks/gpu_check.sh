@@ -9,7 +9,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 COLORIZE_FACES_ROOT=$PWD/.gp
 nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 - <<'PY' | tee -a "$OUT/gpu.txt"
 import torch
-from colorize.precision import probe, bf16_is_native, resolve_precision
+from colorize.training.precision import probe, bf16_is_native, resolve_precision
 dev = torch.device("cuda")
 hw = probe(dev)
 print("torch", torch.__version__, "capability", hw.cuda_capability, "native bf16", bf16_is_native(hw),

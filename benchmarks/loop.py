@@ -9,11 +9,12 @@ from torch import nn
 
 from benchmarks.common import Row, median_of, timed
 from benchmarks.starter import StarterFaces, starter_epoch
+from colorize.config import model_of
 from colorize.data.faces import load_faces
-from colorize.models import ConvNet
+
 from colorize.paths import faces_root
-from colorize.precision import bf16_is_native, probe
-from colorize.trainer import DeviceImages, train_epoch
+from colorize.training.precision import bf16_is_native, probe
+from colorize.training.loop import DeviceImages, train_epoch
 
 BF16_NET = "2-conv k5 c16 +tanh"
 NETS = {  # the study's 1-, 2- and 4-conv nets (2-conv/16/k5/tanh is the report's best)
@@ -49,18 +50,18 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
     rows = [Row("machine", "float32 matmul 2048x2048", peak, "GFLOP/s", note=f"{torch.get_num_threads()} threads")]
     for name, kwargs in NETS.items():
         torch.manual_seed(0)
-        ours = ConvNet(**kwargs).to(memory_format=torch.channels_last)
+        ours = model_of("baseline", **kwargs).to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(ours.parameters(), lr=lr)
         gen = torch.Generator().manual_seed(0)
         torch.manual_seed(0)
-        theirs = ConvNet(**kwargs)
+        theirs = model_of("baseline", **kwargs)
         opt2 = torch.optim.SGD(theirs.parameters(), lr=lr)
         # bf16 autocast (different arithmetic, so not the comparison), only where it is native: emulated
         # bf16 costs ~10x fp32 (an AVX2-only CPU), which trainer.precision=auto never chooses
         with_bf16 = name == BF16_NET and bf16_is_native(probe(torch.device("cpu")))
         if with_bf16:
             torch.manual_seed(0)
-            half = ConvNet(**kwargs).to(memory_format=torch.channels_last)
+            half = model_of("baseline", **kwargs).to(memory_format=torch.channels_last)
             opt3 = torch.optim.SGD(half.parameters(), lr=lr)
         t_ours, t_theirs, t_bf16 = [], [], []
         for r in range(repeats):  # interleaved, same process
@@ -115,7 +116,7 @@ def compiled(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row]:
     models = {}
     for mode in ("eager", "compiled"):
         torch.manual_seed(0)
-        net = ConvNet(**kwargs).to(memory_format=torch.channels_last)
+        net = model_of("baseline", **kwargs).to(memory_format=torch.channels_last)
         models[mode] = (net if mode == "eager" else torch.compile(net), torch.optim.SGD(net.parameters(), lr=lr))
     gen = torch.Generator().manual_seed(0)
     warmup = timed(lambda: train_epoch(*models["compiled"], train, batch_size, gen, 0, progress=False))

@@ -18,14 +18,14 @@ MODEL = ["model.layers=2", "model.channels=16", "model.kernel_size=5", "model.ta
 BARE = textwrap.dedent("""
     import torch
     from colorize.data.faces import load_faces
-    from colorize.models import ConvNet
-    from colorize.runtime import seed_everything
-    from colorize.trainer import DeviceImages, evaluate, train_epoch
+    from colorize.config import model_of
+    from colorize.training.runtime import seed_everything
+    from colorize.training.loop import DeviceImages, evaluate, train_epoch
     gen = seed_everything(0)
     splits = load_faces({root!r})
     train = DeviceImages.from_set(splits.train, torch.device("cpu"))
     val = DeviceImages.from_set(splits.val, torch.device("cpu"))
-    model = ConvNet(layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
+    model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for epoch in range(1, {epochs} + 1):
         train_epoch(model, opt, train, 16, gen, epoch, progress=False)

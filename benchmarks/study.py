@@ -15,16 +15,16 @@ import os
 import time
 
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
 from benchmarks.common import Row
 from colorize.config import build, register_configs
 from colorize.data.faces import load_faces
 from colorize.models import describe
-from colorize.paths import conf_dir, faces_root
-from colorize.progress import sweep_axes
-from colorize.runtime import seed_everything
-from colorize.trainer import DeviceImages, Diverged, evaluate, train_epoch
+from colorize.paths import CONFIG_MODULE, faces_root
+from colorize.tracking.progress import sweep_axes
+from colorize.training.runtime import seed_everything
+from colorize.training.loop import DeviceImages, Diverged, evaluate, train_epoch
 
 GRID_PRESETS = ("layers", "kernel_size", "kernels", "lr", "further")
 FIXED_COST_S = 1.1  # per trial, `--only trial` with the data cache on
@@ -34,7 +34,7 @@ TARGET_MIN = float(os.environ.get("COLORIZE_STUDY_MINUTES", "100"))
 def grid(preset: str) -> list[list[str]]:
     """Every configuration of a preset, as override lists for `hydra.compose`."""
     register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir())):
+    with initialize_config_module(CONFIG_MODULE):
         params = compose("train", overrides=[f"sweep={preset}"], return_hydra_config=True).hydra.sweeper.params
     return [list(combo) for combo in itertools.product(*sweep_axes([], params))]
 
@@ -49,7 +49,7 @@ def study_epochs(repeats: int) -> list[Row]:
         preset_s = 0.0
         for combo in grid(preset):
             n_trials += 1
-            with initialize_config_dir(config_dir=str(conf_dir())):
+            with initialize_config_module(CONFIG_MODULE):
                 cfg = compose("train", overrides=[f"sweep={preset}", "data=faces", *combo])
             generator = seed_everything(0)
             model = build(cfg.model).to(memory_format=torch.channels_last)

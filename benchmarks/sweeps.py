@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from pathlib import Path
 
 import optuna
 

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.common import Row, run_cli
 from colorize.paths import faces_root
-from colorize.tracking import PARENT_TAG
+from colorize.names import PARENT_TAG
 
 CACHE = {"off": "0", "on": "2"}  # COLORIZE_DATA_CACHE
 

@@ -17,12 +17,12 @@ SCRIPT = textwrap.dedent("""
     import json, time
     import torch
     from colorize.data.faces import load_faces
-    from colorize.models import ConvNet
-    from colorize.runtime import seed_everything
-    from colorize.trainer import DeviceImages, train_epoch
+    from colorize.config import model_of
+    from colorize.training.runtime import seed_everything
+    from colorize.training.loop import DeviceImages, train_epoch
     gen = seed_everything(0)
     train = DeviceImages.from_set(load_faces({root!r}).train, torch.device("cpu"))
-    model = ConvNet(layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
+    model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     times = []
     for epoch in range(1, 4):

@@ -7,15 +7,21 @@ these dataclasses (before any data is read or any run is tracked).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from colorize.errors import ColorizeError, invalid
+from colorize.paths import PRESETS_MODULE, default_store_uri
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 def _require(ok: bool, key: str, value: object, allowed: str) -> None:
@@ -107,7 +113,7 @@ class NoSchedulerConfig:
 class PlateauSchedulerConfig:
     """Multiply the learning rate by `factor` when val MSE has not improved for `patience` epochs."""
 
-    _target_: str = "colorize.schedules.plateau"
+    _target_: str = "colorize.training.schedules.plateau"
     _partial_: bool = True
     factor: float = 0.5
     patience: int = 1
@@ -123,7 +129,7 @@ class CosineSchedulerConfig:
     """Anneal the lr along a half cosine from `optimizer.lr` (epoch 1) to `eta_min` (the run's last
     epoch): over `trainer.max_epochs`, or the epochs that fit `trainer.max_minutes`."""
 
-    _target_: str = "colorize.schedules.cosine"
+    _target_: str = "colorize.training.schedules.cosine"
     _partial_: bool = True
     eta_min: float = 0.0
 
@@ -135,7 +141,7 @@ class CosineSchedulerConfig:
 class LinearSchedulerConfig(CosineSchedulerConfig):
     """Decay the lr in a straight line from `optimizer.lr` (epoch 1) to `eta_min` (the last epoch)."""
 
-    _target_: str = "colorize.schedules.linear"
+    _target_: str = "colorize.training.schedules.linear"
 
 
 # ----------------------------------------------------------------------------- data
@@ -224,8 +230,9 @@ class TrainerConfig:
 # ----------------------------------------------------------------------------- tracking
 @dataclass
 class MlflowConfig:
-    # relative sqlite paths are resolved against the directory the command was started from
-    uri: str = "sqlite:///outputs/mlflow.db"
+    # $MLFLOW_TRACKING_URI, else ./mlflow.db (what a plain `mlflow ui` opens): colorize.paths.default_store_uri,
+    # the one rule every command uses. Relative sqlite paths are resolved against the command's folder.
+    uri: str = "${colorize.default_store:}"
     experiment: str = "colorize"
     # null: an `mlartifacts` folder beside a sqlite store (MLflow's server default otherwise)
     artifact_location: Optional[str] = None
@@ -269,6 +276,8 @@ class TrainConfig:
     pruner: Any = MISSING
     # set by the colorize_optuna sweeper: the Optuna trial number this job evaluates
     optuna_trial: Optional[int] = None
+    # what watches training (colorize.training.loop.Callback), name -> {_target_: ...}, in order
+    callbacks: dict[str, Any] = field(default_factory=dict)
 
 
 GROUPS: dict[str, dict[str, type]] = {
@@ -286,24 +295,61 @@ GROUPS: dict[str, dict[str, type]] = {
 
 
 def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore as `<group>/<option>_schema` and `train_schema`,
-    and register the `colorize.parallel_jobs` resolver the sweep presets use.
+    """Put the schemas in Hydra's ConfigStore as `<group>/<option>_schema` and `train_schema`, the
+    presets of sweeps/ as the group `sweep`, and register the `colorize.parallel_jobs` resolver the
+    sweep presets use.
 
     The YAML files under `conf/` name their schema first in their defaults list.
     """
-    from colorize.runtime import parallel_jobs
+    from colorize.training.runtime import parallel_jobs
 
     OmegaConf.register_resolver("colorize.parallel_jobs", parallel_jobs, replace=True)
+    OmegaConf.register_resolver("colorize.default_store", default_store_uri, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig, replace=True)
     for group, options in GROUPS.items():
         for option, node in options.items():
             cs.store(group=group, name=f"{option}_schema", node=node, replace=True)
+    register_presets(cs)
+
+
+def register_presets(cs: ConfigStore, module: str = PRESETS_MODULE) -> None:
+    """The YAML presets of the package `module` (sweeps/) as the config group `sweep` (subfolders as
+    `sweep/<folder>`), each with the package its `# @package` header names.
+
+    Why not a folder in conf/: sweeps/ is a top-level folder of the project, and a symlink conf/sweep
+    breaks on Windows checkouts; a second search path cannot rename a folder into a group.
+    """
+    from hydra.plugins.config_source import ConfigSource
+
+    def walk(folder: Traversable, group: str) -> None:
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.is_dir() and not entry.name.startswith(("_", ".")):
+                walk(entry, f"{group}/{entry.name}")
+            elif entry.name.endswith(".yaml"):
+                text = entry.read_text(encoding="utf-8")
+                package = ConfigSource._get_header_dict(text).get("package")  # Hydra's own header parser
+                node = OmegaConf.load(io.StringIO(text))
+                cs.store(group=group, name=entry.name[: -len(".yaml")], node=node, package=package, replace=True)
+
+    walk(files(module), "sweep")
 
 
 def plain(cfg: Any) -> dict:
     """A composed config as plain, resolved Python values (enums as strings): for checkpoints, params."""
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+# Targets renamed since a checkpoint may have been written (0.1 -> 0.2: the package grouped by layer)
+MOVED_TARGETS = {"colorize.schedules.": "colorize.training.schedules."}
+
+
+def moved(target: Any) -> Any:
+    """A saved `_target_` under its current name."""
+    for old, new in MOVED_TARGETS.items():
+        if isinstance(target, str) and target.startswith(old):
+            return new + target[len(old):]
+    return target
 
 
 def typed(container: dict) -> DictConfig:
@@ -313,6 +359,7 @@ def typed(container: dict) -> DictConfig:
         saved = container.get(group)
         if not isinstance(saved, dict):
             continue
+        saved = {**saved, "_target_": moved(saved.get("_target_"))} if "_target_" in saved else saved
         schema = next((c for c in options.values() if getattr(c, "_target_", None) == saved.get("_target_")), None)
         if schema is None and len(options) == 1:
             schema = next(iter(options.values()))
@@ -339,6 +386,13 @@ def to_object(cfg: DictConfig) -> TrainConfig:
 # Targets a config may name: this package's builders, torch's optimizers, Optuna's pruners. Anything else in a
 # `_target_` is refused by Hydra (no arbitrary callables from a config file or override).
 TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "optuna.pruners.*"]
+
+
+def model_of(option: str, **values: Any) -> Any:
+    """A model of the `model` group's `option` (baseline | unet): its schema's defaults, then `values`,
+    range-checked as a config would be (for code and tests that build a model without Hydra)."""
+    schema = GROUPS["model"][option](**values)
+    return build(OmegaConf.structured(schema))
 
 
 def build(node: Any, *args: Any, **kwargs: Any) -> Any:

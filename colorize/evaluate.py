@@ -17,7 +17,7 @@ import torch
 from colorize.cli import run_tool
 from colorize.data.images import read_images
 from colorize.errors import ColorizeError
-from colorize.metrics import margin_accuracy
+from colorize.training.metrics import margin_accuracy
 
 
 def score(estimations: np.ndarray, truth: np.ndarray) -> float:
@@ -51,7 +51,7 @@ def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorize.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="colorize-evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("estimations", type=Path, help="estimations.npy (uint8, N x H x W x 3)")
     parser.add_argument("names", type=Path, help="img_names.txt (one ground-truth image path per line)")
@@ -61,5 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (and `python -m`): errors as one line, the exit status from main."""
     run_tool(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -16,14 +16,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from colorize.checkpoint import load_model
+from colorize.training.checkpoint import load_model
 from colorize.cli import run_tool
 from colorize.data.images import list_images, read_images, to_unit_range
 from colorize.errors import ColorizeError
-from colorize.metrics import to_uint8
+from colorize.training.metrics import to_uint8
 from colorize.paths import default_store_uri
-from colorize.runtime import select_device
-from colorize.tracking import Tracker
+from colorize.training.runtime import select_device
+from colorize.tracking.store import Tracker
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -44,11 +44,11 @@ def resolve_checkpoint(model: str, uri: str, workdir: Path) -> Path:
 def _download(run_id: str, artifact: str, uri: str, workdir: Path) -> Path:
     tracker = Tracker(uri, "colorize")
     try:
-        tracker.client.get_run(run_id)
+        tracker.get_run(run_id)
     except Exception:
         raise ColorizeError(f"run {run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
     try:
-        return Path(tracker.client.download_artifacts(run_id, artifact, str(workdir)))
+        return tracker.download(run_id, artifact, workdir)
     except Exception as exc:
         raise ColorizeError(f"run {run_id!r} has no artifact {artifact!r}: {str(exc).splitlines()[0]}") from None
 
@@ -65,13 +65,13 @@ def predict(model: torch.nn.Module, gray_u8: torch.Tensor, device: torch.device,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorize.predict", description=__doc__,
+    parser = argparse.ArgumentParser(prog="colorize-predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path")
     parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
     parser.add_argument("--uri", default=default_store_uri(),
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many images")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args(argv)
@@ -88,5 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (and `python -m`): errors as one line, the exit status from main."""
     run_tool(main)
+
+
+if __name__ == "__main__":
+    cli()

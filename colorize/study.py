@@ -27,16 +27,16 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
 from colorize.cli import run_tool
 from colorize.config import register_configs
 from colorize.errors import ColorizeError
-from colorize.paths import conf_dir
-from colorize.progress import planned_trials, study_line
-from colorize.report import build_report
-from colorize.results import load_sweep, parent_runs
-from colorize.tracking import Tracker
+from colorize.paths import CONFIG_MODULE
+from colorize.tracking.progress import planned_trials, study_line
+from colorize.report.build import build_report
+from colorize.tracking.results import load_sweep, parent_runs
+from colorize.tracking.store import Tracker
 
 log = logging.getLogger("colorize.study")
 
@@ -101,7 +101,7 @@ def compose_train(overrides: list[str], hydra_config: bool = False):
     """The config `python -m colorize.train` would compose from these (task) overrides."""
     register_configs()
     try:
-        with initialize_config_dir(config_dir=str(conf_dir())):
+        with initialize_config_module(CONFIG_MODULE):
             return compose("train", overrides=overrides, return_hydra_config=hydra_config)
     except Exception as exc:
         raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
@@ -132,7 +132,7 @@ def run_preset(preset: str, task_overrides: list[str], hydra_overrides: list[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorize.study", description=__doc__,
+    parser = argparse.ArgumentParser(prog="colorize-study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every preset")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets, in order")
@@ -180,5 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (and `python -m`): errors as one line, the exit status from main."""
     run_tool(main)
+
+
+if __name__ == "__main__":
+    cli()

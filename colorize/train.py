@@ -13,11 +13,11 @@ from omegaconf import DictConfig
 
 from colorize.config import TRUSTED_TARGETS, TrainConfig, build, register_configs
 from colorize.errors import ColorizeError
-from colorize.experiment import OBJECTIVE, JobContext, run_job
-from colorize.paths import conf_dir
-from colorize.progress import TRIAL_TAG
-from colorize.runtime import parallel_jobs
-from colorize.sweep_tracking import parent_run_id
+from colorize.job import JobContext, JobResult, run_job
+from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_TAG
+from colorize.paths import CONFIG_MODULE, DEFAULT_STORE
+from colorize.training.runtime import parallel_jobs
+from colorize.tracking.sweep_callback import parent_run_id
 
 register_configs()
 
@@ -30,7 +30,7 @@ def job_context(cfg: DictConfig) -> JobContext:
     if preset and not multirun:  # only when multirun was switched off explicitly (hydra.mode=RUN)
         raise ColorizeError(f"sweep={preset} is a multirun preset: it cannot run with hydra.mode=RUN")
 
-    def epoch_hooks(conf: TrainConfig) -> list:
+    def extra_callbacks(conf: TrainConfig) -> list:
         if conf.optuna_trial is None:
             return []
         storage, study = hc.sweeper.get("storage"), hc.sweeper.get("study_name")
@@ -39,18 +39,31 @@ def job_context(cfg: DictConfig) -> JobContext:
                 f"optuna_trial={conf.optuna_trial} needs the study's storage and name: "
                 "set hydra.sweeper.storage and hydra.sweeper.study_name"
             )
-        from colorize.pruning import TrialReporter
+        from colorize.search.pruning import TrialReporter
 
-        return [TrialReporter(storage, study, conf.optuna_trial, build(cfg.pruner), OBJECTIVE)]
+        return [TrialReporter(storage, study, conf.optuna_trial, build(cfg.pruner))]
 
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
         parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
-        tags={"overrides": " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {})},
+        tags={OVERRIDES_TAG: " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {}),
+              **({OPTUNA_STUDY_TAG: hc.sweeper.study_name} if cfg.get("optuna_trial") is not None else {})},
         overrides=list(hc.overrides.task),
-        epoch_hooks=epoch_hooks,
+        extra_callbacks=extra_callbacks,
     )
+
+
+def where_to_look(result: JobResult, output_dir: Path, uri: str) -> str:
+    """The last lines of a single run: its figure, and how to open the run in the MLflow UI."""
+    lines = [f"samples: {output_dir / 'samples.png'}"] if (output_dir / "samples.png").is_file() else []
+    page = f"#/experiments/{result.experiment_id}/runs/{result.run_id}"
+    if uri.startswith(("http://", "https://")):
+        lines.append(f"run: {uri.rstrip('/')}/{page}")
+    else:
+        ui = "mlflow ui" if uri == DEFAULT_STORE else f"mlflow ui --backend-store-uri {uri}"
+        lines.append(f"browse: {ui} --port 5000, then open http://127.0.0.1:5000/{page}")
+    return "\n".join(lines)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -58,12 +71,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-@hydra.main(config_path=str(conf_dir()), config_name="train", execution_whitelist=TRUSTED_TARGETS)
+@hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name="train", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float:
     """Train and return the best val 12-margin error (what sweepers minimise; NaN if diverged)."""
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return run_job(cfg, job_context(cfg)).objective
+        ctx = job_context(cfg)
+        result = run_job(cfg, ctx)
+        if ctx.parent_run_id is None and HydraConfig.get().mode.name != "MULTIRUN":
+            print(where_to_look(result, ctx.output_dir, cfg.tracking.uri))
+        return result.objective
     except ColorizeError as exc:
         logging.getLogger("colorize").debug("bad input", exc_info=True)
         raise SystemExit(f"colorize: error: {exc}") from None

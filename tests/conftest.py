@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
+from colorize import names
 from colorize.config import register_configs
-from colorize.paths import conf_dir, faces_root
+from colorize.paths import CONFIG_MODULE, faces_root
 
 ROOT = Path(__file__).resolve().parents[1]
+# every run's per-epoch metrics (colorize.names)
+METRICS = [names.TRAIN_MSE, names.VAL_MSE, names.TRAIN_ERROR, names.VAL_ERROR, names.VAL_ACCURACY]
 
 register_configs()
 
@@ -48,7 +51,7 @@ def make_cfg():
     """Compose the real `conf/train.yaml` with overrides, as `python -m colorize.train` would."""
 
     def _compose(*overrides: str, config_name: str = "train", return_hydra_config: bool = False):
-        with initialize_config_dir(config_dir=str(conf_dir())):
+        with initialize_config_module(CONFIG_MODULE):
             return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
     return _compose
@@ -61,6 +64,29 @@ def run_cli(*args: str, module: str = "colorize.train", cwd: Path = ROOT, timeou
         [sys.executable, "-m", module, *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def runs_in(uri: str, experiment: str):
+    """(client, every run of the experiment; [] if it does not exist)."""
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
+
+
+def only_run(client, experiment):
+    """The experiment's one run (asserting there is exactly one)."""
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    return runs[0]
+
+
+def run_script(name: str, *args: str, cwd: Path = ROOT, timeout: int = 600, env=None, drop=()):
+    """Run one of colorize's console scripts (`colorize-train ...`) from this environment; `drop` names
+    environment variables to unset."""
+    full_env = {k: v for k, v in {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}.items() if k not in drop}
+    exe = Path(sys.executable).parent / name
+    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:

@@ -1,17 +1,17 @@
 """Every config group composes against its schema; bad values fail with the key named."""
 
-from pathlib import Path
+from importlib.resources import files
 
 import pytest
 from hydra.errors import ConfigCompositionException
 
 from colorize.config import GROUPS, to_object
 from colorize.errors import ColorizeError
-from colorize.paths import conf_dir
+from colorize.paths import CONFIG_MODULE
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    return sorted(p.name[: -len(".yaml")] for p in (files(CONFIG_MODULE) / group).iterdir() if p.name.endswith(".yaml"))
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from colorize.early_stopping import EarlyStopping
+from colorize.training.early_stopping import EarlyStopping
 
 
 def run(losses, epsilon=5e-6, patience=5):

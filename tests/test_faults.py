@@ -5,19 +5,18 @@ import os
 import pickle
 import shutil
 import signal
-from pathlib import Path
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from colorize.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from colorize.config import model_of
+from colorize.training.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from colorize.errors import ColorizeError
-from colorize.models import ConvNet
-from tests.conftest import free_port, run_cli, run_until, start_mlflow_server, stop_process_group
 
-METRICS = ["train_mse", "val_mse", "train_margin12_error", "val_margin12_error", "val_margin12_accuracy"]
+from tests.conftest import METRICS, only_run, free_port, run_cli, run_until, start_mlflow_server, stop_process_group
+
 
 
 def train_args(faces, uri, experiment, run_dir, epochs=5, limit=160):
@@ -26,18 +25,12 @@ def train_args(faces, uri, experiment, run_dir, epochs=5, limit=160):
             f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"hydra.run.dir={run_dir}"]
 
 
-def only_run(client, experiment):
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 1, [r.info.run_id for r in runs]
-    return runs[0]
-
-
 def histories(client, run_id):
     return {k: [(m.step, m.value) for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)]
             for k in METRICS}
 
 
+@pytest.mark.e2e
 def test_sigint_after_epoch_2_then_resume_matches_an_uninterrupted_run(faces, mlflow_uri, tmp_path):
     client = MlflowClient(tracking_uri=mlflow_uri)
     code, out = run_until(train_args(faces, mlflow_uri, "resume", tmp_path / "a"), "epoch   2/5", signal.SIGINT)
@@ -65,6 +58,7 @@ def test_sigint_after_epoch_2_then_resume_matches_an_uninterrupted_run(faces, ml
         assert run.data.metrics[key] == pytest.approx(reference.data.metrics[key], abs=1e-6)
 
 
+@pytest.mark.e2e
 def test_sigterm_marks_the_run_killed_and_keeps_the_last_checkpoint(faces, mlflow_uri, tmp_path):
     code, out = run_until(train_args(faces, mlflow_uri, "sigterm", tmp_path), "epoch   1/5", signal.SIGTERM)
     assert code != 0 and "interrupted (SIGTERM)" in out
@@ -75,6 +69,7 @@ def test_sigterm_marks_the_run_killed_and_keeps_the_last_checkpoint(faces, mlflo
     assert read_checkpoint(tmp_path / "last.pt")["run_id"] == run.info.run_id
 
 
+@pytest.mark.e2e
 def test_sigkilled_sweep_continues_where_it_stopped(faces, mlflow_uri, tmp_path):
     args = ["-m", "optimizer.lr=0.1,0.05,0.02", *train_args(faces, mlflow_uri, "sigkill", tmp_path, epochs=4)[:-1],
             f"hydra.sweep.dir={tmp_path}"]
@@ -106,6 +101,7 @@ def test_sigkilled_sweep_continues_where_it_stopped(faces, mlflow_uri, tmp_path)
     assert second.info.run_id in {c.info.run_id for c in children}
 
 
+@pytest.mark.e2e
 def test_unreachable_mlflow_server_fails_fast_before_training(faces, tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
     proc = run_cli(*train_args(faces, uri, "x", tmp_path), timeout=120)
@@ -115,6 +111,7 @@ def test_unreachable_mlflow_server_fails_fast_before_training(faces, tmp_path):
     assert "epoch" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_mlflow_server_going_away_mid_run_does_not_lose_the_training(faces, tmp_path):
     server, uri = start_mlflow_server(tmp_path / "server")
     try:
@@ -140,6 +137,7 @@ def test_mlflow_server_going_away_mid_run_does_not_lose_the_training(faces, tmp_
     assert "colorize: error: MLflow" in out.strip().splitlines()[-1] and "checkpoint at" in out
 
 
+@pytest.mark.e2e
 def test_four_parallel_trials_on_one_sqlite_store_lose_nothing(faces, tmp_path):
     uri = f"sqlite:///{tmp_path}/store.db"
     proc = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "optimizer.lr=0.1,0.05,0.02,0.01",
@@ -166,6 +164,7 @@ def layout(tmp_path, faces):
     return root
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", ["corrupt", "not_an_image", "grayscale", "wrong_size"])
 def test_bad_image_files_are_named_and_nothing_tracked_is_lost(case, layout, mlflow_uri, tmp_path):
     bad = layout / "train" / "images" / "9.jpg"
@@ -192,12 +191,12 @@ def test_bad_image_files_are_named_and_nothing_tracked_is_lost(case, layout, mlf
 
 
 def test_checkpoint_of_another_model_config_names_the_mismatch(tmp_path):
-    path = save_checkpoint(tmp_path / "two.pt", ConvNet(layers=2, channels=8), {"layers": 2})
+    path = save_checkpoint(tmp_path / "two.pt", model_of("baseline", layers=2, channels=8), {"layers": 2})
     state = read_checkpoint(path)["state_dict"]
     with pytest.raises(ColorizeError, match=r"missing keys \['4.bias', '4.weight'\]"):
-        load_weights(ConvNet(layers=3, channels=8), state, str(path))
+        load_weights(model_of("baseline", layers=3, channels=8), state, str(path))
     with pytest.raises(ColorizeError, match=r"shape mismatch 0.bias: checkpoint \(8,\) vs model \(16,\)"):
-        load_weights(ConvNet(layers=2, channels=16), state, str(path))
+        load_weights(model_of("baseline", layers=2, channels=16), state, str(path))
 
 
 class _Payload:
@@ -205,6 +204,7 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.e2e
 def test_malicious_pickle_checkpoint_is_refused_and_never_executed(tmp_path):
     marker = tmp_path / "pwned"
     evil = _Payload()
@@ -219,6 +219,7 @@ def test_malicious_pickle_checkpoint_is_refused_and_never_executed(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "override,key",
     [("model.layerz=2", "model.layerz"), ("model.layers=two", "model.layers"), ("trainer.device=tpu", "trainer.device"),
@@ -230,7 +231,7 @@ def test_bad_overrides_name_the_key_without_a_traceback(override, key, tmp_path)
 
 
 def test_failed_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
-    path = save_checkpoint(tmp_path / "last.pt", ConvNet(layers=2), {"layers": 2}, epoch=1)
+    path = save_checkpoint(tmp_path / "last.pt", model_of("baseline", layers=2), {"layers": 2}, epoch=1)
     before = path.read_bytes()
 
     def disk_full(obj, fh, *args, **kwargs):
@@ -239,6 +240,46 @@ def test_failed_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        save_checkpoint(path, ConvNet(layers=4), {"layers": 4}, epoch=2)
+        save_checkpoint(path, model_of("baseline", layers=4), {"layers": 4}, epoch=2)
     assert path.read_bytes() == before and read_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
+def test_a_trial_whose_worker_falls_silent_is_failed_retried_and_its_run_killed(tmp_path, mlflow_uri):
+    """Its worker ran on another host (no pid to check): Optuna's heartbeat finds it instead."""
+    import time
+
+    import optuna
+
+    from colorize import names
+    from colorize.search.pruning import Heartbeat, fail_stale, open_storage
+    from colorize.tracking.attempts import end_trial_runs
+    from colorize.tracking.store import Tracker
+
+    storage = open_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(study_name="silent", storage=storage)
+    alive = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)})
+    silent = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)})
+    tracker = Tracker(mlflow_uri, "heartbeat")
+    runs = {}
+    for trial in (alive, silent):
+        run = tracker.create_run(f"trial {trial.number}", tags={"host": "elsewhere", "pid": "1",
+                                                                 names.OPTUNA_STUDY_TAG: "silent"})
+        run.log_params({"optuna_trial": trial.number})
+        runs[trial.number] = run.run_id
+    beating = Heartbeat(storage, alive._trial_id)
+    Heartbeat(storage, silent._trial_id).stop()  # one beat, then its host goes away
+    time.sleep(3.5)  # past the grace period
+
+    assert fail_stale(storage, "silent") == [silent.number]
+    assert end_trial_runs(tracker, "silent", [silent.number]) == [runs[silent.number]]
+    beating.stop()
+    trials = optuna.load_study(study_name="silent", storage=storage).trials
+    assert trials[alive.number].state == optuna.trial.TrialState.RUNNING
+    assert trials[silent.number].state == optuna.trial.TrialState.FAIL
+    retry = trials[-1]  # queued again with the same parameters
+    assert retry.state == optuna.trial.TrialState.WAITING and retry.params == silent.params
+    assert retry.system_attrs["failed_trial"] == silent.number
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    assert client.get_run(runs[silent.number]).info.status == "KILLED"
+    assert client.get_run(runs[alive.number]).info.status == "RUNNING"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from colorize.metrics import margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
+from colorize.training.metrics import margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
 
 
 def u8(values) -> torch.Tensor:

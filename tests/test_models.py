@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from colorize.config import build
-from colorize.models import ConvNet, describe
+from colorize.config import model_of, build
+from colorize.models import describe
 
 GRID = list(itertools.product([1, 2, 4], [3, 5], [2, 4, 8, 16], [False, True], [False, True]))
 
@@ -33,7 +33,7 @@ def test_output_is_rgb_at_input_size(make_cfg, layers, kernel, channels, bn, tan
 
 
 def test_baseline_default_is_one_conv_three_by_three():
-    model = ConvNet()
+    model = model_of("baseline")
     assert sum(p.numel() for p in model.parameters()) == 1 * 3 * 3 * 3 + 3
 
 

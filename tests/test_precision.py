@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from colorize.precision import Hardware, bf16_is_native, cpu_flags, onednn_allows_bf16, resolve_precision
+from colorize.training.precision import Hardware, bf16_is_native, cpu_flags, onednn_allows_bf16, resolve_precision
 from tests.conftest import run_cli
 from tests.test_train import runs_in
 
@@ -72,6 +72,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert cpu_flags(tmp_path / "missing") == frozenset()
 
 
+@pytest.mark.e2e
 def test_a_run_capped_to_avx2_resolves_auto_to_fp32(faces, mlflow_uri, tmp_path):
     """A real run with ONEDNN_MAX_CPU_ISA=AVX2: its MLflow tag reads fp32, whatever this CPU has."""
     proc = run_cli(

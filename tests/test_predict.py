@@ -1,6 +1,5 @@
 """Estimations in the course's submission format and the evaluator, on real faces."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from colorize.evaluate import score
-from colorize.experiment import JobContext, run_job
+from colorize.job import JobContext, run_job
 from colorize.errors import ColorizeError
 from tests.conftest import run_cli
 
@@ -18,10 +17,10 @@ VAL_LIMIT = 40
 @pytest.fixture(scope="module")
 def trained_run(faces, mlflow_uri, tmp_path_factory):
     """A short real training run (first 40 val images) with its checkpoint in MLflow."""
-    from hydra import compose, initialize_config_dir
-    from colorize.paths import conf_dir
+    from hydra import compose, initialize_config_module
+    from colorize.paths import CONFIG_MODULE
 
-    with initialize_config_dir(config_dir=str(conf_dir())):
+    with initialize_config_module(CONFIG_MODULE):
         cfg = compose("train", overrides=[
             "data=faces", f"data.root={faces}", f"data.limit={VAL_LIMIT}", "model.layers=2", "model.tanh=true",
             "optimizer.lr=0.1", "trainer.max_epochs=2", f"tracking.uri={mlflow_uri}", "tracking.experiment=predict",
@@ -31,6 +30,7 @@ def trained_run(faces, mlflow_uri, tmp_path_factory):
     return result.run_id, out / "best.pt"
 
 
+@pytest.mark.e2e
 def test_test_split_estimations_have_the_submission_format(faces, trained_run, mlflow_uri, tmp_path):
     run_id, _ = trained_run
     proc = run_cli(run_id, str(faces / "test" / "images"), "--out", str(tmp_path), "--uri", mlflow_uri,
@@ -42,6 +42,7 @@ def test_test_split_estimations_have_the_submission_format(faces, trained_run, m
     assert len(names) == 100 and names[0].endswith("test/images/0.jpg") and names[10].endswith("/10.jpg")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("form", ["run_id", "runs_uri", "path"])
 def test_val_estimations_score_what_training_logged(faces, trained_run, mlflow_uri, tmp_path, form):
     run_id, ckpt = trained_run
@@ -66,6 +67,7 @@ def test_score_against_hand_made_arrays():
         score(est, truth[:1])
 
 
+@pytest.mark.e2e
 def test_evaluate_reads_ground_truth_from_the_listed_paths(tmp_path):
     truth = np.full((4, 5, 3), 100, dtype=np.uint8)
     for i in range(2):
@@ -79,6 +81,7 @@ def test_evaluate_reads_ground_truth_from_the_listed_paths(tmp_path):
     assert f"12-margin accuracy: {(1 + 59 / 60) / 2:.4f}" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_mismatched_estimations_fail_clearly(tmp_path, faces):
     np.save(tmp_path / "est.npy", np.zeros((3, 80, 80, 3), dtype=np.uint8))
     (tmp_path / "names.txt").write_text(f"{faces}/val/images/0.jpg\n{faces}/val/images/1.jpg\n")
@@ -93,6 +96,7 @@ def test_mismatched_estimations_fail_clearly(tmp_path, faces):
     assert proc.returncode == 1 and "must be a uint8 array N x H x W x 3, got float32" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_missing_run_and_empty_folder_fail_clearly(faces, mlflow_uri, tmp_path):
     proc = run_cli("f" * 32, str(faces / "test" / "images"), "--uri", mlflow_uri, "--out", str(tmp_path),
                    module="colorize.predict")

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from colorize.progress import eta_minutes, grid_size, planned_trials, study_line, trial_line
+from colorize.tracking.progress import eta_minutes, grid_size, planned_trials, study_line, trial_line
 
 
 def run(start_s, end_s, value=None, trial=None):

@@ -33,6 +33,7 @@ def report(swept, mlflow_uri, tmp_path_factory):
     return out / "t"
 
 
+@pytest.mark.e2e
 def test_report_writes_figures_grid_and_documents(report):
     for name in ("layers_curves.png", "lr_curves.png", "best_mse.png", "best_margin12.png", "best_samples.png"):
         assert (report / name).stat().st_size > 10_000, name
@@ -44,6 +45,7 @@ def test_report_writes_figures_grid_and_documents(report):
     assert html.count("data:image/png;base64,") == 5 and "src='lr_curves.png'" not in html
 
 
+@pytest.mark.e2e
 def test_table_values_equal_the_metrics_in_mlflow(report, swept):
     rows = list(csv.DictReader((report / "results.csv").open()))
     assert len(rows) == 3 + 10
@@ -65,6 +67,7 @@ def test_table_values_equal_the_metrics_in_mlflow(report, swept):
     assert sum(r["status"] == "diverged" for r in rows) == 2  # lr 1 with 2 and 4 layers
 
 
+@pytest.mark.e2e
 def test_report_is_logged_to_the_sweep_parent_runs(report, swept):
     exp = swept.get_experiment_by_name(EXPERIMENT)
     parents = [r for r in swept.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
@@ -74,6 +77,7 @@ def test_report_is_logged_to_the_sweep_parent_runs(report, swept):
         assert {"report/t/report.md", "report/t/report.html", "report/t/results.csv"} <= files
 
 
+@pytest.mark.e2e
 def test_unknown_sweep_run_is_a_one_line_error(mlflow_uri, tmp_path):
     proc = run_cli("--uri", mlflow_uri, "--experiment", EXPERIMENT, "--sweep", "0" * 32, "--out", str(tmp_path),
                    module="colorize.report")
@@ -83,12 +87,14 @@ def test_unknown_sweep_run_is_a_one_line_error(mlflow_uri, tmp_path):
     )
 
 
+@pytest.mark.e2e
 def test_empty_experiment_is_a_one_line_error(mlflow_uri, tmp_path):
     proc = run_cli("--uri", mlflow_uri, "--experiment", "nothing-here", "--out", str(tmp_path),
                    module="colorize.report")
     assert proc.returncode == 1 and "no finished sweeps in experiment 'nothing-here'" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_study_runs_every_preset_and_the_report_then_skips_when_rerun(faces, mlflow_uri, tmp_path):
     overrides = ["data=faces", f"data.root={faces}", "data.limit=24", "trainer.max_epochs=1",
                  f"tracking.uri={mlflow_uri}", "tracking.experiment=study"]
@@ -109,7 +115,7 @@ def test_study_runs_every_preset_and_the_report_then_skips_when_rerun(faces, mlf
 
 
 def test_labels_name_the_model_and_the_swept_training_values():
-    from colorize.results import label
+    from colorize.tracking.results import label
 
     params = {"model.layers": "2", "model.kernel_size": "5", "model.channels": "8", "model.batch_norm": "False",
               "model.tanh": "True", "optimizer.lr": "0.1", "optimizer.momentum": "0.0"}
@@ -142,6 +148,7 @@ def test_study_gives_the_search_its_own_budget_replacing_the_common_keys():
     assert preset_overrides("layers", given)[0] == ["sweep=layers", "data=faces", "trainer.max_epochs=20"]
 
 
+@pytest.mark.e2e
 def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlflow_uri, tmp_path):
     """Options after overrides and Hydra overrides (launcher, sweeper) in any order; the parent run
     is found by its task overrides, so the study finishes and a re-run skips both presets."""
@@ -166,7 +173,7 @@ def test_search_section_draws_optunas_four_plots(tmp_path):
     import optuna
     from PIL import Image
 
-    from colorize.search_plots import tuning_figures
+    from colorize.search.plots import tuning_figures
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", study_name="s",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
@@ -187,7 +194,7 @@ def test_search_section_draws_optunas_four_plots(tmp_path):
 
 
 def _config(label, accs, mses=None):
-    from colorize.results import Configuration, Trial
+    from colorize.tracking.results import Configuration, Trial
 
     trials = [Trial(f"r{i}", {}, {"best_val_margin12_accuracy": a, "best_val_margin12_error": 1 - a,
                                    "best_val_mse": (mses or [0.01] * len(accs))[i]}, "finished", {}, label)
@@ -204,24 +211,25 @@ def _config(label, accs, mses=None):
     ([0.69], [0.70, 0.74], "disagree (1 run)"),
 ])
 def test_spread_rule(winner, loser, expected):
-    from colorize.findings import ACC, judge, overall
+    from colorize.report.findings import ACC, judge, overall
 
     assert judge(_config("a", winner), _config("b", loser), ACC) == expected
     assert overall(["agree", "agree (1 run)"]) == "agree" and overall(["agree", "within noise"]) == "mixed"
 
 
 def test_spread_rule_on_mse_prefers_lower():
-    from colorize.findings import MSE, judge
+    from colorize.report.findings import MSE, judge
 
     assert judge(_config("a", [0.7, 0.7], [0.010, 0.011]), _config("b", [0.7, 0.7], [0.012, 0.013]), MSE) == "agree"
 
 
+@pytest.mark.e2e
 def test_seed_replicates_are_one_configuration_and_findings_follow_the_spread_rule(faces, mlflow_uri, tmp_path):
     """A small seeded sweep: mean ± std (n=2) per configuration, bands in the figure, and the findings
     row for kernel size judged from the runs' own numbers by the spread rule."""
-    from colorize.findings import findings
-    from colorize.results import configurations, load_sweep
-    from colorize.tracking import Tracker
+    from colorize.report.findings import findings
+    from colorize.tracking.results import configurations, load_sweep
+    from colorize.tracking.store import Tracker
 
     experiment = "seeds"
     proc = run_cli("-m", "sweep=kernel_size", "trainer.seed=0,1", "data=faces", f"data.root={faces}", "data.limit=16",

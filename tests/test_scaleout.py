@@ -7,10 +7,10 @@ import sys
 
 import optuna
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
-from colorize.paths import conf_dir
+from colorize.paths import CONFIG_MODULE
 from tests.conftest import ROOT, start_mlflow_server, stop_process_group
 
 
@@ -32,6 +32,7 @@ def mlflow_server(tmp_path_factory):
     stop_process_group(proc)
 
 
+@pytest.mark.e2e
 def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
     faces, postgres_url, mlflow_server, tmp_path
 ):
@@ -78,12 +79,42 @@ def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
     ],
 )
 def test_cluster_launcher_configs_compose_and_validate(launcher, target):
-    with initialize_config_dir(config_dir=str(conf_dir())):
+    with initialize_config_module(CONFIG_MODULE):
         cfg = compose("train", overrides=["sweep=search", f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_ == target
     if launcher == "slurm":
         assert cfg.hydra.launcher.timeout_min == 120 and cfg.hydra.launcher.cpus_per_task == 4
         assert "partition" in cfg.hydra.launcher
     with pytest.raises(Exception, match="partitionz"):
-        with initialize_config_dir(config_dir=str(conf_dir())):
+        with initialize_config_module(CONFIG_MODULE):
             compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partitionz=x"], return_hydra_config=True)
+
+
+@pytest.mark.e2e
+def test_two_sweeps_started_at_once_on_a_fresh_sqlite_store_both_track_every_trial(faces, tmp_path):
+    """Neither store exists yet: MLflow's and Optuna's schemas are created under a file lock, so
+    both sweeps keep their parent run and every trial (the race lost one of them before)."""
+    mlflow_uri, optuna_uri = f"sqlite:///{tmp_path}/mlflow.db", f"sqlite:///{tmp_path}/optuna.db"
+    common = [
+        "sweep=search", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={optuna_uri}",
+        "hydra.sweeper.study_name=fresh", "data=faces", f"data.root={faces}", "data.limit=16",
+        "trainer.max_epochs=1", f"tracking.uri={mlflow_uri}", "tracking.experiment=fresh",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sweeps = [
+        subprocess.Popen([sys.executable, "-m", "colorize.train", *common, f"hydra.sweep.dir={tmp_path}/s{i}"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    outputs = [s.communicate(timeout=600)[0] for s in sweeps]
+    for sweep, out in zip(sweeps, outputs):
+        assert sweep.returncode == 0 and "raised" not in out, out[-3000:]
+    study = optuna.load_study(study_name="fresh", storage=optuna_uri)
+    assert len(study.trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("fresh").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2 and {p.info.status for p in parents} == {"FINISHED"}
+    trials = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(int(r.data.params["optuna_trial"]) for r in trials) == [0, 1, 2, 3]
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {p.info.run_id for p in parents}

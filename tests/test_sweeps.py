@@ -1,7 +1,5 @@
 """Study presets, Optuna search with pruning, divergence and MLflow parent runs -- all real."""
 
-import math
-from pathlib import Path
 
 import optuna
 import pytest
@@ -13,18 +11,18 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from colorize.config import to_object
-from colorize.precision import bf16_is_native, probe
-from colorize.pruning import Pruned, TrialReporter, open_storage
+from colorize.training.precision import bf16_is_native, probe
+from colorize.search.pruning import Pruned, TrialReporter, open_storage
 from tests.conftest import run_cli
 
 
 def jobs(make_cfg, preset: str) -> list:
     """The job configs Hydra's basic sweeper launches for a preset (real override parsing)."""
     cfg = make_cfg(f"sweep={preset}", config_name="train")
-    from hydra import compose, initialize_config_dir
-    from colorize.paths import conf_dir
+    from hydra import compose, initialize_config_module
+    from colorize.paths import CONFIG_MODULE
 
-    with initialize_config_dir(config_dir=str(conf_dir())):
+    with initialize_config_module(CONFIG_MODULE):
         hydra_cfg = compose("train", overrides=[f"sweep={preset}"], return_hydra_config=True)
     params = hydra_cfg.hydra.sweeper.params
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
@@ -77,23 +75,23 @@ def test_further_preset(make_cfg):
 
 
 def test_search_preset_is_a_seeded_optuna_tpe_study(make_cfg):
-    from hydra import compose, initialize_config_dir
-    from colorize.paths import conf_dir
+    from hydra import compose, initialize_config_module
+    from colorize.paths import CONFIG_MODULE
 
-    with initialize_config_dir(config_dir=str(conf_dir())):
+    with initialize_config_module(CONFIG_MODULE):
         cfg = compose("train", overrides=["sweep=search", "pruner=median"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
-    assert sweeper._target_ == "colorize.optuna_sweeper.ColorizeOptunaSweeper"
+    assert sweeper._target_ == "colorize.search.sweeper.ColorizeOptunaSweeper"
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 0
     assert sweeper.direction == "minimize" and sweeper.storage.startswith("sqlite:///outputs/")
     assert set(sweeper.params) == {"optimizer", "optimizer.lr", "model.channels", "model.batch_norm"}
     assert "log" in sweeper.params["optimizer.lr"]
-    assert sweeper.custom_search_space == "colorize.search_space.architecture"
+    assert sweeper.custom_search_space == "colorize.search.space.architecture"
     assert cfg.pruner._target_ == "optuna.pruners.MedianPruner"
 
 
 def test_conditional_space_suggests_each_family_its_own_keys(tmp_path):
-    from colorize.search_space import architecture
+    from colorize.search.space import architecture
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     families = set()
@@ -137,6 +135,7 @@ def mlflow_children(uri, experiment):
     return client, parents, children
 
 
+@pytest.mark.e2e
 def test_diverging_trial_is_recorded_and_the_sweep_goes_on(faces, mlflow_uri, tmp_path):
     proc = run_cli(
         "-m", "data=faces", f"data.root={faces}", "data.limit=64", "trainer.max_epochs=2",
@@ -165,6 +164,7 @@ def test_diverging_trial_is_recorded_and_the_sweep_goes_on(faces, mlflow_uri, tm
     assert any(line.endswith(f"diverged,{by_lr['50.0'].info.run_id}") for line in summary)
 
 
+@pytest.mark.e2e
 def test_search_with_pruning_in_parallel_resumes_and_adds_trials(faces, mlflow_uri, tmp_path):
     storage = f"sqlite:///{tmp_path}/optuna.db"
     args = [
@@ -193,6 +193,7 @@ def test_search_with_pruning_in_parallel_resumes_and_adds_trials(faces, mlflow_u
     assert len(set(configs)) == 8  # resumed trials are new configurations, not a replay
 
 
+@pytest.mark.e2e
 def test_search_unet_preset_searches_the_unet_family_with_pruning(faces, mlflow_uri, tmp_path):
     """The preset that chose experiment=best: a real (tiny) pruned Optuna study over U-Net trials."""
     storage = f"sqlite:///{tmp_path}/optuna.db"
@@ -216,6 +217,7 @@ def test_search_unet_preset_searches_the_unet_family_with_pruning(faces, mlflow_
         assert child.data.tags["precision"] == native_precision
 
 
+@pytest.mark.e2e
 def test_a_preset_implies_multirun(faces, mlflow_uri, tmp_path):
     """`sweep=layers` without -m: three trials under one parent run."""
     proc = run_cli("sweep=layers", "data=faces", f"data.root={faces}", "data.limit=8", "trainer.max_epochs=1",

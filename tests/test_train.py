@@ -5,22 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
-from colorize.checkpoint import load_model
-from colorize.experiment import JobContext, run_job
-from colorize.metrics import margin_accuracy
+from colorize.training.checkpoint import load_model
+from colorize.job import JobContext, run_job
+from colorize.training.metrics import margin_accuracy
 from colorize.data.faces import load_split
 from colorize.data.images import to_unit_range
-from tests.conftest import run_cli
+from tests.conftest import METRICS, run_script, runs_in, run_cli
 
-METRICS = ["train_mse", "val_mse", "train_margin12_error", "val_margin12_error", "val_margin12_accuracy"]
-
-
-def runs_in(uri: str, experiment: str):
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name(experiment)
-    return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +30,7 @@ def trained(faces, mlflow_uri, tmp_path_factory):
     return client, runs[0], out, proc
 
 
+@pytest.mark.e2e
 def test_run_logs_params_per_epoch_metrics_and_artifacts(trained):
     client, run, out, proc = trained
     assert run.info.status == "FINISHED"
@@ -55,6 +48,7 @@ def test_run_logs_params_per_epoch_metrics_and_artifacts(trained):
     assert "epoch   3/3" in proc.stderr + proc.stdout  # one summary line per epoch
 
 
+@pytest.mark.e2e
 def test_run_records_its_provenance(trained):
     """The commit (git rev-parse HEAD), the installed versions, the CPU and its ISA, and MLflow's context tags."""
     import subprocess
@@ -74,6 +68,7 @@ def test_run_records_its_provenance(trained):
     assert tags["mlflow.source.git.commit"] == head
 
 
+@pytest.mark.e2e
 def test_checkpoint_reloads_without_pickle_and_reproduces_val_accuracy(trained, faces):
     client, run, out, _ = trained
     local = client.download_artifacts(run.info.run_id, "best.pt", str(out / "dl"))
@@ -118,6 +113,7 @@ def bad_folders(tmp_path_factory, faces):
     return {"empty": empty, "corrupt": corrupt}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "overrides,expected",
     [
@@ -144,6 +140,7 @@ def test_bad_input_is_one_line_and_loses_nothing(overrides, expected, bad_folder
     assert [r.info.run_id for r in after] == [r.info.run_id for r in before]
 
 
+@pytest.mark.e2e
 def test_experiment_best_is_reproducible_with_the_same_seed(faces, mlflow_uri, tmp_path):
     """The shipped recipe (U-Net, bf16, mirroring, cosine lr), shrunk: two runs, identical histories."""
     shrink = ["experiment=best", f"data.root={faces}", "data.limit=48", "trainer.max_epochs=2", "model.channels=8",
@@ -161,6 +158,7 @@ def test_experiment_best_is_reproducible_with_the_same_seed(faces, mlflow_uri, t
     assert histories[0] == histories[1]
 
 
+@pytest.mark.e2e
 def test_budgeted_run_anneals_within_its_budget_and_replays(faces, mlflow_uri, tmp_path):
     """trainer.max_minutes fixes N from the first epoch; the cosine ends at its floor on epoch N, the
     epochs fit the budget, and trainer.max_epochs=N without a budget replays the run exactly."""
@@ -191,27 +189,34 @@ def test_budgeted_run_anneals_within_its_budget_and_replays(faces, mlflow_uri, t
 
 def test_new_experiments_open_on_the_runs_table(mlflow_uri):
     """MLflow 3's UI shows an experiment tagged as custom model development on its runs table."""
-    from colorize.tracking import Tracker
+    from colorize.tracking.store import Tracker
 
     tracker = Tracker(mlflow_uri, "kind-check")
     tags = tracker.client.get_experiment(tracker.experiment_id).tags
     assert tags["mlflow.experimentKind"] == "custom_model_development"
 
 
-def test_tracking_store_follows_mlflow_tracking_uri(faces, tmp_path):
-    """No tracking.uri given: $MLFLOW_TRACKING_URI decides the store, as it does for MLflow itself."""
+@pytest.mark.e2e
+def test_tracking_store_follows_mlflow_tracking_uri_else_mlflow_db_where_the_command_runs(faces, tmp_path):
+    """No tracking.uri given: $MLFLOW_TRACKING_URI decides the store, as it does for MLflow itself;
+    without it, ./mlflow.db -- the store a plain `mlflow ui` opens in that folder."""
     db = tmp_path / "x.db"
-    proc = run_cli("data=faces", f"data.root={faces}", "data.limit=8", "trainer.max_epochs=1",
-                   "tracking.experiment=env-store", f"hydra.run.dir={tmp_path / 'run'}",
-                   env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
+    args = ["data=faces", f"data.root={faces}", "data.limit=8", "trainer.max_epochs=1", "tracking.experiment=env-store"]
+    proc = run_script("colorize-train", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+                      env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, runs = runs_in(f"sqlite:///{db}", "env-store")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    proc = run_script("colorize-train", *args, f"hydra.run.dir={tmp_path / 'run2'}", cwd=tmp_path,
+                      drop=("MLFLOW_TRACKING_URI",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, runs = runs_in(f"sqlite:///{tmp_path / 'mlflow.db'}", "env-store")
+    assert len(runs) == 1 and (tmp_path / "mlartifacts").is_dir()
 
 
 def test_resume_names_the_overrides_that_would_change_the_run(make_cfg):
     from colorize.config import typed, plain
-    from colorize.experiment import resume_conflicts
+    from colorize.tracking.attempts import resume_conflicts
 
     saved = typed(plain(make_cfg("model.layers=2", "optimizer.lr=0.1")))
     same = ["trainer.resume=abc", "model.layers=2", "optimizer.lr=0.1", "tracking.experiment=x", "trainer.num_threads=1"]
@@ -221,6 +226,7 @@ def test_resume_names_the_overrides_that_would_change_the_run(make_cfg):
     assert resume_conflicts(make_cfg("model=unet"), saved, ["model=unet"]) == ["model=unet"]
 
 
+@pytest.mark.e2e
 def test_resume_with_a_conflicting_override_is_a_one_line_error(trained, mlflow_uri, tmp_path):
     _, run, _, _ = trained
     proc = run_cli(f"trainer.resume={run.info.run_id}", "model.layers=4", f"tracking.uri={mlflow_uri}",

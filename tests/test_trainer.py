@@ -7,11 +7,29 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from colorize.config import model_of
 from colorize.data.faces import load_faces
-from colorize.early_stopping import EarlyStopping
-from colorize.models import ConvNet, UNet
-from colorize import schedules
-from colorize.trainer import DeviceImages, Diverged, StopTraining, epochs_in_budget, fit, train_epoch
+from colorize.training.early_stopping import EarlyStopping
+
+from colorize.training import schedules
+from colorize.training.loop import (Callback, DeviceImages, Diverged, FitOptions, StopTraining, epochs_in_budget, fit,
+                                    train_epoch)
+
+
+def run_fit(model, opt, train, val, *, callbacks=(), resume=None, **options):
+    """`fit` with generator seed 0, no progress bar, the options as keywords."""
+    options.setdefault("progress", False)
+    return fit(model, opt, train, val, torch.Generator().manual_seed(0), FitOptions(**options), callbacks, resume)
+
+
+class Recorder(Callback):
+    """Keeps a copy of every epoch's TrainState (what resume takes)."""
+
+    def __init__(self, states):
+        self.states = states
+
+    def on_epoch_end(self, epoch, metrics, state):
+        self.states.append(copy.deepcopy(state))
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +42,7 @@ def faces_small(faces):
 def reference_losses(splits, seed, steps_per_epoch_batch=16, lr=0.1):
     """The plainest loop: NCHW float tensors, same init seed and batch order, per-step losses."""
     torch.manual_seed(seed)
-    model = ConvNet(layers=2, kernel_size=5, channels=16, tanh=True)
+    model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     x_all = splits.train.gray.float() / 127.5 - 1
     y_all = splits.train.rgb.float() / 127.5 - 1
@@ -44,7 +62,7 @@ def test_optimised_loop_matches_the_plain_loop(faces_small):
     splits, train, _ = faces_small
     ref_model, losses = reference_losses(splits, seed=3)
     torch.manual_seed(3)
-    model = ConvNet(layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
+    model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     metrics = train_epoch(model, opt, train, 16, torch.Generator().manual_seed(3), epoch=1, progress=False)
     expected = sum(l * n for l, n in losses) / sum(n for _, n in losses)
@@ -56,11 +74,10 @@ def test_optimised_loop_matches_the_plain_loop(faces_small):
 def test_diverging_loss_stops_at_once(faces_small):
     _, train, val = faces_small
     torch.manual_seed(0)
-    model = ConvNet(layers=2, kernel_size=5, channels=8)
+    model = model_of("baseline", layers=2, kernel_size=5, channels=8)
     opt = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(Diverged) as info:
-        fit(model, opt, train, val, max_epochs=5, batch_size=16, generator=torch.Generator().manual_seed(0),
-            progress=False)
+        run_fit(model, opt, train, val, max_epochs=5, batch_size=16, progress=False)
     assert info.value.epoch == 1 and not math.isfinite(info.value.loss)
 
 
@@ -70,24 +87,25 @@ def test_callback_stop_restores_the_best_weights(faces_small):
     class Stop(StopTraining):
         pass
 
-    def on_epoch(epoch, metrics):
-        if epoch == 3:
-            raise Stop("enough")
+    class StopAt3(Callback):
+        def on_epoch_end(self, epoch, metrics, state):
+            if epoch == 3:
+                raise Stop("enough")
 
     torch.manual_seed(0)
-    model = ConvNet(layers=2, kernel_size=3, channels=4)
+    model = model_of("baseline", layers=2, kernel_size=3, channels=4)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    result = fit(model, opt, train, val, max_epochs=10, batch_size=16, generator=torch.Generator().manual_seed(0),
-                 early_stopping=EarlyStopping(patience=5), on_epoch=on_epoch, progress=False)
+    result = run_fit(model, opt, train, val, max_epochs=10, batch_size=16,
+                 early_stopping=EarlyStopping(patience=5), callbacks=[StopAt3()], progress=False)
     assert result.stopped_epoch == 3 and isinstance(result.stopped_by, Stop)
     assert result.best_epoch == min(range(1, 4), key=lambda e: result.history[e - 1]["val_mse"])
 
 
 def test_a_budget_too_small_for_two_epochs_trains_one(faces_small):
     _, train, val = faces_small
-    model = ConvNet()
+    model = model_of("baseline")
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    result = fit(model, opt, train, val, max_epochs=1000, batch_size=16, generator=torch.Generator().manual_seed(0),
+    result = run_fit(model, opt, train, val, max_epochs=1000, batch_size=16,
                  max_seconds=1e-9, progress=False)
     assert result.stopped_epoch == 1 and result.planned_epochs == 1 and result.stopped_by is None
 
@@ -102,7 +120,7 @@ def test_epochs_in_budget(budget, first, max_epochs, expected):
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("chroma", [True, False])
 def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
-    model = UNet(depth=3, channels=4, chroma=chroma, stride=stride)
+    model = model_of("unet", depth=3, channels=4, chroma=chroma, stride=stride)
     x = torch.rand(2, 1, 80, 80) * 2 - 1
     out = model(x)
     assert out.shape == (2, 3, 80, 80)
@@ -114,7 +132,7 @@ def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
 def test_half_resolution_unet_sees_every_input_pixel():
     """stride=2 folds pixels into channels (lossless): changing one input pixel changes the output."""
     torch.manual_seed(0)
-    model = UNet(depth=2, channels=4, stride=2, chroma=False).eval()
+    model = model_of("unet", depth=2, channels=4, stride=2, chroma=False).eval()
     x = torch.rand(1, 1, 80, 80) * 2 - 1
     for y_, x_ in [(0, 0), (0, 1), (1, 0), (1, 1), (79, 79)]:  # all four phases of a 2x2 fold
         bumped = x.clone()
@@ -148,11 +166,11 @@ def test_hflip_changes_training_and_resumes_exactly(faces_small):
 
     def run(hflip, epochs, resume=None, states=None):
         torch.manual_seed(0)
-        model = ConvNet(layers=2, kernel_size=3, channels=4)
+        model = model_of("baseline", layers=2, kernel_size=3, channels=4)
         opt = torch.optim.SGD(model.parameters(), lr=0.05)
-        result = fit(model, opt, train, val, max_epochs=epochs, batch_size=16,
-                     generator=torch.Generator().manual_seed(0), progress=False, hflip=hflip,
-                     resume=resume, on_state=(lambda st: states.append(copy.deepcopy(st))) if states is not None else None)
+        result = run_fit(model, opt, train, val, max_epochs=epochs, batch_size=16,
+                     progress=False, hflip=hflip,
+                     resume=resume, callbacks=[Recorder(states)] if states is not None else ())
         return [h["train_mse"] for h in result.history]
 
     states = []
@@ -166,9 +184,9 @@ def test_hflip_changes_training_and_resumes_exactly(faces_small):
                                            (schedules.linear, lambda t: 1 - t)])
 def test_schedule_trains_the_first_epoch_at_lr_and_the_last_at_the_floor(faces_small, factory, shape):
     _, train, val = faces_small
-    model = ConvNet()
+    model = model_of("baseline")
     opt = torch.optim.SGD(model.parameters(), lr=0.02)
-    result = fit(model, opt, train, val, max_epochs=5, batch_size=16, generator=torch.Generator().manual_seed(0),
+    result = run_fit(model, opt, train, val, max_epochs=5, batch_size=16,
                  progress=False, schedule=lambda o, n: factory(o, n, eta_min=0.001))
     expected = [0.001 + (0.02 - 0.001) * shape(k / 4) for k in range(5)]  # hand-computed: epochs 1..5
     assert [h["lr"] for h in result.history] == pytest.approx(expected)
@@ -179,26 +197,26 @@ def test_a_schedule_that_spans_the_run_is_not_cut_by_early_stopping(faces_small)
     """Early stopping (patience 1, huge epsilon: no epoch after the first improves) only picks the
     best epoch; the run still anneals to its last epoch."""
     _, train, val = faces_small
-    model = ConvNet()
+    model = model_of("baseline")
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    result = fit(model, opt, train, val, max_epochs=4, batch_size=16, generator=torch.Generator().manual_seed(0),
+    result = run_fit(model, opt, train, val, max_epochs=4, batch_size=16,
                  progress=False, schedule=schedules.cosine, early_stopping=EarlyStopping(epsilon=1e9, patience=1))
     assert result.stopped_epoch == 4 and result.best_epoch == 1 and result.history[-1]["lr"] == 0.0
     # without a schedule, the same early stopping ends the run after `patience` epochs (the study's rule)
-    model = ConvNet()
+    model = model_of("baseline")
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    result = fit(model, opt, train, val, max_epochs=4, batch_size=16, generator=torch.Generator().manual_seed(0),
+    result = run_fit(model, opt, train, val, max_epochs=4, batch_size=16,
                  progress=False, early_stopping=EarlyStopping(epsilon=1e9, patience=1))
     assert result.stopped_epoch == 2
 
 
 def _budgeted(train, val, *, max_epochs, max_seconds=None, resume=None, states=None):
     torch.manual_seed(0)
-    model = ConvNet(layers=2, kernel_size=3, channels=4)
+    model = model_of("baseline", layers=2, kernel_size=3, channels=4)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    return fit(model, opt, train, val, max_epochs=max_epochs, batch_size=16, generator=torch.Generator().manual_seed(0),
+    return run_fit(model, opt, train, val, max_epochs=max_epochs, batch_size=16,
                progress=False, schedule=schedules.cosine, max_seconds=max_seconds, resume=resume,
-               on_state=(lambda st: states.append(copy.deepcopy(st))) if states is not None else None)
+               callbacks=[Recorder(states)] if states is not None else ())
 
 
 def test_budget_fixes_the_epochs_keeps_them_on_resume_and_replays_without_it(faces_small):
@@ -226,9 +244,9 @@ def test_bf16_mixed_precision_trains_like_fp32(faces_small):
 
     def run(precision):
         torch.manual_seed(0)
-        model = UNet(depth=2, channels=8, stride=2).to(memory_format=torch.channels_last)
+        model = model_of("unet", depth=2, channels=8, stride=2).to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=0.003)
-        result = fit(model, opt, train, val, max_epochs=3, batch_size=16, generator=torch.Generator().manual_seed(0),
+        result = run_fit(model, opt, train, val, max_epochs=3, batch_size=16,
                      progress=False, precision=precision)
         assert all(p.dtype == torch.float32 for p in model.parameters())
         return result.history
@@ -238,3 +256,29 @@ def test_bf16_mixed_precision_trains_like_fp32(faces_small):
         assert b["train_mse"] == pytest.approx(a["train_mse"], rel=0.05)
         assert b["val_margin12_accuracy"] == pytest.approx(a["val_margin12_accuracy"], abs=0.02)
     assert bf16[-1]["val_mse"] < bf16[0]["val_mse"]  # it learns
+
+
+def test_callbacks_hear_the_plan_then_every_epoch_in_their_order(faces_small):
+    _, train, val = faces_small
+    calls = []
+
+    class Spy(Callback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_plan(self, epochs, measured):
+            calls.append((self.name, "plan", epochs, measured))
+
+        def on_epoch_end(self, epoch, metrics, state):
+            calls.append((self.name, epoch, state.epoch, round(metrics["val_mse"], 12) == round(state.history[-1]["val_mse"], 12)))
+
+    model = model_of("baseline")
+    run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), train, val, max_epochs=2, batch_size=16,
+            callbacks=[Spy("a"), Spy("b")])
+    assert calls == [("a", "plan", 2, False), ("b", "plan", 2, False),
+                     ("a", 1, 1, True), ("b", 1, 1, True), ("a", 2, 2, True), ("b", 2, 2, True)]
+    calls.clear()  # a time budget: N is measured after epoch 1, and heard before that epoch's end
+    model = model_of("baseline")
+    run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), train, val, max_epochs=1000, batch_size=16,
+            max_seconds=1e-9, callbacks=[Spy("a")])
+    assert calls == [("a", "plan", 1, True), ("a", 1, 1, True)]

@@ -12,14 +12,8 @@ class ConvNet(nn.Sequential):
     output into [-1, 1].
     """
 
-    def __init__(
-        self,
-        layers: int = 1,
-        kernel_size: int = 3,
-        channels: int = 8,
-        batch_norm: bool = False,
-        tanh: bool = False,
-    ) -> None:
+    def __init__(self, *, layers: int, kernel_size: int, channels: int, batch_norm: bool, tanh: bool) -> None:
+        # no defaults here: they live in colorize.config.ConvNetConfig (build one with config.model_of)
         modules: list[nn.Module] = []
         in_ch = 1
         for _ in range(layers - 1):

@@ -32,9 +32,8 @@ class UNet(nn.Module):
     """`depth` 2x down-samplings; `channels` kernels at the top level, doubled per level; the top
     level works at 1/`stride` of the image resolution."""
 
-    def __init__(
-        self, depth: int = 3, channels: int = 16, batch_norm: bool = True, chroma: bool = True, stride: int = 1
-    ) -> None:
+    def __init__(self, *, depth: int, channels: int, batch_norm: bool, chroma: bool, stride: int) -> None:
+        # no defaults here: they live in colorize.config.UNetConfig (build one with config.model_of)
         super().__init__()
         widths = [channels * 2**i for i in range(depth + 1)]
         self.fold = nn.PixelUnshuffle(stride) if stride > 1 else nn.Identity()

@@ -1,30 +1,20 @@
-"""`python -m colorize.report`: turn tracked sweeps into comparison figures and a report.
-
-    python -m colorize.report                      # the latest finished sweep of each preset
-    python -m colorize.report --sweep RUN_ID ...   # given sweep parent runs
-    python -m colorize.report --all                # every finished sweep of the experiment
-
-Writes outputs/report/<name>/{report.md, report.html, results.csv, *.png} and logs them as
-artifacts of each included sweep's MLflow parent run (under report/<name>).
-"""
+"""The study report: comparison figures, tables, findings and the search's tuning plots, written
+as report.md/report.html/results.csv under one folder and logged to each sweep's parent run."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import shutil
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
-from colorize.cli import run_tool
-from colorize.document import Document, Heading, Image, Paragraph, Table
-from colorize.errors import ColorizeError
-from colorize.figures import TITLES, best_figure, comparison_figure
-from colorize.findings import findings
-from colorize.paths import default_store_uri
-from colorize.results import Configuration, Sweep, Trial, configurations, latest_sweeps, load_sweep, parent_runs
-from colorize.tracking import Tracker
+from colorize import names
+from colorize.report.document import Document, Heading, Image, Paragraph, Table
+from colorize.report.figures import TITLES, best_figure, comparison_figure
+from colorize.report.findings import findings
+from colorize.tracking.results import SEED, Configuration, Sweep, Trial, best_trial, configurations
+from colorize.tracking.store import Tracker
 
 log = logging.getLogger("colorize.report")
 
@@ -52,8 +42,7 @@ def table_row(config: Configuration) -> list[str]:
 
 
 def best_overall(sweeps: list[Sweep]) -> Optional[Trial]:
-    candidates = [s.best for s in sweeps if s.best is not None]
-    return min(candidates, key=lambda t: t.metrics["best_val_margin12_error"]) if candidates else None
+    return best_trial([t for s in sweeps for t in s.trials])
 
 
 def provenance(sweeps: list[Sweep]) -> str:
@@ -102,11 +91,11 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         _tuning_plots(doc, sweep, out_dir)
         records += [
             {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
-             "seed": t.params.get("trainer.seed", ""), "status": t.status,
+             "seed": t.params.get(SEED, ""), "status": t.status,
              "best_epoch": t.best_epoch if t.scored else "",
-             "val_mse": t.metrics.get("best_val_mse", "") if t.scored else "",
-             "val_margin12_accuracy": t.metrics.get("best_val_margin12_accuracy", "") if t.scored else "",
-             "train_seconds": t.metrics.get("train_seconds", "") if t.scored else ""}
+             "val_mse": t.metrics.get(names.BEST_VAL_MSE, "") if t.scored else "",
+             "val_margin12_accuracy": t.metrics.get(names.BEST_VAL_ACCURACY, "") if t.scored else "",
+             "train_seconds": t.metrics.get(names.TRAIN_SECONDS, "") if t.scored else ""}
             for t in sweep.trials
         ]
     rows = findings(sweeps)
@@ -130,16 +119,16 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
     (out_dir / "report.md").write_text(doc.markdown())
     (out_dir / "report.html").write_text(doc.html(out_dir))
     for sweep in sweeps:
-        tracker.client.log_artifacts(sweep.parent_run_id, str(out_dir), f"report/{name}")
+        tracker.upload(sweep.parent_run_id, out_dir, f"report/{name}")
     return out_dir
 
 
 def _tuning_plots(doc: Document, sweep: Sweep, out_dir: Path) -> None:
     """Optuna's own plots for a sweep run by the Optuna sweeper (its parent run names the study)."""
-    storage, name = sweep.tags.get("optuna_storage"), sweep.tags.get("optuna_study")
+    storage, name = sweep.tags.get(names.OPTUNA_STORAGE_TAG), sweep.tags.get(names.OPTUNA_STUDY_TAG)
     if not storage or not name:
         return
-    from colorize.search_plots import load_study, tuning_figures
+    from colorize.search.plots import load_study, tuning_figures
 
     try:
         study = load_study(storage, name)
@@ -168,45 +157,10 @@ def _best_section(doc: Document, tracker: Tracker, best: Trial, out_dir: Path) -
               "Best configuration: 12-margin error, with the chosen epoch marked"),
     )
     try:
-        local = tracker.client.download_artifacts(best.run_id, "samples.png", str(out_dir / ".download"))
+        local = tracker.download(best.run_id, "samples.png", out_dir / ".download")
         shutil.move(local, out_dir / "best_samples.png")
         doc.add(Image(Path("best_samples.png"), "Best configuration on validation images: gray input / prediction / target"))
     except Exception as exc:  # an old run without the artifact: the report still stands
         log.warning("no qualitative samples for run %s: %s", best.run_id, exc)
     finally:
         shutil.rmtree(out_dir / ".download", ignore_errors=True)
-
-
-def select_sweeps(tracker: Tracker, sweep_ids: list[str], presets: Optional[list[str]], every: bool) -> list[Sweep]:
-    if sweep_ids:
-        return [load_sweep(tracker, run_id) for run_id in sweep_ids]
-    if every:
-        runs = parent_runs(tracker)
-        if not runs:
-            raise ColorizeError(f"no finished sweeps in experiment {tracker.experiment_name!r}")
-        return [load_sweep(tracker, r.info.run_id) for r in reversed(runs)]
-    return latest_sweeps(tracker, presets)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorize.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uri", default=default_store_uri(),
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db)")
-    parser.add_argument("--experiment", default="colorize", help="MLflow experiment name")
-    parser.add_argument("--sweep", nargs="+", default=[], metavar="RUN_ID", help="sweep parent run ids")
-    parser.add_argument("--preset", nargs="+", help="only the latest sweeps of these presets")
-    parser.add_argument("--all", action="store_true", help="every finished sweep of the experiment")
-    parser.add_argument("--name", default=None, help="report name (folder under outputs/report/)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="parent folder of reports")
-    args = parser.parse_args(argv)
-    tracker = Tracker(args.uri, args.experiment)
-    sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
-    name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")
-    out = build_report(tracker, sweeps, args.out / name, name)
-    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
-    return 0
-
-
-if __name__ == "__main__":
-    run_tool(main)

@@ -16,8 +16,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-OBJECTIVE = "best_val_margin12_error"
-TRIAL_TAG = "trial"  # a trial run's job number in its sweep (1-based)
+from colorize.names import OBJECTIVE, TRIAL_TAG
+from colorize.tracking.results import best_trial, trial_status
 
 
 def sweep_axes(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]]) -> list[list[str]]:
@@ -68,9 +68,8 @@ def trial_line(preset: str, number: int, total: Optional[int], name: str, finish
     """The line shown when trial `number` starts; `finished` are the sweep's finished MLflow runs."""
     head = f"trial {number}/{total}" if total else f"trial {number}"
     line = f"{head} of {preset}: {name}"
-    scored = [r for r in finished if not math.isnan(r.data.metrics.get(OBJECTIVE, math.nan))]
-    if scored:
-        best = min(scored, key=lambda r: r.data.metrics[OBJECTIVE])
+    best = best_trial(finished, trial_status, lambda r: r.data.metrics.get(OBJECTIVE))
+    if best is not None:
         line += f" — best so far {best.data.metrics[OBJECTIVE]:.4f} (trial {best.data.tags.get(TRIAL_TAG, '?')})"
     if total:
         line += f" — sweep {100 * len(finished) // total}%"

@@ -7,17 +7,18 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from colorize import names
 from colorize.data.images import ImageSet, to_unit_range
-from colorize.early_stopping import EarlyStopping
-from colorize.metrics import margin_hits, mse_sum, to_uint8
-from colorize.schedules import EpochSchedule, ScheduleFactory
+from colorize.training.early_stopping import EarlyStopping
+from colorize.training.metrics import margin_hits, mse_sum, to_uint8
+from colorize.training.schedules import EpochSchedule, ScheduleFactory
 
 
 class Diverged(RuntimeError):
@@ -66,9 +67,6 @@ class DeviceImages:
 
     def __len__(self) -> int:
         return self.gray.shape[0]
-
-
-EpochCallback = Callable[[int, dict], None]
 
 
 @dataclass
@@ -188,7 +186,38 @@ class TrainState:
         return cls(**state)
 
 
-StateCallback = Callable[[TrainState], None]
+class Callback:
+    """The one protocol of what watches training (MLflow metrics, checkpoints, the console log, Optuna
+    reporting): override the hooks you need. Built from the `callbacks` config group, given the job's
+    objects by `setup`, then called by `fit`."""
+
+    def setup(self, job: Any) -> None:
+        """The job's run, model, config and output folder (colorize.job.Job), before training starts."""
+
+    def on_plan(self, epochs: int, measured: bool) -> None:
+        """The run's length N: known at the start, or `measured` from the first epoch's pace (a time
+        budget), then called after epoch 1 and before its `on_epoch_end`."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
+        """After every epoch, in the callbacks' order; may raise StopTraining to end training here."""
+
+    def teardown(self) -> None:
+        """After training, however it ended (called by the job)."""
+
+
+@dataclass
+class FitOptions:
+    """How to train: everything `fit` needs besides the objects it trains."""
+
+    max_epochs: int
+    batch_size: int
+    eval_batch_size: int = 500
+    max_seconds: Optional[float] = None  # a time budget: fixes N after the first epoch
+    early_stopping: Optional[EarlyStopping] = None
+    schedule: Optional[ScheduleFactory] = None  # schedule(optimizer, N): the lr scheduler, built once N is known
+    hflip: bool = False
+    precision: str = "fp32"  # fp32 | bf16
+    progress: bool = True
 
 # A budgeted run trains the N epochs its first epoch promised; only if the machine gets this much
 # slower than that promise does the budget cut it short (the run is then tagged time_budget).
@@ -205,40 +234,32 @@ def fit(
     optimizer: torch.optim.Optimizer,
     train: DeviceImages,
     val: DeviceImages,
-    *,
-    max_epochs: int,
-    batch_size: int,
     generator: torch.Generator,
-    early_stopping: Optional[EarlyStopping] = None,
-    eval_batch_size: int = 500,
-    on_epoch: Optional[EpochCallback] = None,
-    progress: bool = True,
-    max_seconds: Optional[float] = None,
+    options: FitOptions,
+    callbacks: Sequence[Callback] = (),
     resume: Optional[TrainState] = None,
-    on_state: Optional[StateCallback] = None,
-    schedule: Optional[ScheduleFactory] = None,
-    hflip: bool = False,
-    precision: str = "fp32",
 ) -> FitResult:
-    """Train for up to `max_epochs`; afterwards `model` holds the best epoch's weights.
+    """Train for up to `options.max_epochs`; afterwards `model` holds the best epoch's weights.
 
     With early stopping, the best epoch is the one with the lowest val MSE (by more than
     epsilon) and training stops after `patience` epochs without improvement; without it, the
-    best epoch is the last one. `on_epoch(epoch, metrics)` is called after each epoch; it may
-    raise :class:`StopTraining` to end training there (the best weights are still restored).
+    best epoch is the last one. Each callback's `on_epoch_end(epoch, metrics, state)` runs after
+    each epoch, in order; one may raise :class:`StopTraining` to end training there (the best
+    weights are still restored). `state` is a :class:`TrainState`: passing one back as `resume`
+    continues from there exactly as if training had not stopped.
 
     The run's length N is `max_epochs`; with `max_seconds` (a time budget) it is the number of
     epochs that fit the budget at the first epoch's pace (never more than `max_epochs`), fixed
     after epoch 1 and kept in the :class:`TrainState`, so `max_epochs=N` without a budget replays
-    the run. `schedule(optimizer, N)` builds the lr scheduler, stepped after every epoch
-    (ReduceLROnPlateau on the val MSE). A schedule that spans the run (:class:`EpochSchedule`)
-    is never cut short by early stopping, which then only chooses the best epoch to restore.
-
-    `on_state(state)` gets a :class:`TrainState` after every epoch (before `on_epoch`); passing
-    one back as `resume` continues from there exactly as if training had not stopped.
-    `hflip` mirrors a random half of every training batch (augmentation; validation is never
-    mirrored). `precision` is "fp32" or "bf16" (mixed precision, for training and validation).
+    the run; callbacks hear N through `on_plan`. `schedule(optimizer, N)` builds the lr scheduler,
+    stepped after every epoch (ReduceLROnPlateau on the val MSE). A schedule that spans the run
+    (:class:`EpochSchedule`) is never cut short by early stopping, which then only chooses the best
+    epoch to restore. `hflip` mirrors a random half of every training batch (augmentation;
+    validation is never mirrored). `precision` is "fp32" or "bf16" (mixed precision, for training
+    and validation).
     """
+    o = options
+    max_epochs, max_seconds, early_stopping, schedule = o.max_epochs, o.max_seconds, o.early_stopping, o.schedule
     started_fit = time.perf_counter()
     stopped_by: Optional[StopTraining] = None
     history: list[dict] = []
@@ -261,6 +282,9 @@ def fit(
         if scheduler is not None and resume.scheduler is not None:
             scheduler.load_state_dict(resume.scheduler)
         first = resume.epoch + 1
+    if planned is not None:
+        for callback in callbacks:
+            callback.on_plan(planned, measured=False)
     epoch = first - 1
     while epoch < (planned or max_epochs):
         if early_stopping and early_stopping.should_stop and not isinstance(scheduler, EpochSchedule):
@@ -268,16 +292,16 @@ def fit(
         epoch += 1
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
-        tr = train_epoch(model, optimizer, train, batch_size, generator, epoch, progress, hflip, precision)
-        va = evaluate(model, val, eval_batch_size, precision)
+        tr = train_epoch(model, optimizer, train, o.batch_size, generator, epoch, o.progress, o.hflip, o.precision)
+        va = evaluate(model, val, o.eval_batch_size, o.precision)
         metrics = {
-            "train_mse": tr["mse"],
-            "train_margin12_error": tr["margin12_error"],
-            "val_mse": va["mse"],
-            "val_margin12_error": va["margin12_error"],
-            "val_margin12_accuracy": va["margin12_accuracy"],
-            "epoch_seconds": time.perf_counter() - started,
-            "lr": lr,
+            names.TRAIN_MSE: tr["mse"],
+            names.TRAIN_ERROR: tr["margin12_error"],
+            names.VAL_MSE: va["mse"],
+            names.VAL_ERROR: va["margin12_error"],
+            names.VAL_ACCURACY: va["margin12_accuracy"],
+            names.EPOCH_SECONDS: time.perf_counter() - started,
+            names.LR: lr,
         }
         history.append(metrics)
         if planned is None:  # budgeted: the first epoch's pace fixes N, and the schedule spans it
@@ -286,29 +310,30 @@ def fit(
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
                 scheduler = schedule(optimizer, planned) if schedule is not None else None
                 _step(scheduler, va["mse"])
+            for callback in callbacks:
+                callback.on_plan(planned, measured=True)
         else:
             _step(scheduler, va["mse"])
         improved = early_stopping.step(epoch, va["mse"]) if early_stopping else True
         if improved:
             best_state = copy.deepcopy(model.state_dict())
-        if on_state is not None:
-            on_state(TrainState(
-                epoch=epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                generator=generator.get_state(), best_model=best_state, history=history,
-                early_stopping=early_stopping.state_dict() if early_stopping else None,
-                scheduler=scheduler.state_dict() if scheduler else None,
-                budget_epochs=planned if max_seconds else None,
-            ))
-        if on_epoch is not None:
-            try:
-                on_epoch(epoch, metrics)
-            except StopTraining as stop:
-                stopped_by = stop
-                break
+        state = TrainState(
+            epoch=epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),
+            generator=generator.get_state(), best_model=best_state, history=history,
+            early_stopping=early_stopping.state_dict() if early_stopping else None,
+            scheduler=scheduler.state_dict() if scheduler else None,
+            budget_epochs=planned if max_seconds else None,
+        )
+        try:
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, metrics, state)
+        except StopTraining as stop:
+            stopped_by = stop
+            break
         if early_stopping and early_stopping.should_stop and not isinstance(scheduler, EpochSchedule):
             break
         elapsed = time.perf_counter() - started_fit
-        if max_seconds and epoch < planned and elapsed + metrics["epoch_seconds"] > OVERRUN * max_seconds:
+        if max_seconds and epoch < planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * max_seconds:
             stopped_by = TimeBudget(max_seconds, epoch)
             break
     model.load_state_dict(best_state)

@@ -9,25 +9,24 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from colorize.paths import resolve_sqlite_uri
+from colorize import names
 from colorize.models import default_run_name
-from colorize.progress import planned_trials, trial_line
-from colorize.provenance import provenance_tags
-from colorize.tracking import Tracker, is_orphan, owner_tags
+from colorize.names import OBJECTIVE, OVERRIDES_TAG, PARENT_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
+from colorize.paths import resolve_sqlite_uri
+from colorize.tracking.progress import planned_trials, trial_line
+from colorize.tracking.provenance import provenance_tags
+from colorize.tracking.results import best_trial, swept_keys, trial_status
+from colorize.tracking.store import Tracker, is_orphan, owner_tags
 
 log = logging.getLogger("colorize")
 
 PARENT_FILE = "mlflow_parent_run_id"
-OBJECTIVE = "best_val_margin12_error"
-# params that vary between trials without being a swept hyperparameter
-NOT_SWEPT = {"optuna_trial", "tracking.run_name"}
 
 
 def parent_run_id(sweep_dir: str | Path) -> Optional[str]:
@@ -39,11 +38,11 @@ def parent_run_id(sweep_dir: str | Path) -> Optional[str]:
 def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
     """The newest parent run of the same command that did not finish (killed, or orphaned)."""
     runs = tracker.client.search_runs(
-        [tracker.experiment_id], filter_string=f"tags.sweep = '{preset}'",
+        [tracker.experiment_id], filter_string=f"tags.{SWEEP_TAG} = '{preset}'",
         order_by=["attributes.start_time DESC"], max_results=100,
     )
     for run in runs:
-        if run.data.tags.get("overrides") != overrides or "mlflow.parentRunId" in run.data.tags:
+        if run.data.tags.get(OVERRIDES_TAG) != overrides or PARENT_TAG in run.data.tags:
             continue
         if run.info.status in ("KILLED", "FAILED") or is_orphan(run):
             return run
@@ -63,22 +62,7 @@ def optuna_tags(sweeper: Any) -> dict[str, str]:
         from sqlalchemy.engine import make_url
 
         storage = make_url(str(storage)).render_as_string(hide_password=True)
-    return {"optuna_storage": storage, "optuna_study": study}
-
-
-def trial_status(run: Any) -> str:
-    tags = run.data.tags
-    if tags.get("diverged") == "true":
-        return "diverged"
-    if tags.get("pruned") == "true":
-        return "pruned"
-    return run.info.status.lower()
-
-
-def swept_keys(runs: list) -> list[str]:
-    """The params whose values differ between the runs of a sweep (its swept axes)."""
-    keys = sorted({k for r in runs for k in r.data.params})
-    return [k for k in keys if k not in NOT_SWEPT and len({r.data.params.get(k) for r in runs}) > 1]
+    return {names.OPTUNA_STORAGE_TAG: storage, names.OPTUNA_STUDY_TAG: study}
 
 
 def summarize(children: list) -> tuple[list[str], list[dict]]:
@@ -88,8 +72,8 @@ def summarize(children: list) -> tuple[list[str], list[dict]]:
     for r in children:
         m = r.data.metrics
         rows.append(
-            {"run": r.data.tags.get("mlflow.runName", ""), **{k: r.data.params.get(k, "") for k in swept},
-             "best_epoch": int(m["best_epoch"]) if "best_epoch" in m else "",
+            {"run": r.data.tags.get(names.RUN_NAME_TAG, ""), **{k: r.data.params.get(k, "") for k in swept},
+             names.BEST_EPOCH: int(m[names.BEST_EPOCH]) if names.BEST_EPOCH in m else "",
              OBJECTIVE: m.get(OBJECTIVE, ""), "status": trial_status(r), "run_id": r.info.run_id}
         )
     return swept, rows
@@ -123,13 +107,13 @@ class MlflowSweepCallback(Callback):
         preset = hydra.runtime.choices.get("sweep") or "multirun"
         overrides = " ".join(hydra.overrides.task)
         tracker = Tracker.from_config(config.tracking)
-        tags = {"sweep": preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), "overrides": overrides,
-                "mlflow.note.content": f"`python -m colorize.train -m {overrides}`", **owner_tags(),
+        tags = {SWEEP_TAG: preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), OVERRIDES_TAG: overrides,
+                names.NOTE_TAG: f"`colorize-train -m {overrides}`", **owner_tags(),
                 **provenance_tags()}
         tags |= optuna_tags(hydra.sweeper)
         planned = planned_trials(hydra.sweeper, hydra.overrides.task)
         if planned:
-            tags["trials_planned"] = planned
+            tags[TRIALS_PLANNED_TAG] = planned
         interrupted = interrupted_sweep(tracker, preset, overrides)
         if interrupted is not None:  # the same command again: continue that sweep and its parent run
             tracker.client.update_run(interrupted.info.run_id, status="RUNNING")
@@ -147,7 +131,7 @@ class MlflowSweepCallback(Callback):
         log.info("MLflow parent run %s (%s) in %s", run.run_id, preset, tracker.uri)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """One progress line per trial (see :mod:`colorize.progress`); never fails the trial."""
+        """One progress line per trial (see :mod:`colorize.tracking.progress`); never fails the trial."""
         hydra = config.hydra
         run_id = parent_run_id(hydra.sweep.dir)
         if run_id is None:
@@ -156,7 +140,7 @@ class MlflowSweepCallback(Callback):
             tracker = Tracker.from_config(config.tracking)
             parent = tracker.client.get_run(run_id)
             finished = [r for r in tracker.children(run_id) if r.info.status != "RUNNING"]
-            planned = parent.data.tags.get("trials_planned")
+            planned = parent.data.tags.get(TRIALS_PLANNED_TAG)
             line = trial_line(
                 hydra.runtime.choices.get("sweep") or "multirun", hydra.job.num + 1,
                 int(planned) if planned else None, config.tracking.get("run_name") or default_run_name(config),
@@ -180,12 +164,10 @@ class MlflowSweepCallback(Callback):
         (sweep_dir / "summary.md").write_text(to_markdown(rows))
         run.log_artifact(sweep_dir / "summary.csv")
         run.log_artifact(sweep_dir / "summary.md")
-        scored = [r for r in rows if isinstance(r[OBJECTIVE], float) and not math.isnan(r[OBJECTIVE])
-                  and r["status"] in ("finished", "pruned")]
-        finished = [r for r in scored if r["status"] == "finished"] or scored
-        summary = {"trials": len(rows), "failed_trials": sum(r["status"] in ("failed", "diverged") for r in rows)}
-        if finished:
-            best = min(finished, key=lambda r: r[OBJECTIVE])
+        best = best_trial(rows, lambda r: r["status"], lambda r: r[OBJECTIVE])
+        summary = {"trials": len(rows),
+                   "failed_trials": sum(r["status"] in (names.FAILED, names.DIVERGED) for r in rows)}
+        if best is not None:
             summary[OBJECTIVE] = best[OBJECTIVE]
             run.set_tags({"best_run_id": best["run_id"], "best_run": best["run"], "swept": ",".join(swept)})
         run.log_metrics(summary)

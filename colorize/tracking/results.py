@@ -5,14 +5,45 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
+from colorize import names
 from colorize.errors import ColorizeError
 from colorize.models import describe
-from colorize.sweep_tracking import NOT_SWEPT, swept_keys, trial_status
-from colorize.tracking import PARENT_TAG, Tracker
+from colorize.names import CURVES, OBJECTIVE, PARENT_TAG
+from colorize.tracking.store import Tracker
 
-CURVES = ("train_mse", "val_mse", "train_margin12_error", "val_margin12_error")
+NOT_SWEPT = {"optuna_trial", "tracking.run_name"}  # params that differ between trials without being an axis
+T = TypeVar("T")
+
+
+def trial_status(run: Any) -> str:
+    """finished | pruned | diverged | failed | killed | running, from an MLflow run."""
+    tags = run.data.tags
+    if tags.get(names.DIVERGED) == "true":
+        return names.DIVERGED
+    if tags.get(names.PRUNED) == "true":
+        return names.PRUNED
+    return run.info.status.lower()
+
+
+def swept_keys(runs: list) -> list[str]:
+    """The params whose values differ between the runs of a sweep (its swept axes)."""
+    keys = sorted({k for r in runs for k in r.data.params})
+    return [k for k in keys if k not in NOT_SWEPT and len({r.data.params.get(k) for r in runs}) > 1]
+
+
+def best_trial(trials: Iterable[T], status: Callable[[T], str] = lambda t: t.status,
+               objective: Callable[[T], Any] = lambda t: t.metrics.get(OBJECTIVE)) -> Optional[T]:
+    """The one rule for "the best trial": the lowest objective among the scored trials (finished or
+    pruned, with a finite objective), finished ones preferred over pruned ones."""
+    def finite(t: T) -> bool:
+        value = objective(t)
+        return isinstance(value, (int, float)) and not math.isnan(value)
+
+    scored = [t for t in trials if status(t) in names.SCORED and finite(t)]
+    pool = [t for t in scored if status(t) == names.FINISHED] or scored
+    return min(pool, key=objective) if pool else None
 
 
 @dataclass
@@ -26,16 +57,16 @@ class Trial:
 
     @property
     def best_epoch(self) -> Optional[int]:
-        value = self.metrics.get("best_epoch")
+        value = self.metrics.get(names.BEST_EPOCH)
         return None if value is None else int(value)
 
     @property
     def scored(self) -> bool:
-        value = self.metrics.get("best_val_margin12_error")
-        return self.status in ("finished", "pruned") and value is not None and not math.isnan(value)
+        value = self.metrics.get(OBJECTIVE)
+        return self.status in names.SCORED and value is not None and not math.isnan(value)
 
     def diverged_epoch(self) -> Optional[int]:
-        return self.history_end() + 1 if self.status == "diverged" else None
+        return self.history_end() + 1 if self.status == names.DIVERGED else None
 
     def history_end(self) -> int:
         return max((e for series in self.history.values() for e, _ in series), default=0)
@@ -53,10 +84,7 @@ class Sweep:
 
     @property
     def best(self) -> Optional[Trial]:
-        scored = [t for t in self.trials if t.scored and t.status == "finished"] or [
-            t for t in self.trials if t.scored
-        ]
-        return min(scored, key=lambda t: t.metrics["best_val_margin12_error"]) if scored else None
+        return best_trial(self.trials)
 
 
 SEED = "trainer.seed"
@@ -102,7 +130,7 @@ class Configuration:
         """(epochs, mean, min, max) of a per-epoch metric over the replicates that reached each epoch."""
         by_epoch: dict[int, list[float]] = {}
         for t in self.trials:
-            if t.status == "diverged":
+            if t.status == names.DIVERGED:
                 continue
             for epoch, value in t.history.get(key, []):
                 by_epoch.setdefault(epoch, []).append(value)
@@ -168,7 +196,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
             Trial(r.info.run_id, dict(r.data.params), dict(r.data.metrics), trial_status(r), history,
                   label(r.data.params, swept))
         )
-    preset = parent.data.tags.get("sweep", parent.info.run_name or "multirun")
+    preset = parent.data.tags.get(names.SWEEP_TAG, parent.info.run_name or "multirun")
     return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0, parent.info.end_time or 0,
                  dict(parent.data.tags))
 
@@ -187,7 +215,7 @@ def latest_sweeps(tracker: Tracker, presets: Optional[list[str]] = None) -> list
     """The newest finished sweep of each preset, oldest preset first."""
     seen: dict[str, str] = {}
     for run in parent_runs(tracker):
-        preset = run.data.tags.get("sweep")
+        preset = run.data.tags.get(names.SWEEP_TAG)
         if preset and preset not in seen and (presets is None or preset in presets):
             seen[preset] = run.info.run_id
     if not seen:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from colorize.metrics import to_uint8  # noqa: E402
+from colorize.training.metrics import to_uint8  # noqa: E402
 
 
 def save_samples(gray: Tensor, pred: Tensor, target: Tensor, path: Path, title: str = "") -> Path:

@@ -3,10 +3,12 @@ registered through the `hydra.plugins` entry point in pyproject.toml).
 
 Four additions to the released plugin, nothing else changes:
 * every launched job gets the override ``optuna_trial=<number>`` so that it can report per-epoch
-  values to its own trial and consult the pruner (see :mod:`colorize.pruning`);
-* the study's RDB storage is a :class:`colorize.pruning.PruningAwareStorage`, which records trials
+  values to its own trial and consult the pruner (see :mod:`colorize.search.pruning`);
+* the study's RDB storage is a :class:`colorize.search.pruning.PruningAwareStorage`, which records trials
   that the job pruned as PRUNED (not COMPLETE/FAIL), with their last reported value;
-* trials left RUNNING by a killed sweep (their process is gone) are failed and queued again;
+* trials left RUNNING by a killed sweep are failed and queued again: at once when their process on
+  this host is gone, and on any host once Optuna's heartbeat has been silent for its grace period
+  (their MLflow runs then end KILLED);
 * when the study already holds trials (the same command run again resumes it), the seeded sampler
   is re-seeded with ``seed + number of trials so far``, so the new trials are new configurations
   rather than a replay of the first ones -- and still reproducible.
@@ -39,11 +41,17 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
         return [tuple(o) + (f"{TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
 
     def sweep(self, arguments: list[str]) -> None:
-        from colorize.pruning import recover_orphans
+        from colorize.search.pruning import fail_stale, recover_orphans
+        from colorize.tracking.attempts import end_trial_runs
+        from colorize.tracking.store import Tracker
 
         recovered = recover_orphans(self.storage, self.study_name)
         if recovered:
             log.info("trials %s of an interrupted sweep failed and queued again", recovered)
+        stale = fail_stale(self.storage, self.study_name)
+        if stale:  # their worker died, maybe on another host: their MLflow runs end KILLED
+            killed = end_trial_runs(Tracker.from_config(self.config.tracking), self.study_name, stale)
+            log.info("trials %s fell silent (no heartbeat): failed and queued again; runs %s KILLED", stale, killed)
         done = existing_trials(self.storage, self.study_name)
         if done and self.reseed is not None:
             self.sampler = self.reseed(done)
@@ -73,7 +81,7 @@ class ColorizeOptunaSweeper(OptunaSweeper):
         custom_search_space: str | None,
         params: DictConfig | None,
     ) -> None:
-        from colorize.pruning import open_storage
+        from colorize.search.pruning import open_storage
 
         super().__init__(
             sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
@@ -101,7 +109,7 @@ class ColorizeOptunaSweeper(OptunaSweeper):
 
 @dataclass
 class ColorizeOptunaSweeperConf(OptunaSweeperConf):
-    _target_: str = "colorize.optuna_sweeper.ColorizeOptunaSweeper"
+    _target_: str = "colorize.search.sweeper.ColorizeOptunaSweeper"
 
 
 ConfigStore.instance().store(

@@ -11,11 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from colorize.results import Sweep, Trial, configurations  # noqa: E402
+from colorize import names  # noqa: E402
+from colorize.tracking.results import Sweep, Trial, configurations  # noqa: E402
 
 AXES = {
-    "mse": ("MSE (per value, RGB in [-1, 1])", "train_mse", "val_mse"),
-    "margin12": ("12-margin error (fraction of values off by ≥ 12/255)", "train_margin12_error", "val_margin12_error"),
+    "mse": ("MSE (per value, RGB in [-1, 1])", names.TRAIN_MSE, names.VAL_MSE),
+    "margin12": ("12-margin error (fraction of values off by ≥ 12/255)", names.TRAIN_ERROR, names.VAL_ERROR),
 }
 TITLES = {
     "layers": "Number of conv layers",
@@ -46,15 +47,15 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
     for i, config in enumerate(configs):
         colour = colours(i % colours.N)
         name = config.label + (f" (n={len(config.trials)})" if len(config.trials) > 1 else "")
-        if all(t.status == "diverged" for t in config.trials):
+        if all(t.status == names.DIVERGED for t in config.trials):
             epochs = sorted({t.diverged_epoch() for t in config.trials})
             name += f" — diverged (epoch {', '.join(map(str, epochs))})"
             handles.append(Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name))
             continue
-        diverged = sum(t.status == "diverged" for t in config.trials)
+        diverged = sum(t.status == names.DIVERGED for t in config.trials)
         if diverged:  # some replicates diverged: the curve is the others'
             name += f" — {diverged}/{len(config.trials)} diverged"
-        if all(t.status == "pruned" for t in config.trials):
+        if all(t.status == names.PRUNED for t in config.trials):
             name += " (pruned)"
         for ax, (_, train_key, val_key) in zip(axes, AXES.values()):
             x, mean, _, _ = config.curve(train_key)

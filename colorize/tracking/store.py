@@ -17,12 +17,11 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from colorize.errors import ColorizeError
-from colorize.paths import resolve_sqlite_uri
+from colorize.names import EXPERIMENT_KIND_TAG, PARENT_TAG
+from colorize.paths import creation_lock, resolve_sqlite_uri
 
 log = logging.getLogger(__name__)
 
-PARENT_TAG = "mlflow.parentRunId"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MAX_PARAMS_PER_BATCH = 100
 
 
@@ -156,7 +155,8 @@ class Tracker:
             check_server(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_name = experiment
-        self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
+        with creation_lock(self.uri):  # the first use creates and migrates the store: one process at a time
+            self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
 
     @classmethod
     def from_config(cls, tracking: Any) -> "Tracker":
@@ -200,6 +200,18 @@ class Tracker:
     def run(self, run_id: str) -> TrackedRun:
         """An existing run, to log more to it."""
         return TrackedRun(self.client, run_id)
+
+    def get_run(self, run_id: str) -> Any:
+        """An existing run's data (params, metrics, tags) and info; MlflowException if unknown."""
+        return self.client.get_run(run_id)
+
+    def download(self, run_id: str, artifact: str, folder: Path) -> Path:
+        """A run's artifact, copied into `folder`."""
+        return Path(self.client.download_artifacts(run_id, artifact, str(folder)))
+
+    def upload(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        """Every file of `folder` as artifacts of a run, under `artifact_path`."""
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
 
     def children(self, parent_run_id: str) -> list:
         """The runs nested under a parent run, oldest first."""

@@ -17,10 +17,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from colorize.results import Configuration, Sweep, configurations
+from colorize import names
+from colorize.tracking.results import Configuration, Sweep, configurations
 
-ACC = "best_val_margin12_accuracy"  # higher is better
-MSE = "best_val_mse"  # lower is better
+ACC = names.BEST_VAL_ACCURACY  # higher is better
+MSE = names.BEST_VAL_MSE  # lower is better
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def findings(sweeps: list[Sweep]) -> list[Finding]:
                     row.shows.append(f"{fmt(winner, claim.metric)} vs {fmt(loser, claim.metric)} ({metric}): {verdict}")
         for params in c.diverges:
             for config in find(by_preset[c.preset], params):
-                diverged = sum(t.status == "diverged" for t in config.trials)
+                diverged = sum(t.status == names.DIVERGED for t in config.trials)
                 verdicts.append("agree" if diverged == len(config.trials) else "disagree")
                 row.shows.append(f"{config.label}: {diverged}/{len(config.trials)} runs diverged")
         if c.near is not None:

@@ -1,0 +1,43 @@
+"""The names runs are tracked under, each defined once: metrics, tags and trial statuses."""
+
+# per-epoch metrics: fit's history and the MLflow metric keys (step = epoch)
+TRAIN_MSE = "train_mse"
+TRAIN_ERROR = "train_margin12_error"
+VAL_MSE = "val_mse"
+VAL_ERROR = "val_margin12_error"
+VAL_ACCURACY = "val_margin12_accuracy"
+EPOCH_SECONDS = "epoch_seconds"
+LR = "lr"  # the lr the epoch trained with
+CURVES = (TRAIN_MSE, VAL_MSE, TRAIN_ERROR, VAL_ERROR)
+
+
+def best(metric: str) -> str:
+    """The summary metric of a finished run: `metric` at its best epoch."""
+    return f"best_{metric}"
+
+
+BEST_EPOCH = "best_epoch"
+STOPPED_EPOCH = "stopped_epoch"
+TRAIN_SECONDS = "train_seconds"
+BEST_VAL_MSE = best(VAL_MSE)
+BEST_VAL_ACCURACY = best(VAL_ACCURACY)
+OBJECTIVE = best(VAL_ERROR)  # what every sweep minimises: the best epoch's val 12-margin error
+
+# tags: MLflow's own
+PARENT_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+NOTE_TAG = "mlflow.note.content"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+# tags: colorize's
+OVERRIDES_TAG = "overrides"  # a job's or sweep's Hydra task overrides, space-separated
+SWEEP_TAG = "sweep"  # a parent run's preset
+TRIAL_TAG = "trial"  # a trial run's job number in its sweep (1-based)
+TRIALS_PLANNED_TAG = "trials_planned"
+FINGERPRINT_TAG = "fingerprint"  # a hash of what a job computes: finds an earlier attempt of it
+OUTPUT_DIR_TAG = "output_dir"
+OPTUNA_STORAGE_TAG = "optuna_storage"  # a search's parent run: where its study lives (no password)
+OPTUNA_STUDY_TAG = "optuna_study"  # the Optuna study of a search's parent run and of each of its trials
+
+# trial statuses (sweep summaries, reports); DIVERGED and PRUNED are also tags set to "true"
+FINISHED, PRUNED, DIVERGED, FAILED, KILLED, RUNNING = "finished", "pruned", "diverged", "failed", "killed", "running"
+SCORED = (FINISHED, PRUNED)  # statuses whose objective counts

@@ -1,0 +1,62 @@
+"""`python -m colorize.report`: turn tracked sweeps into comparison figures and a report.
+
+    python -m colorize.report                      # the latest finished sweep of each preset
+    python -m colorize.report --sweep RUN_ID ...   # given sweep parent runs
+    python -m colorize.report --all                # every finished sweep of the experiment
+
+Writes outputs/report/<name>/{report.md, report.html, results.csv, *.png} and logs them as
+artifacts of each included sweep's MLflow parent run (under report/<name>).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+from colorize.cli import run_tool
+from colorize.errors import ColorizeError
+from colorize.paths import default_store_uri
+from colorize.report.build import build_report
+from colorize.tracking.results import Sweep, latest_sweeps, load_sweep, parent_runs
+from colorize.tracking.store import Tracker
+
+
+def select_sweeps(tracker: Tracker, sweep_ids: list[str], presets: Optional[list[str]], every: bool) -> list[Sweep]:
+    if sweep_ids:
+        return [load_sweep(tracker, run_id) for run_id in sweep_ids]
+    if every:
+        runs = parent_runs(tracker)
+        if not runs:
+            raise ColorizeError(f"no finished sweeps in experiment {tracker.experiment_name!r}")
+        return [load_sweep(tracker, r.info.run_id) for r in reversed(runs)]
+    return latest_sweeps(tracker, presets)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="colorize-report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", default=default_store_uri(),
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    parser.add_argument("--experiment", default="colorize", help="MLflow experiment name")
+    parser.add_argument("--sweep", nargs="+", default=[], metavar="RUN_ID", help="sweep parent run ids")
+    parser.add_argument("--preset", nargs="+", help="only the latest sweeps of these presets")
+    parser.add_argument("--all", action="store_true", help="every finished sweep of the experiment")
+    parser.add_argument("--name", default=None, help="report name (folder under outputs/report/)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="parent folder of reports")
+    args = parser.parse_args(argv)
+    tracker = Tracker(args.uri, args.experiment)
+    sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
+    name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")
+    out = build_report(tracker, sweeps, args.out / name, name)
+    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    return 0
+
+
+def cli() -> None:
+    """The console script (and `python -m`): errors as one line, the exit status from main."""
+    run_tool(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,176 @@
+"""Which MLflow run a job writes into: a new one, an interrupted one resumed from its checkpoint, or
+none (an earlier attempt of the same job in the same sweep already finished: skip it).
+
+    explicit trainer.resume=<run id | last.pt>  -> resume (the run's saved config; conflicting overrides refused)
+    same job finished (or diverged) in this sweep -> skip (its objective is the job's)
+    same job killed or orphaned in this sweep    -> resume from its last.pt (or, with none, end it KILLED: new)
+    otherwise                                     -> new (nested under the sweep's parent run, if any)
+
+"The same job" is the same fingerprint: a hash of everything the job computes, not where it logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from colorize import names
+from colorize.config import plain, typed
+from colorize.errors import ColorizeError
+from colorize.tracking.store import Tracker, TrackedRun, flatten, is_orphan
+from colorize.training.callbacks import LAST
+from colorize.training.checkpoint import read_checkpoint
+
+log = logging.getLogger("colorize")
+
+NEW, RESUME, SKIP = "new", "resume", "skip"
+# keys that do not change what a job computes: excluded from its fingerprint, free to differ on resume
+NOT_FINGERPRINTED = ("optuna_trial", "trainer.resume", "tracking", "trainer.num_threads", "callbacks")
+
+
+@dataclass
+class Attempt:
+    """What a job does: `action` new | resume | skip, with the config it runs (a resumed run's own)."""
+
+    action: str
+    cfg: DictConfig
+    run_id: Optional[str] = None  # resume, skip: the run
+    train_state: Optional[dict] = None  # resume: where training stopped
+    status: str = ""  # skip: the finished run's MLflow status
+    objective: float = math.nan  # skip: its best val 12-margin error (NaN if it diverged)
+
+
+def fingerprint(cfg: DictConfig) -> str:
+    """A hash of what the job computes (model, optimizer, data, trainer, pruner; not where it logs)."""
+    flat = flatten(plain(cfg))
+    kept = {k: v for k, v in flat.items() if not _free(k)}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _free(key: str) -> bool:
+    return any(key == n or key.startswith(n + ".") for n in NOT_FINGERPRINTED)
+
+
+def previous_attempt(tracker: Tracker, parent_run_id: str, fp: str):
+    """The newest earlier run of the same job in the same sweep, if any (and not running live)."""
+    for run in reversed(tracker.children(parent_run_id)):
+        if run.data.tags.get(names.FINGERPRINT_TAG) == fp and (run.info.status != "RUNNING" or is_orphan(run)):
+            return run
+    return None
+
+
+def resume_conflicts(cfg: DictConfig, saved: DictConfig, overrides: list[str]) -> list[str]:
+    """The command-line overrides that would make a resumed run differ from its saved config."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    def value(config: DictConfig, key: str) -> object:  # a node as plain values, an enum as its string
+        node = OmegaConf.select(config, key)
+        return plain(node) if isinstance(node, DictConfig) else getattr(node, "value", node)
+
+    conflicts = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group.replace("/", ".")
+        if not _free(key) and value(cfg, key) != value(saved, key):
+            conflicts.append(override.input_line)
+    return conflicts
+
+
+def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> dict:
+    """The last checkpoint of a run (an id, looked up in `tracker`'s store) or at a path."""
+    path = Path(resume)
+    if not path.is_file():
+        try:
+            run = tracker.get_run(resume)
+        except Exception:
+            raise ColorizeError(
+                f"trainer.resume={resume!r} is neither a checkpoint file nor a run in {tracker.uri!r}"
+            ) from None
+        local = Path(run.data.tags.get(names.OUTPUT_DIR_TAG, "")) / LAST
+        if local.is_file():
+            path = local
+        else:
+            try:
+                path = tracker.download(resume, LAST, workdir)
+            except Exception:
+                raise ColorizeError(f"run {resume!r} has no {LAST} checkpoint to resume from") from None
+    payload = read_checkpoint(path)
+    if "train_state" not in payload:
+        raise ColorizeError(f"checkpoint {str(path)!r} holds no training state (use the run's {LAST})")
+    return payload
+
+
+def _load(resume: str, tracker: Tracker) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        return locate_resume(resume, tracker, Path(tmp))
+
+
+def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], overrides: list[str]) -> Attempt:
+    """The attempt a job makes (see the module's table); may end a dead earlier attempt KILLED."""
+    resume = cfg.trainer.get("resume")
+    if resume:
+        payload = _load(resume, tracker)
+        saved = typed(payload["config"])
+        saved.tracking, saved.callbacks = cfg.tracking, cfg.callbacks  # where it logs: as given now
+        conflicts = resume_conflicts(cfg, saved, overrides)
+        if conflicts:
+            raise ColorizeError(
+                f"trainer.resume={resume} continues that run as it was configured, but {', '.join(conflicts)} "
+                "would change it: drop them (only tracking.*, callbacks.* and trainer.num_threads may differ)"
+            )
+        return Attempt(RESUME, saved, payload["run_id"], payload["train_state"])
+    prior = previous_attempt(tracker, parent_run_id, fingerprint(cfg)) if parent_run_id else None
+    if prior is None:
+        return Attempt(NEW, cfg)
+    if prior.info.status == "FINISHED" or prior.data.tags.get(names.DIVERGED) == "true":
+        log.info("already finished in this sweep as run %s: skipping", prior.info.run_id)
+        return Attempt(SKIP, cfg, prior.info.run_id, status=prior.info.status,
+                       objective=prior.data.metrics.get(names.OBJECTIVE, math.nan))
+    try:  # killed or orphaned: continue it from its last checkpoint
+        payload = _load(prior.info.run_id, tracker)
+    except ColorizeError:  # killed before its first epoch ended: start over
+        tracker.run(prior.info.run_id).end("KILLED")
+        return Attempt(NEW, cfg)
+    log.info("resuming interrupted run %s at epoch %d", prior.info.run_id, payload["train_state"]["epoch"] + 1)
+    return Attempt(RESUME, cfg, prior.info.run_id, payload["train_state"])
+
+
+def end_trial_runs(tracker: Tracker, study_name: str, trial_numbers: list[int]) -> list[str]:
+    """End KILLED the RUNNING runs of these trials of an Optuna study (their worker died, wherever it ran)."""
+    killed = []
+    for number in trial_numbers:
+        for run in tracker.client.search_runs(
+            [tracker.experiment_id],
+            filter_string=f"params.optuna_trial = '{number}' and tags.{names.OPTUNA_STUDY_TAG} = '{study_name}' "
+                          "and attributes.status = 'RUNNING'",
+        ):
+            tracker.run(run.info.run_id).end("KILLED")
+            killed.append(run.info.run_id)
+    return killed
+
+
+@contextmanager
+def open_run(tracker: Tracker, attempt: Attempt, name: str, tags: dict,
+             parent_run_id: Optional[str]) -> Iterator[TrackedRun]:
+    """The attempt's run, open for logging: a new run, or the resumed
+    one, backfilled with the epochs its checkpoint holds but the store missed. Ends FINISHED, FAILED
+    or KILLED (Ctrl-C)."""
+    if attempt.action == RESUME:
+        runner = tracker.resume_run(attempt.run_id, tags=tags)
+    else:
+        runner = tracker.start_run(name, tags=tags, parent_run_id=parent_run_id)
+    with runner as run:
+        if attempt.action == RESUME:  # epochs checkpointed but not yet logged when the run was stopped
+            logged = {m.step for m in tracker.client.get_metric_history(run.run_id, names.VAL_MSE)}
+            for epoch, metrics in enumerate(attempt.train_state["history"], start=1):
+                if epoch not in logged:
+                    run.log_metrics(metrics, step=epoch)
+        yield run

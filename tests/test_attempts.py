@@ -1,0 +1,131 @@
+"""Which run a job writes into (colorize.tracking.attempts): one test per branch, against a real
+sqlite MLflow store, real Hydra configs and real checkpoints."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from colorize import names
+from colorize.config import build, plain
+from colorize.errors import ColorizeError
+from colorize.tracking.attempts import NEW, RESUME, SKIP, decide, fingerprint
+from colorize.tracking.store import Tracker, owner_tags
+from colorize.training.callbacks import LAST
+from colorize.training.checkpoint import save_checkpoint
+
+OVERRIDES = ["model.layers=2", "trainer.max_epochs=3"]
+
+
+@pytest.fixture
+def store(mlflow_uri, request):
+    return Tracker(mlflow_uri, f"attempts-{request.node.name}")
+
+
+@pytest.fixture
+def cfg(make_cfg, store):
+    return make_cfg(*OVERRIDES, f"tracking.uri={store.uri}", f"tracking.experiment={store.experiment_name}")
+
+
+def child(store, parent, cfg, tmp_path, status=None, checkpoint=False, **tags):
+    """An earlier attempt of `cfg` under `parent`: ended with `status` (None: left RUNNING)."""
+    out = tmp_path / f"attempt-{len(store.children(parent))}"
+    run = store.create_run("earlier", tags={names.FINGERPRINT_TAG: fingerprint(cfg), names.OUTPUT_DIR_TAG: str(out),
+                                            **owner_tags(), **tags}, parent_run_id=parent)
+    if checkpoint:
+        model = build(cfg.model)
+        history = [{names.VAL_MSE: 0.02, names.TRAIN_MSE: 0.03}]
+        save_checkpoint(out / LAST, model, plain(cfg.model), run_id=run.run_id, config=plain(cfg),
+                        train_state={"epoch": 1, "history": history, "model": model.state_dict()})
+    if status:
+        run.end(status)
+    return run.run_id
+
+
+def sweep(store):
+    parent = store.create_run("sweep")
+    return parent.run_id
+
+
+def test_outside_a_sweep_a_job_is_new(store, cfg):
+    attempt = decide(cfg, store, None, OVERRIDES)
+    assert attempt.action == NEW and attempt.cfg is cfg and attempt.run_id is None
+
+
+def test_a_new_job_in_a_sweep_is_new(store, cfg, make_cfg, tmp_path):
+    parent = sweep(store)
+    other = make_cfg("model.layers=4", "trainer.max_epochs=3")  # a different job: another fingerprint
+    child(store, parent, other, tmp_path, status="FINISHED")
+    assert decide(cfg, store, parent, OVERRIDES).action == NEW
+
+
+def test_a_job_that_finished_in_this_sweep_is_skipped_with_its_objective(store, cfg, tmp_path):
+    parent = sweep(store)
+    done = child(store, parent, cfg, tmp_path)
+    store.run(done).log_metrics({names.OBJECTIVE: 0.25}, step=1)
+    store.run(done).end("FINISHED")
+    attempt = decide(cfg, store, parent, OVERRIDES)
+    assert (attempt.action, attempt.run_id, attempt.status, attempt.objective) == (SKIP, done, "FINISHED", 0.25)
+
+
+def test_a_job_that_diverged_in_this_sweep_is_skipped_as_nan(store, cfg, tmp_path):
+    parent = sweep(store)
+    diverged = child(store, parent, cfg, tmp_path, status="FAILED", **{names.DIVERGED: "true"})
+    attempt = decide(cfg, store, parent, OVERRIDES)
+    assert attempt.action == SKIP and attempt.run_id == diverged and math.isnan(attempt.objective)
+
+
+def test_a_killed_job_with_a_checkpoint_is_resumed_from_it(store, cfg, tmp_path):
+    parent = sweep(store)
+    killed = child(store, parent, cfg, tmp_path, status="KILLED", checkpoint=True)
+    attempt = decide(cfg, store, parent, OVERRIDES)
+    assert (attempt.action, attempt.run_id, attempt.train_state["epoch"]) == (RESUME, killed, 1)
+
+
+def test_a_job_killed_before_its_first_checkpoint_starts_over(store, cfg, tmp_path):
+    parent = sweep(store)
+    killed = child(store, parent, cfg, tmp_path, status="KILLED")
+    attempt = decide(cfg, store, parent, OVERRIDES)
+    assert attempt.action == NEW
+    assert store.client.get_run(killed).info.status == "KILLED"
+
+
+def test_an_orphan_is_resumed_and_a_live_run_is_left_alone(store, cfg, tmp_path):
+    """RUNNING with its owner gone (SIGKILL) is an orphan; RUNNING with a live owner is someone else's."""
+    parent = sweep(store)
+    live = child(store, parent, cfg, tmp_path, checkpoint=True)  # owned by this (live) process
+    assert decide(cfg, store, parent, OVERRIDES).action == NEW
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    store.client.set_tag(live, "pid", dead.stdout.strip())  # its owner has exited
+    attempt = decide(cfg, store, parent, OVERRIDES)
+    assert (attempt.action, attempt.run_id) == (RESUME, live)
+
+
+def test_trainer_resume_takes_the_run_saved_config_and_refuses_conflicts(store, cfg, make_cfg, tmp_path):
+    parent = sweep(store)
+    run_id = child(store, parent, cfg, tmp_path, status="KILLED", checkpoint=True)
+    where = [f"tracking.uri={store.uri}", f"tracking.experiment={store.experiment_name}"]
+    given = make_cfg(f"trainer.resume={run_id}", "trainer.num_threads=1", *where)
+    attempt = decide(given, store, None, [f"trainer.resume={run_id}", "trainer.num_threads=1"])
+    assert attempt.action == RESUME and attempt.run_id == run_id
+    assert attempt.cfg.model.layers == 2 and attempt.cfg.trainer.max_epochs == 3  # the saved run's, not the defaults
+    changed = make_cfg(f"trainer.resume={run_id}", "model.layers=4", *where)
+    with pytest.raises(ColorizeError, match="model.layers=4 would change it"):
+        decide(changed, store, None, [f"trainer.resume={run_id}", "model.layers=4"])
+    with pytest.raises(ColorizeError, match="neither a checkpoint file nor a run"):
+        decide(make_cfg("trainer.resume=0123456789abcdef", *where), store, None, [])
+
+
+def test_a_checkpoint_from_before_the_package_moved_resumes(store, make_cfg, tmp_path):
+    """Checkpoints of 0.1 name colorize.schedules.*: the saved config loads under the new module path."""
+    cfg = make_cfg("scheduler=cosine", *OVERRIDES)
+    saved = plain(cfg)
+    saved["scheduler"]["_target_"] = "colorize.schedules.cosine"  # as 0.1 wrote it
+    del saved["callbacks"]  # 0.1 had no callbacks group
+    run = store.create_run("old")
+    save_checkpoint(tmp_path / LAST, build(cfg.model), plain(cfg.model), run_id=run.run_id, config=saved,
+                    train_state={"epoch": 1, "history": []})
+    attempt = decide(make_cfg(f"trainer.resume={tmp_path / LAST}"), store, None, [])
+    assert attempt.action == RESUME and attempt.cfg.scheduler._target_ == "colorize.training.schedules.cosine"
+    assert list(attempt.cfg.callbacks) == ["checkpoint", "mlflow", "console"]  # today's callbacks watch it

@@ -1,0 +1,72 @@
+"""The console scripts, and Hydra's shell completion for colorize-train."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_script
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["colorize-study", "colorize-report", "colorize-predict", "colorize-evaluate"])
+def test_every_tool_has_a_console_script(name):
+    proc = run_script(name, "--help")
+    assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
+
+
+def complete(line: str) -> set[str]:
+    env = {**os.environ, "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    proc = subprocess.run([str(BIN / "colorize-train"), "-sc", "query=bash"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return set(proc.stdout.split())
+
+
+@pytest.mark.e2e
+def test_shell_completion_completes_config_groups_options_and_presets():
+    assert {"model=", "optimizer=", "sweep=", "callbacks="} <= complete("colorize-train ")
+    assert {"model=baseline", "model=unet"} <= complete("colorize-train model=")
+    assert {"sweep=layers", "sweep=lr", "sweep=search"} <= complete("colorize-train sweep=")  # the shipped presets
+    assert "model.layers=" in complete("colorize-train model.la")
+
+
+@pytest.mark.e2e
+def test_the_installed_bash_completion_completes_a_config_group():
+    """What a user does: eval the script Hydra prints, then press TAB after `colorize-train mod`."""
+    script = f'''
+        export PATH="{BIN}:$PATH"
+        eval "$(colorize-train -sc install=bash)"
+        COMP_LINE="colorize-train mod"; COMP_POINT=${{#COMP_LINE}}; COMP_CWORD=1
+        hydra_bash_completion
+        printf '%s\\n' "${{COMPREPLY[@]}}"
+    '''
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "model=" in proc.stdout.split(), proc.stdout
+
+
+@pytest.mark.e2e
+def test_the_first_command_colorizes_beyond_the_gray_baseline_and_says_where_to_look(tmp_path):
+    """The README's first command, from an empty folder: at least 0.05 above predicting gray for all
+    three channels, then the figure's path and the MLflow UI command as its last lines."""
+    from mlflow.tracking import MlflowClient
+
+    from colorize.data.samples import load_samples
+    from colorize.training.metrics import margin_accuracy
+
+    proc = run_script("colorize-train", "experiment=quickstart", cwd=tmp_path, drop=("MLFLOW_TRACKING_URI",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    val = load_samples().val
+    gray = margin_accuracy(val.gray.expand(-1, 3, -1, -1), val.rgb)  # the luma as R, G and B
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("colorize").experiment_id])
+    accuracy = run.data.metrics["best_val_margin12_accuracy"]
+    assert accuracy >= gray + 0.05, (accuracy, gray)
+    last = proc.stdout.strip().splitlines()[-2:]
+    assert last[0].startswith("samples: ") and Path(last[0].split(": ", 1)[1]).is_file()
+    assert last[1].startswith("browse: mlflow ui --port 5000") and run.info.run_id in last[1]
