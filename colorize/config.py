@@ -103,6 +103,62 @@ class AdamConfig:
         _check_lr_and_decay(self.lr, self.weight_decay)
 
 
+@dataclass
+class AdamWConfig:
+    """Adam with decoupled weight decay (torch.optim.AdamW): regularisation for a small dataset."""
+
+    _target_: str = "torch.optim.AdamW"
+    _partial_: bool = True
+    lr: float = 0.001
+    weight_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        _check_lr_and_decay(self.lr, self.weight_decay)
+
+
+# ----------------------------------------------------------------------------- loss
+@dataclass
+class MseLossConfig:
+    """Mean squared error: the study's loss (it pulls each value to the conditional mean)."""
+
+    _target_: str = "colorize.training.losses.mse"
+    _partial_: bool = True
+
+
+@dataclass
+class L1LossConfig:
+    """Mean absolute error (the conditional median)."""
+
+    _target_: str = "colorize.training.losses.l1"
+    _partial_: bool = True
+
+
+@dataclass
+class CharbonnierLossConfig:
+    """Mean of sqrt(e^2 + epsilon^2): a smooth L1."""
+
+    _target_: str = "colorize.training.losses.charbonnier"
+    _partial_: bool = True
+    epsilon: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _require(self.epsilon > 0, "loss.epsilon", self.epsilon, "must be > 0")
+
+
+@dataclass
+class MarginLossConfig:
+    """A smooth 12-margin error: mean of 1 - exp(-(e/sigma)^2), plus mse_weight x MSE."""
+
+    _target_: str = "colorize.training.losses.margin"
+    _partial_: bool = True
+    sigma: float = 12 / 127.5  # the metric's margin in [-1, 1] units
+    mse_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.sigma > 0, "loss.sigma", self.sigma, "must be > 0")
+        _require(self.mse_weight >= 0, "loss.mse_weight", self.mse_weight, "must be >= 0")
+
+
 # ----------------------------------------------------------------------------- scheduler
 @dataclass
 class NoSchedulerConfig:
@@ -186,13 +242,21 @@ class Precision(str, Enum):
     auto = "auto"  # bf16 where the device computes it natively, else fp32 (colorize/precision.py)
 
 
+MONITORED = ("val_mse", "val_margin12_error", "val_margin12_accuracy")
+
+
 @dataclass
 class EarlyStoppingConfig:
     enabled: bool = True
-    epsilon: float = 5e-6  # val_mse must drop by more than this to count as an improvement
+    epsilon: float = 5e-6  # the monitored value must improve by more than this to count
     patience: int = 5  # epochs without improvement before stopping
+    monitor: str = "val_mse"  # the val metric watched: val_mse | val_margin12_error | val_margin12_accuracy
+    mode: str = "min"  # min: lower is better; max: higher is better
 
     def __post_init__(self) -> None:
+        _require(self.monitor in MONITORED, "trainer.early_stopping.monitor", self.monitor,
+                 "must be one of " + ", ".join(MONITORED))
+        _require(self.mode in ("min", "max"), "trainer.early_stopping.mode", self.mode, "must be min or max")
         _require(self.epsilon >= 0, "trainer.early_stopping.epsilon", self.epsilon, "must be >= 0")
         _require(
             self.patience >= 1, "trainer.early_stopping.patience", self.patience, "must be >= 1"
@@ -213,6 +277,8 @@ class TrainerConfig:
     # (at most max_epochs), and the lr schedule spans those N epochs
     max_minutes: float = 0.0
     hflip: bool = False  # augmentation: mirror a random half of every training batch left-right
+    shift: int = 0  # augmentation: translate each training image by up to this many pixels (reflection fills)
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off; e.g. 0.999): it validates and is saved
     precision: Precision = Precision.fp32
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
@@ -225,6 +291,8 @@ class TrainerConfig:
         )
         _require(self.num_samples >= 1, "trainer.num_samples", self.num_samples, "must be >= 1")
         _require(self.max_minutes >= 0, "trainer.max_minutes", self.max_minutes, "must be >= 0 (0: no limit)")
+        _require(0 <= self.shift <= 8, "trainer.shift", self.shift, "must be 0..8 pixels")
+        _require(0 <= self.ema < 1, "trainer.ema", self.ema, "must be in [0, 1) (0: off)")
 
 
 # ----------------------------------------------------------------------------- tracking
@@ -268,6 +336,7 @@ class HyperbandPrunerConfig:
 class TrainConfig:
     model: Any = MISSING
     optimizer: Any = MISSING
+    loss: Any = MISSING
     data: Any = MISSING
     trainer: TrainerConfig = MISSING
     tracking: MlflowConfig = MISSING
@@ -282,7 +351,9 @@ class TrainConfig:
 
 GROUPS: dict[str, dict[str, type]] = {
     "model": {"baseline": ConvNetConfig, "unet": UNetConfig},
-    "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
+    "optimizer": {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig},
+    "loss": {"mse": MseLossConfig, "l1": L1LossConfig, "charbonnier": CharbonnierLossConfig,
+             "margin": MarginLossConfig},
     "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
     "trainer": {"default": TrainerConfig},
     "tracking": {"mlflow": MlflowConfig},
@@ -344,6 +415,10 @@ def plain(cfg: Any) -> dict:
 MOVED_TARGETS = {"colorize.schedules.": "colorize.training.schedules."}
 
 
+# Groups added since a checkpoint may have been written, with the option such a run used
+ADDED_GROUPS: dict[str, type] = {"loss": MseLossConfig}  # 0.2: before it, every run trained on the MSE
+
+
 def moved(target: Any) -> Any:
     """A saved `_target_` under its current name."""
     for old, new in MOVED_TARGETS.items():
@@ -369,6 +444,9 @@ def typed(container: dict) -> DictConfig:
     for key, value in container.items():
         if key not in GROUPS:
             root[key] = value
+    for group, schema in ADDED_GROUPS.items():  # a config saved before the group existed ran its default
+        if group not in container:
+            root[group] = OmegaConf.structured(schema)
     return root
 
 

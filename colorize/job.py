@@ -17,7 +17,7 @@ from colorize.config import TrainConfig, build, plain, to_object
 from colorize.data.cache import SPLITS
 from colorize.errors import ColorizeError
 from colorize.models import default_run_name, describe
-from colorize.report.samples import save_samples
+from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samples
 from colorize.tracking.attempts import NEW, SKIP, decide, fingerprint, open_run
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.store import Tracker, TrackedRun, flatten, owner_tags
@@ -84,11 +84,12 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
     optimizer = build(cfg.optimizer)(model.parameters())
     t = conf.trainer
+    stop = t.early_stopping
     options = FitOptions(
         max_epochs=t.max_epochs, batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
-        max_seconds=t.max_minutes * 60 or None, hflip=t.hflip, precision=precision,
-        early_stopping=EarlyStopping(t.early_stopping.epsilon, t.early_stopping.patience)
-        if t.early_stopping.enabled else None,
+        max_seconds=t.max_minutes * 60 or None, hflip=t.hflip, shift=t.shift, ema=t.ema, loss=build(cfg.loss),
+        precision=precision, early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode)
+        if stop.enabled else None,
         schedule=build(cfg.scheduler) if "_target_" in cfg.scheduler else None,  # fit builds it once N is known
     )
     callbacks = [build(node) for node in cfg.callbacks.values()] + ctx.extra_callbacks(conf)
@@ -170,5 +171,7 @@ def _finish(
     model.eval()
     with torch.inference_mode():
         gray, target = val.gray[:num_samples], val.rgb[:num_samples]
-        figure = save_samples(gray, model(gray), target, output_dir / "samples.png", title=title)
+        pred = model(gray)
+        figure = save_samples(gray, pred, target, output_dir / "samples.png", title=title)
     run.log_artifact(figure)
+    run.log_artifact(save_sample_arrays(gray, pred, target, output_dir / SAMPLE_ARRAYS))  # for the report's face rows

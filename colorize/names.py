@@ -1,6 +1,7 @@
 """The names runs are tracked under, each defined once: metrics, tags and trial statuses."""
 
 # per-epoch metrics: fit's history and the MLflow metric keys (step = epoch)
+TRAIN_LOSS = "train_loss"  # what training minimises (the `loss` group); the MSE for the study's runs
 TRAIN_MSE = "train_mse"
 TRAIN_ERROR = "train_margin12_error"
 VAL_MSE = "val_mse"

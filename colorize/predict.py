@@ -20,6 +20,7 @@ from colorize.training.checkpoint import load_model
 from colorize.cli import run_tool
 from colorize.data.images import list_images, read_images, to_unit_range
 from colorize.errors import ColorizeError
+from colorize.training.augment import shift_images
 from colorize.training.metrics import to_uint8
 from colorize.paths import default_store_uri
 from colorize.training.runtime import select_device
@@ -53,14 +54,35 @@ def _download(run_id: str, artifact: str, uri: str, workdir: Path) -> Path:
         raise ColorizeError(f"run {run_id!r} has no artifact {artifact!r}: {str(exc).splitlines()[0]}") from None
 
 
+# test-time views: (dy, dx, mirrored); each prediction is mapped back before the views are averaged
+TTA_VIEWS = ((0, 0, False), (0, 0, True), (1, 0, False), (-1, 0, False), (0, 1, False), (0, -1, False))
+
+
+def tta_average(model: torch.nn.Module, x: torch.Tensor, views=TTA_VIEWS) -> torch.Tensor:
+    """The mean prediction over mirrored and shifted copies of `x` (N x 1 x H x W in [-1, 1]), each
+    mapped back (the border row or column a shift fills by reflection is approximate)."""
+    total = torch.zeros((), device=x.device)
+    for dy, dx, mirrored in views:
+        view = x.flip(3) if mirrored else x
+        n = x.shape[0]
+        if dy or dx:
+            view = shift_images(view, torch.full((n,), dy), torch.full((n,), dx))
+        out = model(view)
+        if dy or dx:
+            out = shift_images(out, torch.full((n,), -dy), torch.full((n,), -dx))
+        total = total + (out.flip(3) if mirrored else out)
+    return total / len(views)
+
+
 @torch.inference_mode()
-def predict(model: torch.nn.Module, gray_u8: torch.Tensor, device: torch.device, batch_size: int = 500) -> np.ndarray:
-    """uint8 gray N x 1 x H x W -> uint8 RGB estimations N x H x W x 3."""
+def predict(model: torch.nn.Module, gray_u8: torch.Tensor, device: torch.device, batch_size: int = 500,
+            tta: bool = False) -> np.ndarray:
+    """uint8 gray N x 1 x H x W -> uint8 RGB estimations N x H x W x 3 (`tta`: averaged over views)."""
     model = model.to(device).eval()
     out = []
     for start in range(0, gray_u8.shape[0], batch_size):
         x = to_unit_range(gray_u8[start : start + batch_size].to(device))
-        out.append(to_uint8(model(x)).cpu())
+        out.append(to_uint8(tta_average(model, x) if tta else model(x)).cpu())
     return torch.cat(out).permute(0, 2, 3, 1).contiguous().numpy()
 
 
@@ -74,12 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many images")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time averaging over the mirror image and 1-pixel shifts (6 views, 6x the time)")
     args = parser.parse_args(argv)
     files = list_images(args.images, args.limit)
     images = read_images(files, require_color=False)
     with tempfile.TemporaryDirectory() as tmp:
         model, payload = load_model(resolve_checkpoint(args.model, args.uri, Path(tmp)))
-    estimations = predict(model, images.gray, select_device(args.device))
+    estimations = predict(model, images.gray, select_device(args.device), tta=args.tta)
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / "estimations.npy", estimations)
     (args.out / "img_names.txt").write_text("".join(f"{name}\n" for name in images.names))

@@ -122,10 +122,11 @@ def test_a_checkpoint_from_before_the_package_moved_resumes(store, make_cfg, tmp
     cfg = make_cfg("scheduler=cosine", *OVERRIDES)
     saved = plain(cfg)
     saved["scheduler"]["_target_"] = "colorize.schedules.cosine"  # as 0.1 wrote it
-    del saved["callbacks"]  # 0.1 had no callbacks group
+    del saved["callbacks"], saved["loss"]  # 0.1 had no callbacks nor loss group
     run = store.create_run("old")
     save_checkpoint(tmp_path / LAST, build(cfg.model), plain(cfg.model), run_id=run.run_id, config=saved,
                     train_state={"epoch": 1, "history": []})
     attempt = decide(make_cfg(f"trainer.resume={tmp_path / LAST}"), store, None, [])
     assert attempt.action == RESUME and attempt.cfg.scheduler._target_ == "colorize.training.schedules.cosine"
     assert list(attempt.cfg.callbacks) == ["checkpoint", "mlflow", "console"]  # today's callbacks watch it
+    assert attempt.cfg.loss._target_ == "colorize.training.losses.mse"  # what 0.1 trained on

@@ -10,6 +10,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from types import SimpleNamespace
+
 from colorize.config import to_object
 from colorize.training.precision import bf16_is_native, probe
 from colorize.search.pruning import Pruned, TrialReporter, open_storage
@@ -114,9 +116,11 @@ def test_reporter_prunes_and_storage_records_pruned(tmp_path):
     study = optuna.create_study(study_name="s", storage=open_storage(url), direction="minimize")
     trial = study.ask()
     reporter = TrialReporter(url, "s", trial.number, optuna.pruners.ThresholdPruner(upper=0.5), "err")
-    reporter(1, {"err": 0.4})  # below the threshold: goes on
+    unbudgeted = SimpleNamespace(budget_epochs=None)  # what fit passes: a TrainState
+    reporter.on_epoch_end(1, {"err": 0.4}, unbudgeted)  # below the threshold: goes on
     with pytest.raises(Pruned):
-        reporter(2, {"err": 0.7})
+        reporter.on_epoch_end(2, {"err": 0.7}, unbudgeted)
+    reporter.teardown()
     study.tell(trial, 0.4)  # what Hydra's sweeper tells with the job's return value
     frozen = study.trials[0]
     assert frozen.state == TrialState.PRUNED
@@ -225,3 +229,17 @@ def test_a_preset_implies_multirun(faces, mlflow_uri, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, parents, children = mlflow_children(mlflow_uri, "implied-m")
     assert len(parents) == 1 and len(children) == 3
+
+
+def test_a_time_budgeted_trial_reports_at_quarters_of_its_budget(tmp_path):
+    """Trials whose budget fits different numbers of epochs are compared at the same fractions of it."""
+    url = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(study_name="q", storage=open_storage(url), direction="minimize")
+    trial = study.ask()
+    reporter = TrialReporter(url, "q", trial.number, optuna.pruners.NopPruner(), "err")
+    reporter.on_plan(6, measured=True)  # 6 epochs fit the budget
+    for epoch in range(1, 7):
+        reporter.on_epoch_end(epoch, {"err": 1.0 / epoch}, SimpleNamespace(budget_epochs=6))
+    reporter.teardown()
+    # quarters reached after epochs 1 (4*1//6 = 0: none), 2 (1), 3 (2), 5 (3), 6 (4)
+    assert study.trials[0].intermediate_values == {1: 0.5, 2: pytest.approx(1 / 3), 3: 0.2, 4: pytest.approx(1 / 6)}

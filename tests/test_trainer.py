@@ -282,3 +282,54 @@ def test_callbacks_hear_the_plan_then_every_epoch_in_their_order(faces_small):
     run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), train, val, max_epochs=1000, batch_size=16,
             max_seconds=1e-9, callbacks=[Spy("a")])
     assert calls == [("a", "plan", 1, True), ("a", 1, 1, True)]
+
+
+def test_train_loss_is_logged_beside_the_mse_whatever_the_loss(faces_small):
+    from functools import partial
+
+    from colorize.training.losses import l1, mse
+
+    _, train, val = faces_small
+    for loss in (partial(mse), partial(l1)):
+        model = model_of("baseline", layers=2, channels=4)
+        result = run_fit(model, torch.optim.SGD(model.parameters(), lr=0.05), train, val, max_epochs=2,
+                         batch_size=16, loss=loss)
+        h = result.history[-1]
+        assert {"train_loss", "train_mse", "val_mse", "val_margin12_accuracy"} <= set(h)
+        if loss.func is mse:
+            assert h["train_loss"] == pytest.approx(h["train_mse"], rel=1e-9)
+        else:
+            assert h["train_loss"] != pytest.approx(h["train_mse"], rel=1e-3)  # the L1, not the MSE
+            assert h["train_loss"] > h["train_mse"]  # |e| > e^2 for errors below 1
+
+
+def test_ema_and_shifts_resume_exactly_and_the_ema_weights_are_kept(faces_small):
+    _, train, val = faces_small
+
+    def run(epochs, resume=None, states=None):
+        torch.manual_seed(0)
+        model = model_of("baseline", layers=2, channels=4, batch_norm=True)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        result = run_fit(model, opt, train, val, max_epochs=epochs, batch_size=16, ema=0.9, shift=2,
+                         callbacks=[Recorder(states)] if states is not None else (), resume=resume)
+        return model, result
+
+    states = []
+    model, straight = run(3, states=states)
+    assert states[0].ema is not None and "n_averaged" in states[0].ema
+    _, resumed = run(3, resume=states[0])
+    assert [h["val_mse"] for h in resumed.history] == pytest.approx([h["val_mse"] for h in straight.history], rel=1e-6)
+    ema_best = {k.removeprefix("module."): v for k, v in states[-1].ema.items() if k.startswith("module.")}
+    if straight.best_epoch == 3:  # the model now holds the EMA weights of the best epoch
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(tensor, ema_best[name])
+
+
+def test_early_stopping_can_watch_the_accuracy(faces_small):
+    _, train, val = faces_small
+    model = model_of("baseline", layers=2, channels=4)
+    stopper = EarlyStopping(epsilon=0.0, patience=2, monitor="val_margin12_accuracy", mode="max")
+    result = run_fit(model, torch.optim.SGD(model.parameters(), lr=0.05), train, val, max_epochs=6,
+                     batch_size=16, early_stopping=stopper)
+    accuracies = [h["val_margin12_accuracy"] for h in result.history]
+    assert result.best_epoch == 1 + max(range(len(accuracies)), key=lambda i: (accuracies[i], -i))

@@ -9,10 +9,13 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from colorize import names
 from colorize.report.document import Document, Heading, Image, Paragraph, Table
 from colorize.report.figures import TITLES, best_figure, comparison_figure
 from colorize.report.findings import findings
+from colorize.report.samples import SAMPLE_ARRAYS, faces_figure
 from colorize.tracking.results import SEED, Configuration, Sweep, Trial, best_trial, configurations
 from colorize.tracking.store import Tracker
 
@@ -89,6 +92,8 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
             Table(COLUMNS, [table_row(c) for c in configurations(sweep)]),
         )
         _tuning_plots(doc, sweep, out_dir)
+        if any(key.startswith("loss.") for key in sweep.swept):  # a loss study: the same faces by each loss
+            _faces(doc, tracker, sweep, out_dir)
         records += [
             {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
              "seed": t.params.get(SEED, ""), "status": t.status,
@@ -121,6 +126,26 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
     for sweep in sweeps:
         tracker.upload(sweep.parent_run_id, out_dir, f"report/{name}")
     return out_dir
+
+
+def _faces(doc: Document, tracker: Tracker, sweep: Sweep, out_dir: Path) -> None:
+    """One row of the same val faces per configuration (its first scored trial's samples.npz)."""
+    rows, gray, target = [], None, None
+    for config in configurations(sweep):
+        trial = next((t for t in config.trials if t.scored), None)
+        if trial is None:
+            continue
+        try:
+            arrays = np.load(tracker.download(trial.run_id, SAMPLE_ARRAYS, out_dir / ".download" / trial.run_id))
+        except Exception as exc:  # a run from before samples.npz: the section goes without it
+            log.warning("no sample arrays for run %s: %s", trial.run_id, exc)
+            continue
+        rows.append((config.label, arrays["pred"]))
+        gray, target = arrays["gray"], arrays["target"]
+    shutil.rmtree(out_dir / ".download", ignore_errors=True)
+    if rows:
+        figure = faces_figure(rows, gray, target, out_dir / f"{sweep.preset}_faces.png")
+        doc.add(Image(figure.relative_to(out_dir), "The same validation faces, colorized by each configuration"))
 
 
 def _tuning_plots(doc: Document, sweep: Sweep, out_dir: Path) -> None:

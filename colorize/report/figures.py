@@ -26,6 +26,8 @@ TITLES = {
     "further": "Batch norm, tanh and 16 channels",
     "search": "Optuna search",
     "search_unet": "Optuna search in the U-Net family",
+    "losses": "Training losses (same net and time budget)",
+    "search_quality": "Optuna search for time-to-accuracy",
 }
 
 

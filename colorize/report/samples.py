@@ -1,4 +1,5 @@
-"""Qualitative figures: gray input / prediction / target, one column per image."""
+"""Qualitative figures: gray input / prediction / target, one column per image; and the same images
+as arrays (samples.npz), from which the report lines up several runs' predictions."""
 
 from __future__ import annotations
 
@@ -8,9 +9,47 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from colorize.training.metrics import to_uint8  # noqa: E402
+
+
+SAMPLE_ARRAYS = "samples.npz"
+
+
+def save_sample_arrays(gray: Tensor, pred: Tensor, target: Tensor, path: Path) -> Path:
+    """gray, prediction and target of the sample images as uint8 N x H x W x C arrays (a few KB)."""
+    def hwc(x: Tensor) -> np.ndarray:
+        return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, gray=hwc(gray), pred=hwc(pred), target=hwc(target))
+    return path
+
+
+def faces_figure(rows: list[tuple[str, np.ndarray]], gray: np.ndarray, target: np.ndarray, path: Path,
+                 title: str = "") -> Path:
+    """The same images across runs: the gray input, one row of predictions per run (`rows`: label,
+    uint8 N x H x W x 3), and the target."""
+    grid = [("gray input", gray[..., 0])] + rows + [("target", target)]
+    n = gray.shape[0]
+    fig, axes = plt.subplots(len(grid), n, figsize=(1.4 * n + 1.2, 1.45 * len(grid)), squeeze=False)
+    for r, (label, images) in enumerate(grid):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
 
 
 def save_samples(gray: Tensor, pred: Tensor, target: Tensor, path: Path, title: str = "") -> Path:

@@ -104,6 +104,8 @@ class TrialReporter(Callback):
         )
         self.trial = optuna.trial.Trial(self.study, trial_id)
         self.number, self.objective = trial_number, objective
+        self.quarters: Optional[int] = None  # a time-budgeted run reports at quarters of its N epochs
+        self.reported = 0
         for key, value in owner_tags().items():  # lets a restarted sweep on this host recognise orphans at once
             self.trial.set_user_attr(key, value)
         self.heartbeat = Heartbeat(self.study._storage, trial_id)  # and one on any host, once it falls silent
@@ -111,8 +113,22 @@ class TrialReporter(Callback):
     def teardown(self) -> None:
         self.heartbeat.stop()
 
+    def on_plan(self, epochs: int, measured: bool) -> None:
+        """A time budget fixed N: epochs mean different amounts of time in different trials (a wide
+        net fits fewer), so report at the same fractions of the budget instead -- steps 1..4, the
+        quarters -- where the pruner can compare them."""
+        if measured:
+            self.quarters = epochs
+
     def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
-        self.trial.report(metrics[self.objective], step=epoch)
+        step = epoch
+        if self.quarters is not None or state.budget_epochs:
+            n = self.quarters or state.budget_epochs
+            step = 4 * epoch // n
+            if step <= self.reported:  # not yet at the next quarter
+                return
+            self.reported = step
+        self.trial.report(metrics[self.objective], step=step)
         if self.trial.should_prune():
             self.trial.set_user_attr(PRUNED_ATTR, True)
             raise Pruned(self.number, epoch)

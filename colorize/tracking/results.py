@@ -151,13 +151,21 @@ def configurations(sweep: "Sweep") -> list[Configuration]:
     return list(groups.values())
 
 
+# swept non-model values named in legends, with their short names
+SHORT = {"optimizer.lr": "lr", "trainer.batch_size": "bs", "optimizer.weight_decay": "wd", "trainer.shift": "shift",
+         "trainer.ema": "ema", "trainer.hflip": "hflip"}
+
+
 def label(params: dict, swept: list[str]) -> str:
-    """Legend name: the model (``2-conv k5 c8 +bn``) plus any swept non-model value (``lr0.1``)."""
+    """Legend name: the model (``2-conv k5 c8 +bn``), the swept options of other groups by name
+    (``l1``, ``Adam``) and any swept training value (``lr0.1``)."""
     model = {k.split(".", 1)[1]: _parse(v) for k, v in params.items() if k.startswith("model.")}
     text = describe(model)
-    extras = [k for k in ("optimizer.lr", "trainer.batch_size") if k in swept and k in params]
-    for key in extras:
-        short = {"optimizer.lr": "lr", "trainer.batch_size": "bs"}[key]
+    for key in swept:
+        if key.endswith("._target_") and key != "model._target_" and key in params:
+            text += " " + str(params[key]).rsplit(".", 1)[-1]
+    for key in [k for k in SHORT if k in swept and k in params]:
+        short = SHORT[key]
         value = params.get(key, "?")
         try:
             value = f"{float(value):.3g}"

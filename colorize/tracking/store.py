@@ -82,10 +82,11 @@ def default_artifact_location(uri: str) -> Optional[str]:
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> flat dotted keys (``model.layers``); private keys (``_target_``) dropped."""
+    """Nested config -> flat dotted keys (``model.layers``). `_target_` is kept (``loss._target_``: which
+    option of a group ran, e.g. cosine or linear with the same keys); other private keys are dropped."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
-        if str(key).startswith("_"):
+        if str(key).startswith("_") and key != "_target_":
             continue
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):

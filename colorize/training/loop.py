@@ -7,18 +7,22 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from colorize import names
 from colorize.data.images import ImageSet, to_unit_range
+from colorize.training.augment import mirror_some, shift_some
 from colorize.training.early_stopping import EarlyStopping
+from colorize.training.losses import mse
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
 from colorize.training.schedules import EpochSchedule, ScheduleFactory
+
+Loss = Callable[[Tensor, Tensor], Tensor]
 
 
 class Diverged(RuntimeError):
@@ -116,17 +120,25 @@ def train_epoch(
     progress: bool = True,
     hflip: bool = False,
     precision: str = "fp32",
+    loss: Loss = mse,
+    shift: int = 0,
+    ema: Optional[AveragedModel] = None,
 ) -> dict:
-    """One pass over `data` in a seeded random order; loss and 12-margin error as trained.
+    """One pass over `data` in a seeded random order: the training loss, MSE and 12-margin error
+    of the batches as trained.
 
-    With `hflip`, each image of a batch is mirrored left-right with probability 1/2 (drawn from
-    `generator`, so a resumed run mirrors the same images). `precision="bf16"` runs the forward
-    pass under bfloat16 autocast (the loss is computed in float32).
+    With `hflip`, each image of a batch is mirrored left-right with probability 1/2; with `shift`,
+    translated by up to `shift` pixels each way (reflection fills the border). Both are drawn from
+    `generator`, so a resumed run augments the same images. `precision="bf16"` runs the forward
+    pass under bfloat16 autocast (the loss is computed in float32). `ema` (an AveragedModel) is
+    updated after every step.
     """
     model.train()
     n = len(data)
     order = torch.randperm(n, generator=generator).to(data.gray.device)
-    sse = 0.0
+    is_mse = getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
+    sse, loss_sum = 0.0, 0.0
+    sse_other = torch.zeros((), dtype=torch.float64, device=data.gray.device)  # MSE when training on another loss
     hits = torch.zeros((), dtype=torch.float64, device=data.gray.device)
     steps = math.ceil(n / batch_size)
     bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if progress else True)
@@ -135,30 +147,32 @@ def train_epoch(
         x, y = data.gray.index_select(0, idx), data.rgb.index_select(0, idx)
         y_bytes = data.rgb_bytes.index_select(0, idx)
         if hflip:
-            x, y, y_bytes = _mirror_some((x, y, y_bytes), generator)
+            x, y, y_bytes = mirror_some((x, y, y_bytes), generator)
+        if shift:
+            x, y, y_bytes = shift_some((x, y, y_bytes), generator, shift)
         with autocast(x.device, precision):
             pred = model(x)
-        loss = F.mse_loss(pred.float(), y)
+        value_t = loss(pred.float(), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value_t.backward()
         optimizer.step()
-        value = loss.item()
+        if ema is not None:
+            ema.update_parameters(model)
+        value = value_t.item()
         if not math.isfinite(value):
             bar.close()
             raise Diverged(epoch, step + 1, value)
-        sse += value * y.numel()
+        loss_sum += value * y.numel()
+        if is_mse:  # the loss is the MSE: no second pass over the batch
+            sse += value * y.numel()
+        else:
+            sse_other += mse_sum(pred.detach().float(), y)
         hits += margin_hits(to_uint8(pred.detach()), y_bytes).sum()
         bar.update()
     bar.close()
     values = data.rgb.numel()
-    return {"mse": sse / values, "margin12_error": 1.0 - float(hits) / values}
-
-
-def _mirror_some(batch: tuple[Tensor, ...], generator: torch.Generator) -> tuple[Tensor, ...]:
-    """Mirror (left-right) the same random half of the images in every tensor of `batch`."""
-    n = batch[0].shape[0]
-    flip = (torch.rand(n, generator=generator) < 0.5).to(batch[0].device).view(n, 1, 1, 1)
-    return tuple(torch.where(flip, t.flip(3), t) for t in batch)
+    return {"mse": (sse + float(sse_other)) / values, "loss": loss_sum / values,
+            "margin12_error": 1.0 - float(hits) / values}
 
 
 @dataclass
@@ -177,6 +191,7 @@ class TrainState:
     early_stopping: Optional[dict] = None
     scheduler: Optional[dict] = None
     budget_epochs: Optional[int] = None  # N fixed by the time budget: a resumed run keeps it
+    ema: Optional[dict] = None  # the averaged weights (trainer.ema)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -216,6 +231,9 @@ class FitOptions:
     early_stopping: Optional[EarlyStopping] = None
     schedule: Optional[ScheduleFactory] = None  # schedule(optimizer, N): the lr scheduler, built once N is known
     hflip: bool = False
+    shift: int = 0  # random translations of up to this many pixels (reflection padding)
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none); it validates and is saved
+    loss: Loss = mse  # what training minimises (train/val MSE and 12-margin metrics are logged whatever it is)
     precision: str = "fp32"  # fp32 | bf16
     progress: bool = True
 
@@ -263,7 +281,10 @@ def fit(
     started_fit = time.perf_counter()
     stopped_by: Optional[StopTraining] = None
     history: list[dict] = []
-    best_state = copy.deepcopy(model.state_dict())
+    # the EMA of the weights (if any) is what validates, early-stops and is kept as the best model
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(o.ema), use_buffers=True) if o.ema else None
+    judged = ema.module if ema is not None else model
+    best_state = copy.deepcopy(judged.state_dict())
     first = 1
     # N: known now without a budget (or when resuming a budgeted run), else after epoch 1
     planned: Optional[int] = None if max_seconds else max_epochs
@@ -281,6 +302,8 @@ def fit(
             early_stopping.load_state_dict(resume.early_stopping)
         if scheduler is not None and resume.scheduler is not None:
             scheduler.load_state_dict(resume.scheduler)
+        if ema is not None and resume.ema is not None:
+            ema.load_state_dict(resume.ema)
         first = resume.epoch + 1
     if planned is not None:
         for callback in callbacks:
@@ -292,9 +315,11 @@ def fit(
         epoch += 1
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
-        tr = train_epoch(model, optimizer, train, o.batch_size, generator, epoch, o.progress, o.hflip, o.precision)
-        va = evaluate(model, val, o.eval_batch_size, o.precision)
+        tr = train_epoch(model, optimizer, train, o.batch_size, generator, epoch, o.progress, o.hflip, o.precision,
+                         o.loss, o.shift, ema)
+        va = evaluate(judged, val, o.eval_batch_size, o.precision)
         metrics = {
+            names.TRAIN_LOSS: tr["loss"],
             names.TRAIN_MSE: tr["mse"],
             names.TRAIN_ERROR: tr["margin12_error"],
             names.VAL_MSE: va["mse"],
@@ -314,15 +339,16 @@ def fit(
                 callback.on_plan(planned, measured=True)
         else:
             _step(scheduler, va["mse"])
-        improved = early_stopping.step(epoch, va["mse"]) if early_stopping else True
+        improved = early_stopping.step(epoch, metrics[early_stopping.monitor]) if early_stopping else True
         if improved:
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(judged.state_dict())
         state = TrainState(
             epoch=epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),
             generator=generator.get_state(), best_model=best_state, history=history,
             early_stopping=early_stopping.state_dict() if early_stopping else None,
             scheduler=scheduler.state_dict() if scheduler else None,
             budget_epochs=planned if max_seconds else None,
+            ema=ema.state_dict() if ema is not None else None,
         )
         try:
             for callback in callbacks:
