@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from colorize import names
 from colorize.errors import ColorizeError, invalid
 from colorize.paths import PRESETS_MODULE, default_store_uri
 
@@ -242,7 +243,7 @@ class Precision(str, Enum):
     auto = "auto"  # bf16 where the device computes it natively, else fp32 (colorize/precision.py)
 
 
-MONITORED = ("val_mse", "val_margin12_error", "val_margin12_accuracy")
+MONITORED = (names.VAL_MSE, names.VAL_ERROR, names.VAL_ACCURACY)
 
 
 @dataclass
@@ -250,7 +251,7 @@ class EarlyStoppingConfig:
     enabled: bool = True
     epsilon: float = 5e-6  # the monitored value must improve by more than this to count
     patience: int = 5  # epochs without improvement before stopping
-    monitor: str = "val_mse"  # the val metric watched: val_mse | val_margin12_error | val_margin12_accuracy
+    monitor: str = names.VAL_MSE  # the val metric watched: val_mse | val_margin12_error | val_margin12_accuracy
     mode: str = "min"  # min: lower is better; max: higher is better
 
     def __post_init__(self) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from colorize import names
+
 
 @dataclass
 class EarlyStopping:
@@ -18,7 +20,7 @@ class EarlyStopping:
 
     epsilon: float = 5e-6
     patience: int = 5
-    monitor: str = "val_mse"
+    monitor: str = names.VAL_MSE
     mode: str = "min"
     best_loss: float = math.inf  # the best value so far, negated for mode "max" (lower is always better here)
     best_epoch: int = 0
