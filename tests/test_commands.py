@@ -29,7 +29,9 @@ def complete(line: str) -> set[str]:
 
 @pytest.mark.e2e
 def test_shell_completion_completes_config_groups_options_and_presets():
-    assert {"model=", "optimizer=", "sweep=", "callbacks="} <= complete("colorize-train ")
+    top = complete("colorize-train ")
+    assert {"model=", "optimizer=", "loss=", "callbacks="} <= top
+    assert "sweep" in top  # a group with a subgroup (sweep/variant): completed as `sweep`, then its options
     assert {"model=baseline", "model=unet"} <= complete("colorize-train model=")
     assert {"sweep=layers", "sweep=lr", "sweep=search"} <= complete("colorize-train sweep=")  # the shipped presets
     assert "model.layers=" in complete("colorize-train model.la")

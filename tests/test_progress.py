@@ -9,7 +9,8 @@ from colorize.tracking.progress import eta_minutes, grid_size, planned_trials, s
 
 def run(start_s, end_s, value=None, trial=None):
     metrics = {} if value is None else {"best_val_margin12_error": value}
-    return SimpleNamespace(info=SimpleNamespace(start_time=int(start_s * 1000), end_time=int(end_s * 1000)),
+    return SimpleNamespace(info=SimpleNamespace(start_time=int(start_s * 1000), end_time=int(end_s * 1000),
+                                                status="FINISHED"),
                            data=SimpleNamespace(metrics=metrics, tags={"trial": str(trial)}))
 
 

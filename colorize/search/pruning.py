@@ -19,7 +19,7 @@ import warnings
 from typing import Any, Optional, Sequence
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback, fail_stale_trials
+from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
 from colorize import names
@@ -66,13 +66,22 @@ def open_storage(url: str, attempts: int = 5, heartbeat_interval: int = HEARTBEA
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return PruningAwareStorage(
                     url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period, heartbeat_stale_trial_callback=RetryFailedTrialCallback(MAX_RETRY),
+                    grace_period=grace_period, heartbeat_stale_trial_callback=_retry(MAX_RETRY),
                 )
         except DBAPIError:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _retry(max_retry: int) -> Any:
+    """Optuna's callback that queues a stale trial again with its parameters (renamed in Optuna 4.9)."""
+    try:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+    except ImportError:  # Optuna < 4.9
+        from optuna.storages import RetryFailedTrialCallback as Retry
+    return Retry(max_retry)
 
 
 class PruningAwareStorage(RDBStorage):

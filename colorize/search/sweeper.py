@@ -17,6 +17,7 @@ Four additions to the released plugin, nothing else changes:
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -55,7 +56,9 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
         done = existing_trials(self.storage, self.study_name)
         if done and self.reseed is not None:
             self.sampler = self.reseed(done)
-        return super().sweep(arguments)
+        with warnings.catch_warnings():  # the heartbeat is meant for ask-and-tell too: the jobs send it
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+            return super().sweep(arguments)
 
 
 def existing_trials(storage: Any, study_name: Optional[str]) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A headless Chromium screenshot of what a plain `mlflow ui` shows for the project's experiment:
-# it must open on the runs table (colorize tags its experiments mlflow.experimentKind=
-# custom_model_development), not on MLflow 3's GenAI overview.
+# A headless Chromium screenshot of the project's experiment in a plain `mlflow ui`, at the link
+# that opens its runs table (#/experiments/<id>/runs; MLflow 3.17's bare experiment link opens its
+# GenAI overview, whatever the experiment's mlflow.experimentKind tag).
 #   bash docs/figures/mlflow_ui_screenshot.sh [folder with mlflow.db]   (needs Debian's `chromium`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,5 +17,5 @@ from mlflow.tracking import MlflowClient
 print(MlflowClient(tracking_uri='sqlite:///mlflow.db').get_experiment_by_name('colorize').experiment_id)")
 chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,800 \
   --virtual-time-budget=20000 --screenshot="$here/mlflow_ui.png" \
-  "http://127.0.0.1:$port/#/experiments/$exp" 2> /tmp/chromium.log
+  "http://127.0.0.1:$port/#/experiments/$exp/runs" 2> /tmp/chromium.log
 echo "screenshot: $here/mlflow_ui.png (experiment $exp)"
