@@ -154,9 +154,9 @@ class Tracker:
         self.uri = resolve_sqlite_uri(uri)
         if self.uri.startswith(("http://", "https://")):
             check_server(self.uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_name = experiment
         with creation_lock(self.uri):  # the first use creates and migrates the store: one process at a time
+            self.client = MlflowClient(tracking_uri=self.uri)  # (MLflow creates the sqlite schema here)
             self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
 
     @classmethod
