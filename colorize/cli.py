@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from typing import Callable, Sequence
@@ -18,3 +19,8 @@ def run_tool(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
         print(f"colorize: error: {exc}", file=sys.stderr)
         code = 1
     sys.exit(code)
+
+
+def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """An argparse parser whose --help prints the tool's module docstring as written."""
+    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,14 +7,13 @@ averaged over images.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from colorize.cli import run_tool
+from colorize.cli import parser as cli_parser, run_tool
 from colorize.data.images import read_images
 from colorize.errors import ColorizeError
 from colorize.training.metrics import margin_accuracy
@@ -51,8 +50,7 @@ def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="colorize-evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser("colorize-evaluate", __doc__)
     parser.add_argument("estimations", type=Path, help="estimations.npy (uint8, N x H x W x 3)")
     parser.add_argument("names", type=Path, help="img_names.txt (one ground-truth image path per line)")
     args = parser.parse_args(argv)

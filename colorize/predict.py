@@ -7,7 +7,6 @@ N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same order
 
 from __future__ import annotations
 
-import argparse
 import re
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from colorize.training.checkpoint import load_model
-from colorize.cli import run_tool
+from colorize.cli import parser as cli_parser, run_tool
 from colorize.data.images import list_images, read_images, to_unit_range
 from colorize.errors import ColorizeError
 from colorize.training.augment import shift_images
@@ -87,8 +86,7 @@ def predict(model: torch.nn.Module, gray_u8: torch.Tensor, device: torch.device,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="colorize-predict", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser("colorize-predict", __doc__)
     parser.add_argument("model", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path")
     parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")

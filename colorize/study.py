@@ -18,7 +18,6 @@ same command skips the presets already completed with the same settings.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import subprocess
@@ -29,7 +28,7 @@ from typing import Optional, Sequence
 
 from hydra import compose, initialize_config_module
 
-from colorize.cli import run_tool
+from colorize.cli import parser as cli_parser, run_tool
 from colorize.config import register_configs
 from colorize.errors import ColorizeError
 from colorize.paths import CONFIG_MODULE
@@ -132,8 +131,7 @@ def run_preset(preset: str, task_overrides: list[str], hydra_overrides: list[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="colorize-study", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser("colorize-study", __doc__)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every preset")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets, in order")
     parser.add_argument("--search-trials", type=int, default=20, help="Optuna trials of the search preset")

@@ -15,7 +15,7 @@ EXPERIMENT = "report"
 def swept(faces, mlflow_uri, tmp_path_factory):
     """Real `layers` and `lr` sweeps on a few real faces, tracked in the session store."""
     base = tmp_path_factory.mktemp("sweeps")
-    common = [f"data=faces", f"data.root={faces}", f"tracking.uri={mlflow_uri}", f"tracking.experiment={EXPERIMENT}"]
+    common = ["data=faces", f"data.root={faces}", f"tracking.uri={mlflow_uri}", f"tracking.experiment={EXPERIMENT}"]
     # 300 images: enough steps for lr 1 to diverge within the first epoch, as in the study
     sizes = {"layers": ["data.limit=32", "trainer.max_epochs=2"], "lr": ["data.limit=300", "trainer.max_epochs=1"]}
     for preset in ("layers", "lr"):

@@ -32,6 +32,21 @@ def mlflow_server(tmp_path_factory):
     stop_process_group(proc)
 
 
+def run_concurrently(common: list[str], sweep_dirs: list, cwd, timeout: int) -> list[str]:
+    """Start one `colorize.train` per sweep dir at once, with the same overrides; wait for all,
+    assert each exited with 0, and return their outputs."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "colorize.train", *common, f"hydra.sweep.dir={d}"],
+                         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for d in sweep_dirs
+    ]
+    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    for proc, out in zip(procs, outputs):
+        assert proc.returncode == 0, out[-3000:]
+    return outputs
+
+
 @pytest.mark.e2e
 def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
     faces, postgres_url, mlflow_server, tmp_path
@@ -42,15 +57,7 @@ def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
         f"hydra.sweeper.study_name={study_name}", "data=faces", f"data.root={faces}", "data.limit=32",
         "trainer.max_epochs=1", f"tracking.uri={mlflow_server}", "tracking.experiment=scaleout",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "colorize.train", *common, f"hydra.sweep.dir={tmp_path}/w{i}"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(3)
-    ]
-    outputs = [w.communicate(timeout=900)[0] for w in workers]
-    for worker, out in zip(workers, outputs):
-        assert worker.returncode == 0, out[-3000:]
+    run_concurrently(common, [tmp_path / f"w{i}" for i in range(3)], cwd=ROOT, timeout=900)
 
     study = optuna.load_study(study_name=study_name, storage=postgres_url)
     numbers = [t.number for t in study.trials]
@@ -100,15 +107,8 @@ def test_two_sweeps_started_at_once_on_a_fresh_sqlite_store_both_track_every_tri
         "hydra.sweeper.study_name=fresh", "data=faces", f"data.root={faces}", "data.limit=16",
         "trainer.max_epochs=1", f"tracking.uri={mlflow_uri}", "tracking.experiment=fresh",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    sweeps = [
-        subprocess.Popen([sys.executable, "-m", "colorize.train", *common, f"hydra.sweep.dir={tmp_path}/s{i}"],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
-    ]
-    outputs = [s.communicate(timeout=600)[0] for s in sweeps]
-    for sweep, out in zip(sweeps, outputs):
-        assert sweep.returncode == 0 and "raised" not in out, out[-3000:]
+    for out in run_concurrently(common, [tmp_path / f"s{i}" for i in range(2)], cwd=tmp_path, timeout=600):
+        assert "raised" not in out, out[-3000:]
     study = optuna.load_study(study_name="fresh", storage=optuna_uri)
     assert len(study.trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     client = MlflowClient(tracking_uri=mlflow_uri)

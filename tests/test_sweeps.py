@@ -20,7 +20,6 @@ from tests.conftest import run_cli
 
 def jobs(make_cfg, preset: str) -> list:
     """The job configs Hydra's basic sweeper launches for a preset (real override parsing)."""
-    cfg = make_cfg(f"sweep={preset}", config_name="train")
     from hydra import compose, initialize_config_module
     from colorize.paths import CONFIG_MODULE
 

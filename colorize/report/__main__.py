@@ -10,11 +10,10 @@ artifacts of each included sweep's MLflow parent run (under report/<name>).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from colorize.cli import run_tool
+from colorize.cli import parser as cli_parser, run_tool
 from colorize.errors import ColorizeError
 from colorize.paths import default_store_uri
 from colorize.report.build import build_report
@@ -34,8 +33,7 @@ def select_sweeps(tracker: Tracker, sweep_ids: list[str], presets: Optional[list
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="colorize-report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser("colorize-report", __doc__)
     parser.add_argument("--uri", default=default_store_uri(),
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     parser.add_argument("--experiment", default="colorize", help="MLflow experiment name")

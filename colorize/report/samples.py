@@ -18,13 +18,15 @@ from colorize.training.metrics import to_uint8  # noqa: E402
 SAMPLE_ARRAYS = "samples.npz"
 
 
+def _hwc(x: Tensor) -> np.ndarray:
+    """N x C x H x W in [-1, 1] -> uint8 N x H x W x C."""
+    return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
+
+
 def save_sample_arrays(gray: Tensor, pred: Tensor, target: Tensor, path: Path) -> Path:
     """gray, prediction and target of the sample images as uint8 N x H x W x C arrays (a few KB)."""
-    def hwc(x: Tensor) -> np.ndarray:
-        return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, gray=hwc(gray), pred=hwc(pred), target=hwc(target))
+    np.savez_compressed(path, gray=_hwc(gray), pred=_hwc(pred), target=_hwc(target))
     return path
 
 
@@ -53,23 +55,6 @@ def faces_figure(rows: list[tuple[str, np.ndarray]], gray: np.ndarray, target: n
 
 
 def save_samples(gray: Tensor, pred: Tensor, target: Tensor, path: Path, title: str = "") -> Path:
-    """Save a 3-row grid (gray, prediction, target) for N images in [-1, 1] (N x C x H x W)."""
-    rows = [("gray input", to_uint8(gray)), ("prediction", to_uint8(pred)), ("target", to_uint8(target))]
-    n = gray.shape[0]
-    fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.2), squeeze=False)
-    for r, (label, images) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r][c]
-            img = images[c].permute(1, 2, 0).cpu().numpy()
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    """Save a 3-row grid (gray, prediction, target) for N images in [-1, 1] (N x C x H x W): the
+    one-run case of :func:`faces_figure`."""
+    return faces_figure([("prediction", _hwc(pred))], _hwc(gray), _hwc(target), path, title=title)

@@ -168,7 +168,7 @@ class Heartbeat:
         self._thread.join()
 
 
-def _existing_study(storage: Any, study_name: Optional[str]) -> Optional[optuna.Study]:
+def existing_study(storage: Any, study_name: Optional[str]) -> Optional[optuna.Study]:
     """The named study in an RDB storage; None when there is none yet (or no storage/name)."""
     if storage is None or study_name is None:
         return None
@@ -181,7 +181,7 @@ def _existing_study(storage: Any, study_name: Optional[str]) -> Optional[optuna.
 def fail_stale(storage: Any, study_name: Optional[str]) -> list[int]:
     """Fail the RUNNING trials whose job stopped beating (its worker died, on any host); the storage's
     retry callback queues each again with the same parameters. Returns their numbers."""
-    study = _existing_study(storage, study_name)
+    study = existing_study(storage, study_name)
     if study is None:
         return []
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
@@ -198,7 +198,7 @@ def recover_orphans(storage: Any, study_name: Optional[str]) -> list[int]:
     The retried trial gets the same parameters, so its job finds the interrupted MLflow run and
     resumes it from its last checkpoint. Returns the numbers of the recovered trials.
     """
-    study = _existing_study(storage, study_name)
+    study = existing_study(storage, study_name)
     if study is None:
         return []
     recovered = []

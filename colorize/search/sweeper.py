@@ -21,8 +21,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-import optuna
-
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
@@ -63,12 +61,10 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
 
 def existing_trials(storage: Any, study_name: Optional[str]) -> int:
     """Trials already in the named study (0 if it does not exist yet or lives in memory)."""
-    if storage is None or study_name is None:
-        return 0
-    try:
-        return len(optuna.load_study(study_name=study_name, storage=storage).trials)
-    except KeyError:
-        return 0
+    from colorize.search.pruning import existing_study
+
+    study = existing_study(storage, study_name)
+    return 0 if study is None else len(study.trials)
 
 
 class ColorizeOptunaSweeper(OptunaSweeper):
