@@ -11,12 +11,13 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from colorize import names
 from colorize.data.images import ImageSet, to_unit_range
 from colorize.training.augment import mirror_some, shift_some
+from colorize.training.averaging import ema_with_warmup
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.losses import mse
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
@@ -282,7 +283,7 @@ def fit(
     stopped_by: Optional[StopTraining] = None
     history: list[dict] = []
     # the EMA of the weights (if any) is what validates, early-stops and is kept as the best model
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(o.ema), use_buffers=True) if o.ema else None
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(o.ema), use_buffers=True) if o.ema else None
     judged = ema.module if ema is not None else model
     best_state = copy.deepcopy(judged.state_dict())
     first = 1
