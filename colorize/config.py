@@ -63,6 +63,7 @@ class UNetConfig:
     batch_norm: bool = True
     chroma: bool = True  # predict Cb/Cr and recombine with the input luma (else RGB directly)
     stride: int = 1  # 2: work at half resolution (pixel-unshuffle in, pixel-shuffle out)
+    global_context: bool = False  # add the image's mean bottleneck features (through an MLP) everywhere
 
     def __post_init__(self) -> None:
         _require(1 <= self.depth <= 4, "model.depth", self.depth, "must be 1..4 (80x80 images halve per level)")

@@ -140,6 +140,23 @@ def test_half_resolution_unet_sees_every_input_pixel():
         assert not torch.equal(model(x), model(bumped)), (y_, x_)
 
 
+def test_global_context_starts_as_the_plain_unet_and_sees_the_whole_image():
+    """model.global_context adds a zero-initialised branch: with the plain net's weights the output
+    is the plain net's. Once trained (here: non-zero weights), a pixel far outside every conv's
+    receptive field changes the output at the opposite corner; without the branch it cannot."""
+    torch.manual_seed(0)
+    kw = dict(depth=1, channels=4, stride=1, chroma=False)
+    plain, ctx = model_of("unet", **kw).eval(), model_of("unet", **kw, global_context=True).eval()
+    ctx.load_state_dict(plain.state_dict(), strict=False)  # the branch's own weights stay at init
+    x = torch.rand(1, 1, 80, 80) * 2 - 1
+    torch.testing.assert_close(ctx(x), plain(x), atol=0, rtol=0)
+    bumped = x.clone()
+    bumped[0, 0, 0, 0] += 1.0
+    assert torch.equal(plain(x)[..., -1, -1], plain(bumped)[..., -1, -1])  # beyond its reach
+    torch.nn.init.normal_(ctx.context[-1].weight)
+    assert not torch.equal(ctx(x)[..., -1, -1], ctx(bumped)[..., -1, -1])
+
+
 def test_hflip_mirrors_inputs_and_targets_together(faces_small):
     """Trained with mirroring, a net that copies its input sees mirrored targets too: its train
     metrics equal those without mirroring (gray vs colour error is mirror-invariant per image)."""

@@ -16,6 +16,7 @@ def describe(model_cfg: object) -> str:
         parts += [f"s{get('stride')}"] if (get("stride") or 1) > 1 else []
         parts += ["+bn"] if get("batch_norm") else []
         parts += ["chroma"] if get("chroma") else []
+        parts += ["+ctx"] if get("global_context") else []
         return " ".join(parts)
     layers = get("layers")
     parts = [f"{layers}-conv", f"k{get('kernel_size')}"]

@@ -28,12 +28,24 @@ def _block(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _global_context(width: int) -> nn.Sequential:
+    branch = nn.Sequential(
+        nn.AdaptiveAvgPool2d(1), nn.Conv2d(width, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, width, 1)
+    )
+    nn.init.zeros_(branch[-1].weight)
+    nn.init.zeros_(branch[-1].bias)
+    return branch
+
+
 class UNet(nn.Module):
     """`depth` 2x down-samplings; `channels` kernels at the top level, doubled per level; the top
     level works at 1/`stride` of the image resolution."""
 
-    def __init__(self, *, depth: int, channels: int, batch_norm: bool, chroma: bool, stride: int) -> None:
-        # no defaults here: they live in colorize.config.UNetConfig (build one with config.model_of)
+    def __init__(
+        self, *, depth: int, channels: int, batch_norm: bool, chroma: bool, stride: int, global_context: bool = False
+    ) -> None:
+        # no defaults here: they live in colorize.config.UNetConfig (build one with config.model_of);
+        # global_context alone defaults to off, so that models saved before it existed still load
         super().__init__()
         widths = [channels * 2**i for i in range(depth + 1)]
         self.fold = nn.PixelUnshuffle(stride) if stride > 1 else nn.Identity()
@@ -41,6 +53,11 @@ class UNet(nn.Module):
         self.down = nn.ModuleList([_block(stride * stride, widths[0], batch_norm)])
         self.down.extend(_block(widths[i], widths[i + 1], batch_norm) for i in range(depth))
         self.pool = nn.MaxPool2d(2)
+        # Why: a face's colours hang together (one light, one skin tone, one white balance), but a
+        # convolution only sees its receptive field. The image's mean bottleneck features, through
+        # a small MLP, are added to every bottleneck position; zero-initialised, the branch starts
+        # as the identity and costs two 1x1 convs on a 1x1 map.
+        self.context = _global_context(widths[-1]) if global_context else None
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
         self.merge = nn.ModuleList(_block(2 * widths[i], widths[i], batch_norm) for i in reversed(range(depth)))
         self.chroma = chroma
@@ -53,6 +70,8 @@ class UNet(nn.Module):
         for i, block in enumerate(self.down):
             h = block(h if i == 0 else self.pool(h))
             skips.append(h)
+        if self.context is not None:
+            h = skips[-1] = h + self.context(h)
         for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
             h = merge(torch.cat([up(h), skip], dim=1))
         out = self.unfold(self.head(h))
