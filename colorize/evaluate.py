@@ -16,7 +16,7 @@ import torch
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.data.images import read_images
 from colorize.errors import ColorizeError
-from colorize.training.metrics import margin_accuracy
+from colorize.training.metrics import cast_corrected_accuracy, margin_accuracy
 
 
 def score(estimations: np.ndarray, truth: np.ndarray) -> float:
@@ -53,9 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-evaluate", __doc__)
     parser.add_argument("estimations", type=Path, help="estimations.npy (uint8, N x H x W x 3)")
     parser.add_argument("names", type=Path, help="img_names.txt (one ground-truth image path per line)")
+    parser.add_argument("--cast", action="store_true",
+                        help="also print the accuracy with each image's colour cast corrected (a constant chroma "
+                             "offset, the best of Cb, Cr in -10..10): how much of the error is a per-image cast")
     args = parser.parse_args(argv)
-    accuracy = score(*load(args.estimations, args.names))
+    estimations, truth = load(args.estimations, args.names)
+    accuracy = score(estimations, truth)
     print(f"12-margin accuracy: {accuracy:.4f}  (error {1 - accuracy:.4f})")
+    if args.cast:
+        def channels_first(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a).permute(0, 3, 1, 2)
+
+        corrected = cast_corrected_accuracy(channels_first(estimations), channels_first(truth))
+        print(f"with each image's colour cast corrected: {corrected:.4f}  "
+              f"(a per-image cast accounts for {corrected - accuracy:.4f} of the error)")
     return 0
 
 

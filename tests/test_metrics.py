@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from colorize.training.metrics import margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
+from colorize.training.metrics import cast_corrected_accuracy, margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
 
 
 def u8(values) -> torch.Tensor:
@@ -55,3 +55,21 @@ def test_mse_sum_by_hand():
     pred = torch.tensor([[0.5, -0.5], [1.0, 0.0]])
     target = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
     assert float(mse_sum(pred, target)) == pytest.approx(0.25 + 0.25 + 1.0)
+
+
+def test_cast_corrected_accuracy_removes_a_constant_chroma_offset_only():
+    """Image 0 has a blue cast: B is 24 too high and G 5 too low (a Cb offset of about 13.5), so 2 of
+    its 3 values per pixel hit; image 1 is exact. A Cb offset of -10 puts image 0 back within the
+    margin: B 124 - 17.72 -> 106, G 95 + 3.44 -> 98. A Cb of -4 is not enough (B 124 - 7.09 -> 117).
+    A local error is not a cast: it stays."""
+    truth = torch.full((2, 3, 4, 4), 100, dtype=torch.uint8)
+    cast = truth.clone()
+    cast[0, 1] -= 5
+    cast[0, 2] += 24
+    assert margin_accuracy(cast, truth) == pytest.approx((2 / 3 + 1) / 2)
+    assert cast_corrected_accuracy(cast, truth) == pytest.approx(1.0)
+    assert cast_corrected_accuracy(cast, truth, radius=4) == pytest.approx((2 / 3 + 1) / 2)
+    local = truth.clone()
+    local[0, :, 0, 0] = 200  # two pixels of 16 wrong in all three values; the others right
+    local[0, :, 0, 1] = 0
+    assert cast_corrected_accuracy(local, truth) == pytest.approx((14 / 16 + 1) / 2)

@@ -79,6 +79,14 @@ def test_evaluate_reads_ground_truth_from_the_listed_paths(tmp_path):
     proc = run_cli(str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), module="colorize.evaluate")
     assert proc.returncode == 0, proc.stderr
     assert f"12-margin accuracy: {(1 + 59 / 60) / 2:.4f}" in proc.stdout
+    cast = est.copy()
+    cast[0, ..., 2] += 14  # image 0 turns blue: B 14 too high, corrected by a Cb offset of -8
+    cast[1, 0, 0, 0] = 200  # image 1: one value 100 off, which no cast correction reaches
+    np.save(tmp_path / "est.npy", cast)
+    proc = run_cli(str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), "--cast", module="colorize.evaluate")
+    assert proc.returncode == 0, proc.stderr
+    assert f"12-margin accuracy: {(2 / 3 + 59 / 60) / 2:.4f}" in proc.stdout
+    assert f"with each image's colour cast corrected: {(1 + 59 / 60) / 2:.4f}" in proc.stdout
 
 
 @pytest.mark.e2e

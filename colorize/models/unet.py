@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 # RGB = Y + M @ (Cb, Cr)  (ITU-R BT.601 full range, as JPEG and PIL use); all in [-1, 1] units
-_CHROMA_TO_RGB = ((0.0, 1.402), (-0.344136, -0.714136), (1.772, 0.0))
+CHROMA_TO_RGB = ((0.0, 1.402), (-0.344136, -0.714136), (1.772, 0.0))
 
 
 def _block(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:
@@ -62,7 +62,7 @@ class UNet(nn.Module):
         self.merge = nn.ModuleList(_block(2 * widths[i], widths[i], batch_norm) for i in reversed(range(depth)))
         self.chroma = chroma
         self.head = nn.Conv2d(widths[0], (2 if chroma else 3) * stride * stride, 1)
-        self.register_buffer("to_rgb", torch.tensor(_CHROMA_TO_RGB), persistent=False)
+        self.register_buffer("to_rgb", torch.tensor(CHROMA_TO_RGB), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         skips = []

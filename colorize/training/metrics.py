@@ -42,3 +42,25 @@ def margin_accuracy(pred: Tensor, target: Tensor, margin: int = MARGIN) -> float
 def mse_sum(pred: Tensor, target: Tensor) -> Tensor:
     """Sum of squared errors over all values (divide by the value count for the MSE)."""
     return torch.sum((pred - target) ** 2)
+
+
+def cast_corrected_accuracy(pred: Tensor, target: Tensor, radius: int = 10, step: int = 2,
+                            margin: int = MARGIN) -> float:
+    """The 12-margin accuracy if each image's colour cast were corrected: per image, the best hit
+    count over constant chroma offsets (Cb, Cr each in -radius..radius by `step`, in 0..255 units)
+    added to every pixel, luma kept. A diagnosis, not a score: its gap to the plain accuracy is the
+    error a per-image colour cast (white balance, a tinted light) accounts for; the rest is local.
+
+    `pred` and `target` are uint8 N x 3 x H x W.
+    """
+    from colorize.models.unet import CHROMA_TO_RGB  # the net's own chroma -> RGB map (BT.601)
+
+    to_rgb = torch.tensor(CHROMA_TO_RGB, dtype=torch.float32)
+    base = pred.float()
+    best = margin_hits(pred, target, margin)
+    for cb in range(-radius, radius + 1, step):
+        for cr in range(-radius, radius + 1, step):
+            offset = (to_rgb @ torch.tensor([float(cb), float(cr)])).view(1, 3, 1, 1)
+            shifted = (base + offset).round_().clamp_(0, 255).to(torch.uint8)
+            best = torch.maximum(best, margin_hits(shifted, target, margin))
+    return float((best.double() / pred[0].numel()).mean())
