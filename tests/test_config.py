@@ -76,7 +76,8 @@ def test_unknown_keys_and_wrong_types_fail_at_composition(make_cfg, override, ke
 
 def test_experiment_best_composes_the_unet_recipe(make_cfg):
     conf = to_object(make_cfg("experiment=best"))
-    assert type(conf.model).__name__ == "UNetConfig" and conf.model.chroma
+    assert type(conf.model).__name__ == "UNetConfig" and conf.model.chroma and conf.model.global_context
+    assert conf.trainer.ema > 0 and conf.trainer.early_stopping.monitor == "val_margin12_error"
     assert type(conf.optimizer).__name__ == "AdamWConfig" and conf.optimizer.weight_decay > 0
     assert type(conf.loss).__name__ == "CharbonnierLossConfig"
     assert type(conf.scheduler).__name__ == "CosineSchedulerConfig" and conf.scheduler.eta_min == 0.0
