@@ -71,7 +71,7 @@ class UNet(nn.Module):
             h = block(h if i == 0 else self.pool(h))
             skips.append(h)
         if self.context is not None:
-            h = skips[-1] = h + self.context(h)
+            h = h + self.context(h)  # the bottleneck is not a skip: nothing else reads it
         for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
             h = merge(torch.cat([up(h), skip], dim=1))
         out = self.unfold(self.head(h))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from colorize.models.unet import CHROMA_TO_RGB  # the nets' own chroma -> RGB map (BT.601)
+
 MARGIN = 12
 
 
@@ -53,8 +55,6 @@ def cast_corrected_accuracy(pred: Tensor, target: Tensor, radius: int = 10, step
 
     `pred` and `target` are uint8 N x 3 x H x W.
     """
-    from colorize.models.unet import CHROMA_TO_RGB  # the net's own chroma -> RGB map (BT.601)
-
     to_rgb = torch.tensor(CHROMA_TO_RGB, dtype=torch.float32)
     base = pred.float()
     best = margin_hits(pred, target, margin)
