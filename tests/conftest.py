@@ -140,9 +140,15 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300):
     (a string, or a list of strings to see in that order)."""
     import time
 
+    import signal
+
+    # A shell without job control starts background commands (`nohup .ci/run &`) with SIGINT
+    # ignored, and Python keeps an inherited SIG_IGN: Ctrl-C would then never reach the run. Give
+    # the child the default disposition, as a terminal's foreground job has.
     proc = subprocess.Popen(
         [sys.executable, "-m", "colorize.train", *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pending = [marker] if isinstance(marker, str) else list(marker)
     lines, deadline, sent = [], time.time() + timeout, False
