@@ -148,6 +148,20 @@ class CharbonnierLossConfig:
 
 
 @dataclass
+class CastSplitLossConfig:
+    """Charbonnier on each image's local error + cast_weight x Charbonnier on its mean error (cast)."""
+
+    _target_: str = "colorize.training.losses.cast_split"
+    _partial_: bool = True
+    epsilon: float = 1e-3
+    cast_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.epsilon > 0, "loss.epsilon", self.epsilon, "must be > 0")
+        _require(self.cast_weight >= 0, "loss.cast_weight", self.cast_weight, "must be >= 0")
+
+
+@dataclass
 class MarginLossConfig:
     """A smooth 12-margin error: mean of 1 - exp(-(e/sigma)^2), plus mse_weight x MSE."""
 
@@ -355,7 +369,7 @@ GROUPS: dict[str, dict[str, type]] = {
     "model": {"baseline": ConvNetConfig, "unet": UNetConfig},
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig},
     "loss": {"mse": MseLossConfig, "l1": L1LossConfig, "charbonnier": CharbonnierLossConfig,
-             "margin": MarginLossConfig},
+             "cast_split": CastSplitLossConfig, "margin": MarginLossConfig},
     "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
     "trainer": {"default": TrainerConfig},
     "tracking": {"mlflow": MlflowConfig},

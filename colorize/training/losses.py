@@ -3,8 +3,9 @@
 MSE is the study's loss. It pulls every value towards the conditional mean, while the task's metric
 counts a value as right only within ±12/255 of the truth: where a face's colour is ambiguous the
 mean can sit between two likely colours and score on neither. The others weigh errors differently:
-L1 (the conditional median), Charbonnier (a smooth L1) and `margin`, a smooth stand-in for the
-12-margin error itself. Whatever a run trains on, it still logs train/val MSE and 12-margin metrics.
+L1 (the conditional median), Charbonnier (a smooth L1), `cast_split` (Charbonnier on each image's
+colour cast and on what is left, separately) and `margin`, a smooth stand-in for the 12-margin error
+itself. Whatever a run trains on, it still logs train/val MSE and 12-margin metrics.
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ def l1(pred: Tensor, target: Tensor) -> Tensor:
 def charbonnier(pred: Tensor, target: Tensor, epsilon: float = 1e-3) -> Tensor:
     """Mean of √(e² + ε²): L1 for |e| ≫ ε, quadratic (smooth) near 0."""
     return torch.mean(torch.sqrt((pred - target) ** 2 + epsilon**2))
+
+
+def cast_split(pred: Tensor, target: Tensor, epsilon: float = 1e-3, cast_weight: float = 1.0) -> Tensor:
+    """Charbonnier on the local error plus `cast_weight` x Charbonnier on the cast.
+
+    The cast is an image's mean error per channel (N x C); the local error is e minus its image's
+    cast. Why: a face's colour cast is barely predictable from its gray image, and it is often larger
+    than the local errors. Under an L1-like loss on e itself, every value of such an image then has
+    the sign of the cast, and the image teaches the local colours nothing. Split, the local part
+    always gets its own gradient, and the cast still goes to its median.
+    """
+    e = pred - target
+    cast = e.mean(dim=(-2, -1), keepdim=True)
+    local = torch.mean(torch.sqrt((e - cast) ** 2 + epsilon**2))
+    return local + cast_weight * torch.mean(torch.sqrt(cast**2 + epsilon**2))
 
 
 def margin(pred: Tensor, target: Tensor, sigma: float = MARGIN, mse_weight: float = 0.0) -> Tensor:
