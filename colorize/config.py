@@ -149,16 +149,20 @@ class CharbonnierLossConfig:
 
 @dataclass
 class CastSplitLossConfig:
-    """Charbonnier on each image's local error + cast_weight x Charbonnier on its mean error (cast)."""
+    """Charbonnier on each image's local error + cast_weight x Charbonnier on its mean error (cast),
+    and on each b x b block's mean error less the coarser one's, for b in blocks."""
 
     _target_: str = "colorize.training.losses.cast_split"
     _partial_: bool = True
     epsilon: float = 1e-3
     cast_weight: float = 1.0
+    blocks: list[int] = field(default_factory=list)  # block sides whose mean errors are split off too
 
     def __post_init__(self) -> None:
         _require(self.epsilon > 0, "loss.epsilon", self.epsilon, "must be > 0")
         _require(self.cast_weight >= 0, "loss.cast_weight", self.cast_weight, "must be >= 0")
+        for side in self.blocks:
+            _require(side > 0, "loss.blocks", list(self.blocks), "must hold block sides > 0")
 
 
 @dataclass

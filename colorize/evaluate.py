@@ -16,7 +16,7 @@ import torch
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.data.images import read_images
 from colorize.errors import ColorizeError
-from colorize.training.metrics import cast_corrected_accuracy, margin_accuracy
+from colorize.training.metrics import cast_corrected_accuracy, cast_r2, margin_accuracy
 
 
 def score(estimations: np.ndarray, truth: np.ndarray) -> float:
@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", type=Path, help="img_names.txt (one ground-truth image path per line)")
     parser.add_argument("--cast", action="store_true",
                         help="also print the accuracy with each image's colour cast corrected (a constant chroma "
-                             "offset, the best of Cb, Cr in -10..10): how much of the error is a per-image cast")
+                             "offset, the best of Cb, Cr in -10..10): how much of the error is a per-image cast; "
+                             "and how much of the casts' spread across images the estimations foresee (R²)")
     args = parser.parse_args(argv)
     estimations, truth = load(args.estimations, args.names)
     accuracy = score(estimations, truth)
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         corrected = cast_corrected_accuracy(channels_first(estimations), channels_first(truth))
         print(f"with each image's colour cast corrected: {corrected:.4f}  "
               f"(a per-image cast accounts for {corrected - accuracy:.4f} of the error)")
+        cb, cr = cast_r2(channels_first(estimations), channels_first(truth))
+        print(f"the images' casts foreseen: R² {cb:.3f} (mean Cb), {cr:.3f} (mean Cr) across images "
+              "(1: every cast; 0: no better than one mean cast for all)")
     return 0
 
 

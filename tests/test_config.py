@@ -1,5 +1,6 @@
 """Every config group composes against its schema; bad values fail with the key named."""
 
+import re
 from importlib.resources import files
 
 import pytest
@@ -50,10 +51,11 @@ def test_defaults_are_the_course_baseline(make_cfg):
         ("data.limit=0", "data.limit=0 is invalid"),
         ("model=unet model.stride=3", "model.stride=3 is invalid: must be 1 or 2"),
         ("scheduler=cosine scheduler.eta_min=-1", "scheduler.eta_min=-1.0 is invalid: must be >= 0"),
+        ("loss=cast_split loss.blocks=[20,0]", "loss.blocks=[20, 0] is invalid: must hold block sides > 0"),
     ],
 )
 def test_out_of_range_values_name_the_key(make_cfg, override, message):
-    with pytest.raises(ColorizeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ColorizeError, match=re.escape(message)):
         to_object(make_cfg(*override.split()))
 
 

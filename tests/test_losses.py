@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from colorize.training.augment import mirror_some, reflect, shift_images, shift_some
-from colorize.training.losses import MARGIN, charbonnier, l1, margin, mse
+from colorize.training.losses import MARGIN, cast_split, charbonnier, l1, margin, mse
 
 # errors e = pred - target of 0, 0.1, -0.3 and 1.0
 PRED = torch.tensor([0.5, 0.1, -0.3, 1.0])
@@ -23,6 +23,37 @@ def test_charbonnier_by_hand():
     expected = (0.1 + math.sqrt(0.02) + math.sqrt(0.10) + math.sqrt(1.01)) / 4  # sqrt(e^2 + 0.1^2)
     assert float(charbonnier(PRED, TARGET, epsilon=0.1)) == pytest.approx(expected)  # 0.39066
     assert float(charbonnier(PRED, TARGET, epsilon=1e-9)) == pytest.approx(0.35)  # -> L1 as epsilon -> 0
+
+
+def test_cast_split_by_hand():
+    # two images, one channel, 1 x 2 values each: errors (0.3, 0.1) and (-0.2, 0.2)
+    pred = torch.tensor([[[[0.3, 0.1]]], [[[-0.2, 0.2]]]])
+    target = torch.zeros(2, 1, 1, 2)
+    # casts (mean errors) 0.2 and 0.0; local errors (0.1, -0.1) and (-0.2, 0.2)
+    local, cast = (0.1 + 0.1 + 0.2 + 0.2) / 4, (0.2 + 0.0) / 2  # 0.15 and 0.1 as epsilon -> 0
+    assert float(cast_split(pred, target, epsilon=1e-9)) == pytest.approx(local + cast)  # 0.25
+    assert float(cast_split(pred, target, epsilon=1e-9, cast_weight=0.5)) == pytest.approx(local + 0.05)
+    smooth = (2 * math.sqrt(0.02) + 2 * math.sqrt(0.05)) / 4 + (math.sqrt(0.05) + 0.1) / 2  # epsilon 0.1
+    assert float(cast_split(pred, target, epsilon=0.1)) == pytest.approx(smooth)
+
+
+def test_cast_split_with_blocks_by_hand():
+    pred = torch.tensor([[[[0.4, 0.2, -0.1, -0.3]]]])  # one image, 1 x 4 values; blocks of side 2
+    # cast 0.05; block means 0.3 and -0.2, so bands +-0.25; local errors +-0.1 around the block means
+    expected = 0.05 + 0.25 + 0.1
+    assert float(cast_split(pred, torch.zeros(1, 1, 1, 4), epsilon=1e-9, blocks=[2])) == pytest.approx(expected)
+    assert float(cast_split(pred, torch.zeros(1, 1, 1, 4), epsilon=1e-9, blocks=[4, 2])) == pytest.approx(expected)
+
+
+def test_cast_split_gives_local_errors_a_gradient_under_a_large_cast():
+    """Under Charbonnier on e, a cast larger than every local error gives all values one gradient
+    (the sign of the cast); split, the values still learn their local colour."""
+    pred = torch.tensor([[[[0.5, 0.3]]]], requires_grad=True)  # cast 0.4, local +-0.1
+    target = torch.zeros(1, 1, 1, 2)
+    (plain,) = torch.autograd.grad(charbonnier(pred, target, epsilon=1e-6), pred)
+    (split,) = torch.autograd.grad(cast_split(pred, target, epsilon=1e-6), pred)
+    assert plain[0, 0, 0, 0] == pytest.approx(plain[0, 0, 0, 1])  # no local signal
+    assert split[0, 0, 0, 0] > split[0, 0, 0, 1]  # the value above its image's cast is pulled down more
 
 
 def test_margin_surrogate_by_hand():

@@ -1,9 +1,11 @@
 """12-margin accuracy and MSE against hand-computed values."""
 
+import math
+
 import pytest
 import torch
 
-from colorize.training.metrics import cast_corrected_accuracy, margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
+from colorize.training.metrics import cast_corrected_accuracy, cast_r2, margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
 
 
 def u8(values) -> torch.Tensor:
@@ -73,3 +75,15 @@ def test_cast_corrected_accuracy_removes_a_constant_chroma_offset_only():
     local[0, :, 0, 0] = 200  # two pixels of 16 wrong in all three values; the others right
     local[0, :, 0, 1] = 0
     assert cast_corrected_accuracy(local, truth) == pytest.approx((14 / 16 + 1) / 2)
+
+
+def test_cast_r2_by_hand():
+    """Two 1-pixel images: a gray one (Cb, Cr = 0, 0) and one with Cb = Cr = 10, whose RGB is
+    Y + CHROMA_TO_RGB @ (10, 10) for Y = 100. The casts' variance across images is 25 per channel."""
+    truth = torch.tensor([[100.0, 100.0, 100.0], [100 + 14.02, 100 - 10.58272, 100 + 17.72]]).view(2, 3, 1, 1)
+    assert cast_r2(truth, truth) == pytest.approx((1.0, 1.0))
+    gray = torch.full((2, 3, 1, 1), 100.0)  # casts 0, 0 against 0, 10: squared errors 0 and 100, mean 50
+    assert cast_r2(gray, truth) == pytest.approx((1 - 50 / 25, 1 - 50 / 25), abs=1e-4)
+    middle = (truth[0] + truth[1]) / 2  # both images get the mean cast, 5: R² 0 by definition
+    assert cast_r2(middle.expand(2, -1, -1, -1), truth) == pytest.approx((0.0, 0.0), abs=1e-4)
+    assert all(math.isnan(r2) for r2 in cast_r2(truth, gray))  # one cast for all truths: undefined

@@ -87,6 +87,7 @@ def test_evaluate_reads_ground_truth_from_the_listed_paths(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"12-margin accuracy: {(2 / 3 + 59 / 60) / 2:.4f}" in proc.stdout
     assert f"with each image's colour cast corrected: {(1 + 59 / 60) / 2:.4f}" in proc.stdout
+    assert "the images' casts foreseen: R² nan (mean Cb), nan (mean Cr)" in proc.stdout  # both truths gray
 
 
 @pytest.mark.e2e

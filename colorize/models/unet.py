@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 # RGB = Y + M @ (Cb, Cr)  (ITU-R BT.601 full range, as JPEG and PIL use); all in [-1, 1] units
 CHROMA_TO_RGB = ((0.0, 1.402), (-0.344136, -0.714136), (1.772, 0.0))
+# (Cb, Cr) = M @ RGB, its inverse (the luma weights 0.299, 0.587, 0.114 give Y)
+RGB_TO_CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
 def _block(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:

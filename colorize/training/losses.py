@@ -10,6 +10,8 @@ itself. Whatever a run trains on, it still logs train/val MSE and 12-margin metr
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -32,19 +34,31 @@ def charbonnier(pred: Tensor, target: Tensor, epsilon: float = 1e-3) -> Tensor:
     return torch.mean(torch.sqrt((pred - target) ** 2 + epsilon**2))
 
 
-def cast_split(pred: Tensor, target: Tensor, epsilon: float = 1e-3, cast_weight: float = 1.0) -> Tensor:
+def cast_split(pred: Tensor, target: Tensor, epsilon: float = 1e-3, cast_weight: float = 1.0,
+               blocks: Sequence[int] = ()) -> Tensor:
     """Charbonnier on the local error plus `cast_weight` x Charbonnier on the cast.
 
-    The cast is an image's mean error per channel (N x C); the local error is e minus its image's
-    cast. Why: a face's colour cast is barely predictable from its gray image, and it is often larger
-    than the local errors. Under an L1-like loss on e itself, every value of such an image then has
-    the sign of the cast, and the image teaches the local colours nothing. Split, the local part
-    always gets its own gradient, and the cast still goes to its median.
+    The cast is an image's mean error per channel; the local error is e minus its image's cast.
+    Why: a face's colour cast is barely predictable from its gray image, and it is often larger than
+    the local errors. Under an L1-like loss on e itself, every value of such an image then has the
+    sign of the cast, and the image teaches the local colours nothing. Split, the local part always
+    gets its own gradient, and the cast still goes to its median.
+
+    `blocks` (block sides in pixels, e.g. (20,)) split regions off the same way: the mean error of
+    each b x b block, less the next coarser mean, is a term of its own, and the local error is taken
+    from the finest blocks' means. (Sides that do not divide the image give approximate blocks.)
     """
     e = pred - target
-    cast = e.mean(dim=(-2, -1), keepdim=True)
-    local = torch.mean(torch.sqrt((e - cast) ** 2 + epsilon**2))
-    return local + cast_weight * torch.mean(torch.sqrt(cast**2 + epsilon**2))
+    h, w = e.shape[-2:]
+    levels = [e.mean(dim=(-2, -1), keepdim=True)]  # coarsest first: the cast, the blocks, the values
+    for side in sorted(blocks, reverse=True):
+        means = F.adaptive_avg_pool2d(e, (-(-h // side), -(-w // side)))
+        levels.append(F.interpolate(means, size=(h, w), mode="nearest"))
+    levels.append(e)
+    loss = cast_weight * torch.mean(torch.sqrt(levels[0] ** 2 + epsilon**2))
+    for coarse, fine in zip(levels, levels[1:]):
+        loss = loss + torch.mean(torch.sqrt((fine - coarse) ** 2 + epsilon**2))
+    return loss
 
 
 def margin(pred: Tensor, target: Tensor, sigma: float = MARGIN, mse_weight: float = 0.0) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from colorize.models.unet import CHROMA_TO_RGB  # the nets' own chroma -> RGB map (BT.601)
+from colorize.models.unet import CHROMA_TO_RGB, RGB_TO_CHROMA  # the nets' own maps (BT.601)
 
 MARGIN = 12
 
@@ -64,3 +64,21 @@ def cast_corrected_accuracy(pred: Tensor, target: Tensor, radius: int = 10, step
             shifted = (base + offset).round_().clamp_(0, 255).to(torch.uint8)
             best = torch.maximum(best, margin_hits(shifted, target, margin))
     return float((best.double() / pred[0].numel()).mean())
+
+
+def cast_r2(pred: Tensor, target: Tensor) -> tuple[float, float]:
+    """How much of the images' colour casts the estimations foresee: across images, the R² of each
+    image's mean Cb and mean Cr in `pred` as a prediction of those in `target` (1: every image's cast
+    foreseen; 0: no better than one mean cast for all; below 0: worse; NaN if all casts are equal).
+    N x 3 x H x W, any dtype.
+    """
+    to_chroma = torch.tensor(RGB_TO_CHROMA, dtype=torch.float64)
+
+    def mean_chroma(x: Tensor) -> Tensor:  # N x 2
+        return torch.einsum("ck,nk->nc", to_chroma, x.double().mean(dim=(2, 3)))
+
+    guess, truth = mean_chroma(pred), mean_chroma(target)
+    spread = truth.var(0, unbiased=False)
+    r2 = 1 - ((guess - truth) ** 2).mean(0) / spread
+    r2 = torch.where(spread > 0, r2, torch.nan)  # undefined when every image has the same cast
+    return float(r2[0]), float(r2[1])
