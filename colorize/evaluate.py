@@ -16,7 +16,7 @@ import torch
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.data.images import read_images
 from colorize.errors import ColorizeError
-from colorize.training.metrics import cast_corrected_accuracy, cast_r2, margin_accuracy
+from colorize.training.metrics import block_corrected_accuracy, cast_corrected_accuracy, cast_r2, margin_accuracy
 
 
 def score(estimations: np.ndarray, truth: np.ndarray) -> float:
@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cast", action="store_true",
                         help="also print the accuracy with each image's colour cast corrected (a constant chroma "
                              "offset, the best of Cb, Cr in -10..10): how much of the error is a per-image cast; "
+                             "the same with each block's mean error removed (2x2, 4x4, 8x8 blocks: regions); "
                              "and how much of the casts' spread across images the estimations foresee (R²)")
     args = parser.parse_args(argv)
     estimations, truth = load(args.estimations, args.names)
@@ -68,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         corrected = cast_corrected_accuracy(channels_first(estimations), channels_first(truth))
         print(f"with each image's colour cast corrected: {corrected:.4f}  "
               f"(a per-image cast accounts for {corrected - accuracy:.4f} of the error)")
+        grids = [g for g in (2, 4, 8) if estimations.shape[1] % g == 0 and estimations.shape[2] % g == 0]
+        if grids:
+            regions = ", ".join(
+                f"{g} x {g} blocks {block_corrected_accuracy(channels_first(estimations), channels_first(truth), g):.4f}"
+                for g in grids)
+            print(f"with each block's mean error removed instead (regions): {regions}")
         cb, cr = cast_r2(channels_first(estimations), channels_first(truth))
         print(f"the images' casts foreseen: R² {cb:.3f} (mean Cb), {cr:.3f} (mean Cr) across images "
               "(1: every cast; 0: no better than one mean cast for all)")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from colorize.training.metrics import cast_corrected_accuracy, cast_r2, margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
+from colorize.training.metrics import block_corrected_accuracy, cast_corrected_accuracy, cast_r2, margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
 
 
 def u8(values) -> torch.Tensor:
@@ -87,3 +87,19 @@ def test_cast_r2_by_hand():
     middle = (truth[0] + truth[1]) / 2  # both images get the mean cast, 5: R² 0 by definition
     assert cast_r2(middle.expand(2, -1, -1, -1), truth) == pytest.approx((0.0, 0.0), abs=1e-4)
     assert all(math.isnan(r2) for r2 in cast_r2(truth, gray))  # one cast for all truths: undefined
+
+
+def test_block_corrected_accuracy_removes_what_a_block_shares_only():
+    """One 3 x 4 x 4 image of 100s, cut into 2 x 2 blocks of 2 x 2. Red is off by 10, 30, 10, 30 in
+    the top-left block (mean 20) and by 30, 0, 0, -30 in the top-right one (mean 0): 12 of red's 16
+    values hit. With each block's mean error removed the top-left block hits everywhere (-10, +10);
+    the top-right block's local errors stay. The image's mean red error, 5, moves nothing in or out."""
+    truth = torch.full((1, 3, 4, 4), 100, dtype=torch.uint8)
+    pred = truth.clone()
+    pred[0, 0, :2] = torch.tensor([[110, 130, 130, 100], [110, 130, 100, 70]], dtype=torch.uint8)
+    assert margin_accuracy(pred, truth) == pytest.approx((12 + 32) / 48)
+    assert block_corrected_accuracy(pred, truth, grid=2) == pytest.approx((14 + 32) / 48)
+    assert block_corrected_accuracy(pred, truth, grid=1) == pytest.approx((12 + 32) / 48)
+    assert block_corrected_accuracy(pred, truth, grid=4) == pytest.approx(1.0)  # 1 x 1 blocks: all removed
+    with pytest.raises(ValueError, match="does not cut into 3 x 3"):
+        block_corrected_accuracy(pred, truth, grid=3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from colorize.models.unet import CHROMA_TO_RGB, RGB_TO_CHROMA  # the nets' own maps (BT.601)
@@ -82,3 +83,18 @@ def cast_r2(pred: Tensor, target: Tensor) -> tuple[float, float]:
     r2 = 1 - ((guess - truth) ** 2).mean(0) / spread
     r2 = torch.where(spread > 0, r2, torch.nan)  # undefined when every image has the same cast
     return float(r2[0]), float(r2[1])
+
+
+def block_corrected_accuracy(pred: Tensor, target: Tensor, grid: int, margin: int = MARGIN) -> float:
+    """The 12-margin accuracy with the image cut into `grid` x `grid` blocks and each block's mean
+    error (per channel) removed: an oracle, like the cast correction (grid 1), for how much error is
+    shared by whole regions (a background, a shirt) at that scale. uint8 N x 3 x H x W, with H and W
+    multiples of `grid`.
+    """
+    h, w = pred.shape[-2:]
+    if h % grid or w % grid:
+        raise ValueError(f"a {h} x {w} image does not cut into {grid} x {grid} equal blocks")
+    error = pred.float() - target.float()
+    shared = F.interpolate(F.avg_pool2d(error, (h // grid, w // grid)), size=(h, w), mode="nearest")
+    corrected = (pred.float() - shared).round_().clamp_(0, 255).to(torch.uint8)
+    return float((margin_hits(corrected, target, margin).double() / pred[0].numel()).mean())
