@@ -81,7 +81,7 @@ def test_experiment_best_composes_the_unet_recipe(make_cfg):
     assert type(conf.model).__name__ == "UNetConfig" and conf.model.chroma and conf.model.global_context
     assert conf.trainer.ema > 0 and conf.trainer.early_stopping.monitor == "val_margin12_error"
     assert type(conf.optimizer).__name__ == "AdamWConfig" and conf.optimizer.weight_decay > 0
-    assert type(conf.loss).__name__ == "CharbonnierLossConfig"
+    assert type(conf.loss).__name__ == "CastSplitLossConfig" and list(conf.loss.blocks) == [20]
     assert type(conf.scheduler).__name__ == "CosineSchedulerConfig" and conf.scheduler.eta_min == 0.0
     assert type(conf.data).__name__ == "FacesDataConfig" and conf.data.limit is None  # the full splits
     # budgeted (start-up and artifacts fit in the 20th minute), precision follows the hardware
