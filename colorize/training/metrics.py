@@ -87,7 +87,7 @@ def cast_r2(pred: Tensor, target: Tensor) -> tuple[float, float]:
 
 def block_corrected_accuracy(pred: Tensor, target: Tensor, grid: int, margin: int = MARGIN) -> float:
     """The 12-margin accuracy with the image cut into `grid` x `grid` blocks and each block's mean
-    error (per channel) removed: an oracle, like the cast correction (grid 1), for how much error is
+    error (per channel) removed (grid 1: the whole image's): an oracle for how much error is
     shared by whole regions (a background, a shirt) at that scale. uint8 N x 3 x H x W, with H and W
     multiples of `grid`.
     """
