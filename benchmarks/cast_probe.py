@@ -20,18 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from colorize.data.faces import load_split
-from colorize.data.images import ImageSet, to_unit_range
-from colorize.models.unet import RGB_TO_CHROMA
+from colorize.data.images import to_unit_range
 from colorize.paths import faces_root
-
-
-def casts(images: ImageSet) -> Tensor:
-    """N x 2: each image's mean (Cb, Cr)."""
-    return images.rgb.double().mean(dim=(2, 3)) @ torch.tensor(RGB_TO_CHROMA, dtype=torch.float64).T
-
-
-def r2(guess: Tensor, truth: Tensor) -> list[float]:
-    return (1 - ((guess - truth) ** 2).mean(0) / truth.var(0, unbiased=False)).tolist()
+from colorize.training.metrics import image_casts, r2_score as r2
 
 
 def ridge_r2(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor, lam: float = 10.0) -> list[float]:
@@ -66,7 +57,7 @@ def main() -> None:
     root = faces_root()
     train, val = load_split(root, "train"), load_split(root, "val")
     x, xv = to_unit_range(train.gray), to_unit_range(val.gray)
-    y, yv = casts(train), casts(val)
+    y, yv = image_casts(train.rgb), image_casts(val.rgb)
     print(f"cpu capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads; "
           f"val casts' spread (std): Cb {yv[:, 0].std():.2f}, Cr {yv[:, 1].std():.2f}")
     print("ridge on pooled gray + histogram: val R² Cb {:.3f}, Cr {:.3f}".format(*ridge_r2(x, y, xv, yv)), flush=True)

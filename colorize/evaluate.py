@@ -63,19 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     accuracy = score(estimations, truth)
     print(f"12-margin accuracy: {accuracy:.4f}  (error {1 - accuracy:.4f})")
     if args.cast:
-        def channels_first(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(a).permute(0, 3, 1, 2)
-
-        corrected = cast_corrected_accuracy(channels_first(estimations), channels_first(truth))
+        pred, truth_t = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (estimations, truth))
+        corrected = cast_corrected_accuracy(pred, truth_t)
         print(f"with each image's colour cast corrected: {corrected:.4f}  "
               f"(a per-image cast accounts for {corrected - accuracy:.4f} of the error)")
-        grids = [g for g in (2, 4, 8) if estimations.shape[1] % g == 0 and estimations.shape[2] % g == 0]
+        grids = [g for g in (2, 4, 8) if pred.shape[2] % g == 0 and pred.shape[3] % g == 0]
         if grids:
-            regions = ", ".join(
-                f"{g} x {g} blocks {block_corrected_accuracy(channels_first(estimations), channels_first(truth), g):.4f}"
-                for g in grids)
+            regions = ", ".join(f"{g} x {g} blocks {block_corrected_accuracy(pred, truth_t, g):.4f}" for g in grids)
             print(f"with each block's mean error removed instead (regions): {regions}")
-        cb, cr = cast_r2(channels_first(estimations), channels_first(truth))
+        cb, cr = cast_r2(pred, truth_t)
         print(f"the images' casts foreseen: R² {cb:.3f} (mean Cb), {cr:.3f} (mean Cr) across images "
               "(1: every cast; 0: no better than one mean cast for all)")
     return 0

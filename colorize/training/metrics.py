@@ -67,22 +67,27 @@ def cast_corrected_accuracy(pred: Tensor, target: Tensor, radius: int = 10, step
     return float((best.double() / pred[0].numel()).mean())
 
 
+def image_casts(images: Tensor) -> Tensor:
+    """Each image's colour cast: its mean (Cb, Cr), N x 2, in the images' units (N x 3 x H x W)."""
+    return images.double().mean(dim=(2, 3)) @ torch.tensor(RGB_TO_CHROMA, dtype=torch.float64).T
+
+
+def r2_score(guess: Tensor, truth: Tensor) -> list[float]:
+    """Per column of N x K values, the R² of `guess` as a prediction of `truth` (NaN where every
+    truth in the column is equal: undefined)."""
+    spread = truth.var(0, unbiased=False)
+    r2 = 1 - ((guess - truth) ** 2).mean(0) / spread
+    return torch.where(spread > 0, r2, torch.nan).tolist()
+
+
 def cast_r2(pred: Tensor, target: Tensor) -> tuple[float, float]:
     """How much of the images' colour casts the estimations foresee: across images, the R² of each
     image's mean Cb and mean Cr in `pred` as a prediction of those in `target` (1: every image's cast
     foreseen; 0: no better than one mean cast for all; below 0: worse; NaN if all casts are equal).
     N x 3 x H x W, any dtype.
     """
-    to_chroma = torch.tensor(RGB_TO_CHROMA, dtype=torch.float64)
-
-    def mean_chroma(x: Tensor) -> Tensor:  # N x 2
-        return torch.einsum("ck,nk->nc", to_chroma, x.double().mean(dim=(2, 3)))
-
-    guess, truth = mean_chroma(pred), mean_chroma(target)
-    spread = truth.var(0, unbiased=False)
-    r2 = 1 - ((guess - truth) ** 2).mean(0) / spread
-    r2 = torch.where(spread > 0, r2, torch.nan)  # undefined when every image has the same cast
-    return float(r2[0]), float(r2[1])
+    cb, cr = r2_score(image_casts(pred), image_casts(target))
+    return cb, cr
 
 
 def block_corrected_accuracy(pred: Tensor, target: Tensor, grid: int, margin: int = MARGIN) -> float:
@@ -97,4 +102,4 @@ def block_corrected_accuracy(pred: Tensor, target: Tensor, grid: int, margin: in
     error = pred.float() - target.float()
     shared = F.interpolate(F.avg_pool2d(error, (h // grid, w // grid)), size=(h, w), mode="nearest")
     corrected = (pred.float() - shared).round_().clamp_(0, 255).to(torch.uint8)
-    return float((margin_hits(corrected, target, margin).double() / pred[0].numel()).mean())
+    return margin_accuracy(corrected, target, margin)
