@@ -62,13 +62,13 @@ class UNetConfig:
     channels: int = 16  # kernels at full resolution, doubled at every level
     batch_norm: bool = True
     chroma: bool = True  # predict Cb/Cr and recombine with the input luma (else RGB directly)
-    stride: int = 1  # 2: work at half resolution (pixel-unshuffle in, pixel-shuffle out)
+    stride: int = 1  # 2 / 4: work at 1/2 or 1/4 resolution (pixel-unshuffle in, pixel-shuffle out)
     global_context: bool = False  # add the image's mean bottleneck features (through an MLP) everywhere
 
     def __post_init__(self) -> None:
         _require(1 <= self.depth <= 4, "model.depth", self.depth, "must be 1..4 (80x80 images halve per level)")
         _require(self.channels >= 1, "model.channels", self.channels, "must be an integer >= 1")
-        _require(self.stride in (1, 2), "model.stride", self.stride, "must be 1 or 2")
+        _require(self.stride in (1, 2, 4), "model.stride", self.stride, "must be 1, 2 or 4")
 
 
 # ----------------------------------------------------------------------------- optimizer

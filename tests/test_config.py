@@ -49,7 +49,7 @@ def test_defaults_are_the_course_baseline(make_cfg):
         ("trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
         ("trainer.early_stopping.patience=0", "trainer.early_stopping.patience=0 is invalid"),
         ("data.limit=0", "data.limit=0 is invalid"),
-        ("model=unet model.stride=3", "model.stride=3 is invalid: must be 1 or 2"),
+        ("model=unet model.stride=3", "model.stride=3 is invalid: must be 1, 2 or 4"),
         ("scheduler=cosine scheduler.eta_min=-1", "scheduler.eta_min=-1.0 is invalid: must be >= 0"),
         ("loss=cast_split loss.blocks=[20,0]", "loss.blocks=[20, 0] is invalid: must hold block sides > 0"),
     ],
@@ -81,7 +81,7 @@ def test_experiment_best_composes_the_unet_recipe(make_cfg):
     assert type(conf.model).__name__ == "UNetConfig" and conf.model.chroma and conf.model.global_context
     assert conf.trainer.ema > 0 and conf.trainer.early_stopping.monitor == "val_margin12_error"
     assert type(conf.optimizer).__name__ == "AdamWConfig" and conf.optimizer.weight_decay > 0
-    assert type(conf.loss).__name__ == "CastSplitLossConfig" and list(conf.loss.blocks) == [20]
+    assert type(conf.loss).__name__ == "CastSplitLossConfig" and list(conf.loss.blocks) == [40, 20, 10, 5]
     assert type(conf.scheduler).__name__ == "CosineSchedulerConfig" and conf.scheduler.eta_min == 0.0
     assert type(conf.data).__name__ == "FacesDataConfig" and conf.data.limit is None  # the full splits
     # budgeted (start-up and artifacts fit in the 20th minute), precision follows the hardware

@@ -117,16 +117,22 @@ def test_epochs_in_budget(budget, first, max_epochs, expected):
     assert epochs_in_budget(budget, first, max_epochs) == expected
 
 
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 4])
 @pytest.mark.parametrize("chroma", [True, False])
 def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
-    model = model_of("unet", depth=3, channels=4, chroma=chroma, stride=stride)
+    model = model_of("unet", depth=3 if stride < 4 else 2, channels=4, chroma=chroma, stride=stride)
     x = torch.rand(2, 1, 80, 80) * 2 - 1
     out = model(x)
     assert out.shape == (2, 3, 80, 80)
     if chroma:  # the BT.601 luma of the output is the input, whatever the chroma
         luma = 0.299 * out[:, 0] + 0.587 * out[:, 1] + 0.114 * out[:, 2]
         torch.testing.assert_close(luma, x[:, 0], atol=1e-5, rtol=0)
+
+
+def test_unet_names_an_image_size_its_levels_cannot_halve():
+    model = model_of("unet", depth=3, channels=4, stride=4)  # 80 / 4 = 20 -> 10 -> 5 -> no
+    with pytest.raises(ValueError, match=r"image size \(80, 80\) is invalid .* multiples of .* = 32"):
+        model(torch.zeros(1, 1, 80, 80))
 
 
 def test_half_resolution_unet_sees_every_input_pixel():

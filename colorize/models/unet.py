@@ -7,7 +7,7 @@ exactly and the net only has to learn colour.
 With ``stride=2`` the net works at half resolution: the input is folded losslessly into 4
 channels (pixel-unshuffle) and the head unfolds its output (pixel-shuffle). Chroma varies slowly
 across a face, so this costs little accuracy and saves ~4x compute, which buys a wider, deeper net
-within the same time budget.
+within the same time budget. ``stride=4`` folds 4 x 4 pixels into 16 channels the same way.
 """
 
 from __future__ import annotations
@@ -65,8 +65,12 @@ class UNet(nn.Module):
         self.chroma = chroma
         self.head = nn.Conv2d(widths[0], (2 if chroma else 3) * stride * stride, 1)
         self.register_buffer("to_rgb", torch.tensor(CHROMA_TO_RGB), persistent=False)
+        self.multiple = stride * 2**depth  # the image side must divide into the deepest level's pixels
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
+            raise ValueError(f"image size {tuple(x.shape[-2:])} is invalid for this U-Net: height and width must be "
+                             f"multiples of model.stride x 2^model.depth = {self.multiple}")
         skips = []
         h = self.fold(x)
         for i, block in enumerate(self.down):
