@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from colorize.config import model_of
 from colorize.data.faces import load_faces
+from colorize.errors import ColorizeError
 from colorize.training.early_stopping import EarlyStopping
 
 from colorize.training import schedules
@@ -131,7 +132,7 @@ def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
 
 def test_unet_names_an_image_size_its_levels_cannot_halve():
     model = model_of("unet", depth=3, channels=4, stride=4)  # 80 / 4 = 20 -> 10 -> 5 -> no
-    with pytest.raises(ValueError, match=r"image size \(80, 80\) is invalid .* multiples of .* = 32"):
+    with pytest.raises(ColorizeError, match=r"image size 80x80 does not suit this U-Net: .* multiples of .* = 32$"):
         model(torch.zeros(1, 1, 80, 80))
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from colorize.errors import ColorizeError
+
 # RGB = Y + M @ (Cb, Cr)  (ITU-R BT.601 full range, as JPEG and PIL use); all in [-1, 1] units
 CHROMA_TO_RGB = ((0.0, 1.402), (-0.344136, -0.714136), (1.772, 0.0))
 # (Cb, Cr) = M @ RGB, its inverse (the luma weights 0.299, 0.587, 0.114 give Y)
@@ -69,8 +71,8 @@ class UNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
-            raise ValueError(f"image size {tuple(x.shape[-2:])} is invalid for this U-Net: height and width must be "
-                             f"multiples of model.stride x 2^model.depth = {self.multiple}")
+            raise ColorizeError(f"image size {x.shape[-2]}x{x.shape[-1]} does not suit this U-Net: height and width "
+                                f"must be multiples of model.stride x 2^model.depth = {self.multiple}")
         skips = []
         h = self.fold(x)
         for i, block in enumerate(self.down):
