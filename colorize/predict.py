@@ -1,7 +1,8 @@
 """`python -m colorize.predict MODEL IMAGES`: colorize a folder into the course's submission format.
 
-MODEL is an MLflow run id, a ``runs:/<run id>/best.pt`` URI or a checkpoint path; IMAGES a folder
-of gray or colour images (colour is converted to gray). Writes ``estimations.npy`` (uint8,
+MODEL is an MLflow run id, a ``runs:/<run id>/best.pt`` URI or a checkpoint path; several MODELs
+are an ensemble (their predictions averaged before rounding). IMAGES is a folder of gray or colour
+images (colour is converted to gray). Writes ``estimations.npy`` (uint8,
 N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same order).
 """
 
@@ -74,20 +75,25 @@ def tta_average(model: torch.nn.Module, x: torch.Tensor, views=TTA_VIEWS) -> tor
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, gray_u8: torch.Tensor, device: torch.device, batch_size: int = 500,
-            tta: bool = False) -> np.ndarray:
-    """uint8 gray N x 1 x H x W -> uint8 RGB estimations N x H x W x 3 (`tta`: averaged over views)."""
-    model = model.to(device).eval()
+def predict(models: torch.nn.Module | Sequence[torch.nn.Module], gray_u8: torch.Tensor, device: torch.device,
+            batch_size: int = 500, tta: bool = False) -> np.ndarray:
+    """uint8 gray N x 1 x H x W -> uint8 RGB estimations N x H x W x 3. Several `models` are an
+    ensemble: their [-1, 1] predictions are averaged, then rounded once (`tta`: each model averaged
+    over the views first)."""
+    models = [models] if isinstance(models, torch.nn.Module) else list(models)
+    models = [model.to(device).eval() for model in models]
     out = []
     for start in range(0, gray_u8.shape[0], batch_size):
         x = to_unit_range(gray_u8[start : start + batch_size].to(device))
-        out.append(to_uint8(tta_average(model, x) if tta else model(x)).cpu())
+        total = sum(tta_average(model, x) if tta else model(x) for model in models)
+        out.append(to_uint8(total / len(models)).cpu())
     return torch.cat(out).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-predict", __doc__)
-    parser.add_argument("model", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path")
+    parser.add_argument("model", nargs="+", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path; "
+                                                 "several are averaged (an ensemble)")
     parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
     parser.add_argument("--uri", default=default_store_uri(),
@@ -99,13 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = list_images(args.images, args.limit)
     images = read_images(files, require_color=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        model, payload = load_model(resolve_checkpoint(args.model, args.uri, Path(tmp)))
-    estimations = predict(model, images.gray, select_device(args.device), tta=args.tta)
+    models = []
+    for model in args.model:
+        with tempfile.TemporaryDirectory() as tmp:  # one per model: each download is a best.pt
+            models.append(load_model(resolve_checkpoint(model, args.uri, Path(tmp)))[0])
+    estimations = predict(models, images.gray, select_device(args.device), tta=args.tta)
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / "estimations.npy", estimations)
     (args.out / "img_names.txt").write_text("".join(f"{name}\n" for name in images.names))
-    print(f"{estimations.shape[0]} estimations {tuple(estimations.shape)} uint8 -> "
+    averaged = f", averaged over {len(models)} models" if len(models) > 1 else ""
+    print(f"{estimations.shape[0]} estimations {tuple(estimations.shape)} uint8{averaged} -> "
           f"{args.out / 'estimations.npy'}, names -> {args.out / 'img_names.txt'}")
     return 0
 

@@ -89,6 +89,23 @@ def test_experiment_best_composes_the_unet_recipe(make_cfg):
     assert conf.trainer.precision.value == "auto"
 
 
+def test_cast_split_defaults_to_the_recipes_blocks_and_can_drop_them(make_cfg):
+    """Its blocks default to the four the recipe found best; `loss.blocks=[]` leaves the cast alone
+    split off, and the built loss uses what the config says."""
+    import torch
+    from hydra.utils import instantiate
+    from colorize.training.losses import cast_split
+
+    default = make_cfg("loss=cast_split")
+    assert list(to_object(default).loss.blocks) == [40, 20, 10, 5]
+    bare = make_cfg("loss=cast_split", "loss.blocks=[]")
+    assert list(to_object(bare).loss.blocks) == []
+    pred, target = torch.rand(2, 3, 80, 80), torch.rand(2, 3, 80, 80)
+    assert float(instantiate(default.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
+    assert float(instantiate(bare.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target)))
+    assert float(cast_split(pred, target)) != pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
+
+
 @pytest.mark.parametrize("option,schema", [("cosine", "CosineSchedulerConfig"), ("linear", "LinearSchedulerConfig"),
                                            ("plateau", "PlateauSchedulerConfig")])
 def test_every_scheduler_option_builds_a_factory_of_optimizer_and_epochs(make_cfg, option, schema):

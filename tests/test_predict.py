@@ -3,10 +3,14 @@
 
 import numpy as np
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
+from colorize.data.images import list_images, read_images
 from colorize.evaluate import score
+from colorize.predict import predict
+from colorize.training.checkpoint import load_model
 from colorize.job import JobContext, run_job
 from colorize.errors import ColorizeError
 from tests.conftest import run_cli
@@ -14,8 +18,7 @@ from tests.conftest import run_cli
 VAL_LIMIT = 40
 
 
-@pytest.fixture(scope="module")
-def trained_run(faces, mlflow_uri, tmp_path_factory):
+def train_short(faces, mlflow_uri, out, seed: int):
     """A short real training run (first 40 val images) with its checkpoint in MLflow."""
     from hydra import compose, initialize_config_module
     from colorize.paths import CONFIG_MODULE
@@ -23,11 +26,16 @@ def trained_run(faces, mlflow_uri, tmp_path_factory):
     with initialize_config_module(CONFIG_MODULE):
         cfg = compose("train", overrides=[
             "data=faces", f"data.root={faces}", f"data.limit={VAL_LIMIT}", "model.layers=2", "model.tanh=true",
-            "optimizer.lr=0.1", "trainer.max_epochs=2", f"tracking.uri={mlflow_uri}", "tracking.experiment=predict",
+            "optimizer.lr=0.1", "trainer.max_epochs=2", f"trainer.seed={seed}", f"tracking.uri={mlflow_uri}",
+            "tracking.experiment=predict",
         ])
-    out = tmp_path_factory.mktemp("trained")
     result = run_job(cfg, JobContext(out))
     return result.run_id, out / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def trained_run(faces, mlflow_uri, tmp_path_factory):
+    return train_short(faces, mlflow_uri, tmp_path_factory.mktemp("trained"), seed=0)
 
 
 @pytest.mark.e2e
@@ -55,6 +63,35 @@ def test_val_estimations_score_what_training_logged(faces, trained_run, mlflow_u
     printed = float(ev.stdout.split("12-margin accuracy:")[1].split()[0])
     run = MlflowClient(tracking_uri=mlflow_uri).get_run(run_id)
     assert printed == pytest.approx(run.data.metrics["best_val_margin12_accuracy"], abs=5e-5)
+
+
+def test_an_ensemble_rounds_the_mean_of_its_models():
+    torch.manual_seed(0)
+    a, b = torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.Conv2d(1, 3, 3, padding=1)
+    gray = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8)
+    x = gray.float() / 127.5 - 1.0
+    with torch.no_grad():
+        by_hand = ((((a(x) + b(x)) / 2).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    both = predict([a, b], gray, torch.device("cpu"), batch_size=2)  # batches split mid-set: same result
+    assert both.shape == (5, 8, 8, 3) and np.array_equal(both, by_hand.numpy())
+    assert not np.array_equal(both, predict(a, gray, torch.device("cpu")))
+    assert np.array_equal(predict([a, a], gray, torch.device("cpu")), predict(a, gray, torch.device("cpu")))
+
+
+@pytest.mark.e2e
+def test_several_models_are_averaged_from_the_command_line(faces, trained_run, mlflow_uri, tmp_path):
+    """A run id and another run's checkpoint path, averaged: the estimations are the ensemble's."""
+    run_a, ckpt_a = trained_run
+    _, ckpt_b = train_short(faces, mlflow_uri, tmp_path / "b", seed=1)
+    proc = run_cli(run_a, str(ckpt_b), str(faces / "val" / "images"), "--limit", "8", "--out", str(tmp_path),
+                   "--uri", mlflow_uri, module="colorize.predict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "8 estimations (8, 80, 80, 3) uint8, averaged over 2 models" in proc.stdout
+    est = np.load(tmp_path / "estimations.npy")
+    gray = read_images(list_images(faces / "val" / "images", 8), require_color=False).gray
+    models = [load_model(ckpt)[0] for ckpt in (ckpt_a, ckpt_b)]
+    assert np.array_equal(est, predict(models, gray, torch.device("cpu")))
+    assert not np.array_equal(est, predict(models[0], gray, torch.device("cpu")))
 
 
 def test_score_against_hand_made_arrays():

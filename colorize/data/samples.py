@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 
+from colorize.config import SamplesDataConfig
 from colorize.data.images import Splits, from_rgb_arrays
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left")
@@ -25,8 +26,10 @@ def tiles(image: np.ndarray, size: int) -> list[np.ndarray]:
     return [image[y : y + size, x : x + size] for y in range(0, h - size + 1, size) for x in range(0, w - size + 1, size)]
 
 
-def load_samples(tile: int = 80, val_every: int = 5, limit: Optional[int] = None) -> Splits:
-    """Tiles of every photo; each `val_every`-th tile (a deterministic split) is validation."""
+def load_samples(tile: int = SamplesDataConfig.tile, val_every: int = SamplesDataConfig.val_every,
+                 limit: Optional[int] = None) -> Splits:
+    """Tiles of every photo; each `val_every`-th tile (a deterministic split) is validation. The
+    defaults are the config's (`data=samples`), so a direct call loads what a run trains on."""
     train, val = [], []
     for photo in PHOTOS:
         for i, t in enumerate(tiles(_photo(photo), tile)):
