@@ -173,7 +173,7 @@ def test_search_with_pruning_in_parallel_resumes_and_adds_trials(faces, mlflow_u
     args = [
         "sweep=search", "pruner=median", "pruner.n_startup_trials=2", "hydra.sweeper.n_trials=6",
         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "data=faces", f"data.root={faces}",
-        "data.limit=64", "trainer.max_epochs=3", f"hydra.sweeper.storage={storage}",
+        "data.limit=32", "trainer.max_epochs=3", f"hydra.sweeper.storage={storage}",
         f"tracking.uri={mlflow_uri}", "tracking.experiment=search",
     ]
     first = run_cli("-m", *args, f"hydra.sweep.dir={tmp_path}/first")
