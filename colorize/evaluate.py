@@ -31,7 +31,9 @@ def score(estimations: np.ndarray, truth: np.ndarray) -> float:
 
 def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The estimations (validated) and the ground truth read from the listed image paths."""
-    for path in (estimations_path, names_path):
+    for path, what in ((estimations_path, "the estimations .npy"), (names_path, "the names file")):
+        if path.is_dir():
+            raise ColorizeError(f"{str(path)!r} is a folder: expected {what}")
         if not path.is_file():
             raise ColorizeError(f"{str(path)!r} does not exist")
     try:
@@ -45,7 +47,8 @@ def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarr
     names = [line.strip() for line in names_path.read_text().splitlines() if line.strip()]
     if len(names) != estimations.shape[0]:
         raise ColorizeError(f"{len(names)} image names but {estimations.shape[0]} estimations: counts must match")
-    truth = read_images([Path(n) for n in names], require_color=True)
+    truth = read_images([Path(n) for n in names], require_color=True,
+                        role="scoring needs the listed images' colour (ground truth)")
     return estimations, truth.rgb.permute(0, 2, 3, 1).numpy()
 
 

@@ -36,6 +36,8 @@ TRIAL_TAG = "trial"  # a trial run's job number in its sweep (1-based)
 TRIALS_PLANNED_TAG = "trials_planned"
 FINGERPRINT_TAG = "fingerprint"  # a hash of what a job computes: finds an earlier attempt of it
 OUTPUT_DIR_TAG = "output_dir"
+FAILURE_TAG = "failure"  # why a run ended FAILED or KILLED: diverged, disk_full, store_error, process_gone, ...
+INCOMPLETE = "incomplete"  # a sweep's report section: trials left unfinished
 OPTUNA_STORAGE_TAG = "optuna_storage"  # a search's parent run: where its study lives (no password)
 OPTUNA_STUDY_TAG = "optuna_study"  # the Optuna study of a search's parent run and of each of its trials
 

@@ -55,8 +55,9 @@ def creation_lock(uri: str) -> Iterator[None]:
         yield
 
 
-def resolve_sqlite_uri(uri: str, cwd: Path | None = None) -> str:
-    """Make a relative ``sqlite:///path`` absolute (against `cwd`) and create its folder.
+def resolve_sqlite_uri(uri: str, cwd: Path | None = None, create: bool = True) -> str:
+    """Make a relative ``sqlite:///path`` absolute (against `cwd`) and create its folder; with
+    `create=False` (a reading command) a database that does not exist is an error instead.
 
     Other URIs (PostgreSQL, http://...) are returned unchanged.
     """
@@ -66,5 +67,10 @@ def resolve_sqlite_uri(uri: str, cwd: Path | None = None) -> str:
     path = Path(uri[len(prefix) :])
     if not path.is_absolute():
         path = (cwd or Path.cwd()) / path
+    if not create and not path.is_file():
+        from colorize.errors import ColorizeError
+
+        raise ColorizeError(f"no MLflow store at {str(path)!r}: nothing was tracked there "
+                            "(run from the folder you trained in, or pass --uri)")
     path.parent.mkdir(parents=True, exist_ok=True)
     return prefix + str(path.resolve())

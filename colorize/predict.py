@@ -43,7 +43,7 @@ def resolve_checkpoint(model: str, uri: str, workdir: Path) -> Path:
 
 
 def _download(run_id: str, artifact: str, uri: str, workdir: Path) -> Path:
-    tracker = Tracker(uri, "colorize")
+    tracker = Tracker(uri, None, create=False)  # a reading command: never creates a store
     try:
         tracker.get_run(run_id)
     except Exception:
@@ -104,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="test-time averaging over the mirror image and 1-pixel shifts (6 views, 6x the time)")
     args = parser.parse_args(argv)
     files = list_images(args.images, args.limit)
+    broken = next((f for f in files if "\n" in str(f) or "\r" in str(f)), None)
+    if broken is not None:  # img_names.txt has one path per line: such a name would break it in two
+        raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "
+                            "(one path per line) cannot list: rename the file")
     images = read_images(files, require_color=False)
     models = []
     for model in args.model:

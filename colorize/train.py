@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -78,14 +79,23 @@ def main(cfg: DictConfig) -> float:
     try:
         ctx = job_context(cfg)
         result = run_job(cfg, ctx)
-        if ctx.parent_run_id is None and HydraConfig.get().mode.name != "MULTIRUN":
+        single = ctx.parent_run_id is None and HydraConfig.get().mode.name != "MULTIRUN"
+        if single and result.diverged:  # a sweep goes on past a diverged trial; a single run fails
+            raise ColorizeError(f"run {result.run_id}: {result.diverged} (the run is FAILED); try a lower optimizer.lr")
+        if single:
             print(where_to_look(result, ctx.output_dir, cfg.tracking.uri))
         return result.objective
     except ColorizeError as exc:
         logging.getLogger("colorize").debug("bad input", exc_info=True)
         raise SystemExit(f"colorize: error: {exc}") from None
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        raise SystemExit(f"colorize: error: no space left on device{where}: free some space "
+                         "(an open run is ended FAILED, failure=disk_full)") from None
     except KeyboardInterrupt as exc:
-        raise SystemExit(f"colorize: interrupted ({exc or 'SIGINT'}); the last checkpoint is kept") from None
+        raise SystemExit(f"colorize: interrupted ({str(exc) or 'SIGINT'}); the last checkpoint is kept") from None
 
 
 def cli() -> None:
@@ -94,6 +104,9 @@ def cli() -> None:
     (A preset cannot say so itself: Hydra only takes hydra.mode from the primary config or the
     command line.)
     """
+    # a log line that cannot be written (a full disk) must not print a traceback: the error that
+    # follows says it in one line
+    logging.raiseExceptions = False
     argv = sys.argv[1:]
     if any(a.startswith("sweep=") for a in argv) and not {"-m", "--multirun"} & set(argv) \
             and not any(a.startswith("hydra.mode=") for a in argv):

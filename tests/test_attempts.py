@@ -124,6 +124,7 @@ def test_a_checkpoint_from_before_the_package_moved_resumes(store, make_cfg, tmp
     saved["scheduler"]["_target_"] = "colorize.schedules.cosine"  # as 0.1 wrote it
     del saved["callbacks"], saved["loss"]  # 0.1 had no callbacks nor loss group
     run = store.create_run("old")
+    run.end("KILLED")  # interrupted (a live run is not resumed)
     save_checkpoint(tmp_path / LAST, build(cfg.model), plain(cfg.model), run_id=run.run_id, config=saved,
                     train_state={"epoch": 1, "history": []})
     attempt = decide(make_cfg(f"trainer.resume={tmp_path / LAST}"), store, None, [])

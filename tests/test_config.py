@@ -44,7 +44,9 @@ def test_defaults_are_the_course_baseline(make_cfg):
         ("model.layers=0", "model.layers=0 is invalid: must be an integer >= 1"),
         ("model.kernel_size=4", "model.kernel_size=4 is invalid: must be an odd integer"),
         ("model.channels=0", "model.channels=0 is invalid"),
-        ("optimizer.lr=-1", "optimizer.lr=-1.0 is invalid: must be a number > 0"),
+        ("optimizer.lr=-1", "optimizer.lr=-1.0 is invalid: must be a finite number > 0"),
+        ("optimizer.lr=inf", "optimizer.lr=inf is invalid: must be a finite number > 0"),
+        ("optimizer.lr=nan", "optimizer.lr=nan is invalid: must be a finite number > 0"),
         ("trainer.batch_size=0", "trainer.batch_size=0 is invalid: must be >= 1"),
         ("trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
         ("trainer.early_stopping.patience=0", "trainer.early_stopping.patience=0 is invalid"),
@@ -93,7 +95,7 @@ def test_cast_split_defaults_to_the_recipes_blocks_and_can_drop_them(make_cfg):
     """Its blocks default to the four the recipe found best; `loss.blocks=[]` leaves the cast alone
     split off, and the built loss uses what the config says."""
     import torch
-    from hydra.utils import instantiate
+    from colorize.config import build
     from colorize.training.losses import cast_split
 
     default = make_cfg("loss=cast_split")
@@ -101,8 +103,8 @@ def test_cast_split_defaults_to_the_recipes_blocks_and_can_drop_them(make_cfg):
     bare = make_cfg("loss=cast_split", "loss.blocks=[]")
     assert list(to_object(bare).loss.blocks) == []
     pred, target = torch.rand(2, 3, 80, 80), torch.rand(2, 3, 80, 80)
-    assert float(instantiate(default.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
-    assert float(instantiate(bare.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target)))
+    assert float(build(default.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
+    assert float(build(bare.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target)))
     assert float(cast_split(pred, target)) != pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
 
 

@@ -119,7 +119,7 @@ def bad_folders(tmp_path_factory, faces):
     [
         (["model.layers=0"], "model.layers=0 is invalid: must be an integer >= 1"),
         (["model.kernel_size=4"], "model.kernel_size=4 is invalid: must be an odd integer"),
-        (["optimizer.lr=-1"], "optimizer.lr=-1.0 is invalid: must be a number > 0"),
+        (["optimizer.lr=-1"], "optimizer.lr=-1.0 is invalid: must be a finite number > 0"),
         (["trainer.batch_size=0"], "trainer.batch_size=0 is invalid: must be >= 1"),
         (["data=faces", "data.root=/nonexistent"], "data.root='/nonexistent' does not exist"),
         (["data=faces", "data.root={empty}"], "empty/train/images' holds no images"),
@@ -160,8 +160,9 @@ def test_experiment_best_is_reproducible_with_the_same_seed(faces, mlflow_uri, t
 
 @pytest.mark.e2e
 def test_budgeted_run_anneals_within_its_budget_and_replays(faces, mlflow_uri, tmp_path):
-    """trainer.max_minutes fixes N from the first epoch; the cosine ends at its floor on epoch N, the
-    epochs fit the budget, and trainer.max_epochs=N without a budget replays the run exactly."""
+    """trainer.max_minutes fixes N from the first epoch; the cosine ends at its floor on epoch N, and
+    trainer.max_epochs=N without a budget replays the run exactly. Asserted on the N the run logged,
+    whatever the machine's load made it (the rule itself is tested with an injected clock)."""
     budget_min = 0.05  # 3 s: a handful of epochs of this net on 400 faces
     common = ["data=faces", f"data.root={faces}", "data.limit=400", "model.layers=2", "model.channels=16",
               "model.kernel_size=5", "optimizer.lr=0.1", "scheduler=cosine", "scheduler.eta_min=0.001",
@@ -172,19 +173,20 @@ def test_budgeted_run_anneals_within_its_budget_and_replays(faces, mlflow_uri, t
     client, runs = runs_in(mlflow_uri, "budget")
     run = runs[0]
     n = int(run.data.params["trainer.budget_epochs"])
-    assert 2 <= n < 100 and "time_budget" not in run.data.tags
+    assert 1 <= n < 100
 
     def history(run_id, key):
         return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
 
     lrs = history(run.info.run_id, "lr")
-    assert len(lrs) == n and lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.001)
-    assert sum(history(run.info.run_id, "epoch_seconds")) <= budget_min * 60
+    cut = "time_budget" in run.data.tags  # the machine slowed by > 20% after epoch 1: cut short, tagged
+    assert len(lrs) < n if cut else len(lrs) == n
+    assert lrs[0] == pytest.approx(0.1) and (cut or n == 1 or lrs[-1] == pytest.approx(0.001))
     proc = run_cli(*common, f"trainer.max_epochs={n}", "tracking.run_name=replay", f"hydra.run.dir={tmp_path / 'b'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     replay = next(r for r in runs_in(mlflow_uri, "budget")[1] if r.info.run_name == "replay")
     for key in METRICS + ["lr"]:
-        assert history(replay.info.run_id, key) == history(run.info.run_id, key), key
+        assert history(replay.info.run_id, key)[:len(lrs)] == history(run.info.run_id, key), key
 
 
 def test_new_experiments_open_on_the_runs_table(mlflow_uri):
@@ -227,10 +229,12 @@ def test_resume_names_the_overrides_that_would_change_the_run(make_cfg):
 
 
 @pytest.mark.e2e
-def test_resume_with_a_conflicting_override_is_a_one_line_error(trained, mlflow_uri, tmp_path):
+def test_resume_of_a_finished_run_with_a_conflicting_override_is_a_one_line_error(trained, mlflow_uri, tmp_path):
+    """A finished run is refused first (nothing to resume); the conflicting override of an unfinished
+    one is refused by name (tests/test_attempts.py)."""
     _, run, _, _ = trained
     proc = run_cli(f"trainer.resume={run.info.run_id}", "model.layers=4", f"tracking.uri={mlflow_uri}",
                    "tracking.experiment=e2e", f"hydra.run.dir={tmp_path}")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     last = [l for l in proc.stderr.splitlines() if l.strip()][-1]
-    assert last.startswith("colorize: error: trainer.resume=") and "model.layers=4 would change it" in last
+    assert last.startswith(f"colorize: error: run {run.info.run_id} finished at epoch") and "nothing to resume" in last

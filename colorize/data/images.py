@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from colorize.errors import DataError
+
+log = logging.getLogger("colorize")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -73,24 +76,36 @@ def list_images(folder: Path, limit: Optional[int] = None) -> list[Path]:
     return files[:limit] if limit else files
 
 
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
 def _decode(path: Path) -> tuple[np.ndarray, str]:
-    """One file -> (H x W x 3 uint8, PIL mode); DataError naming the file if unreadable."""
+    """One file -> (H x W x 3 uint8, PIL mode); DataError naming the file if unreadable. An image
+    with transparency is composited onto white (what a viewer shows), not stripped of its alpha."""
     try:
         with Image.open(path) as im:
             mode = im.mode
+            if mode in ALPHA_MODES or (mode == "P" and "transparency" in im.info):
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                flat = Image.alpha_composite(white, im.convert("RGBA")).convert("RGB")
+                return np.asarray(flat), "PA" if mode == "P" else mode  # (a mode that says: had alpha)
             return np.asarray(im.convert("RGB")), mode
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
 
 
-def read_images(files: list[Path], *, require_color: bool) -> ImageSet:
+def read_images(files: list[Path], *, require_color: bool, role: str = "training images need colour") -> ImageSet:
     """Decode files (in parallel threads) into an ImageSet.
 
-    With `require_color`, a grayscale file is an error (it has no colour target); otherwise gray
-    inputs are accepted and `rgb` is None when every file is gray. All images must share a size.
+    With `require_color`, a grayscale file is an error (it has no colour target: `role` says why
+    colour is needed); otherwise gray inputs are accepted and `rgb` is None when every file is gray.
+    All images must share a size. Images with transparency are composited onto white, with a warning.
     """
     with ThreadPoolExecutor(max_workers=4) as pool:
         decoded = list(pool.map(_decode, files))
+    alpha = [f for f, (_, mode) in zip(files, decoded) if mode in ALPHA_MODES]
+    if alpha:
+        log.warning("%d image(s) have transparency (first: %s): composited onto white", len(alpha), alpha[0])
     sizes = {a.shape for a, _ in decoded}
     if len(sizes) > 1:
         first = decoded[0][0].shape
@@ -102,7 +117,7 @@ def read_images(files: list[Path], *, require_color: bool) -> ImageSet:
     gray_files = [f for f, (_, mode) in zip(files, decoded) if mode in ("L", "LA", "1", "I", "I;16", "F")]
     names = [str(f) for f in files]
     if require_color and gray_files:
-        raise DataError(f"image {str(gray_files[0])!r} is grayscale: training images need colour")
+        raise DataError(f"image {str(gray_files[0])!r} is grayscale: {role}")
     image_set = from_rgb_arrays([a for a, _ in decoded], names)
     if len(gray_files) == len(files):
         return ImageSet(image_set.gray, None, names)

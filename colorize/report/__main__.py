@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="report name (folder under outputs/report/)")
     parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="parent folder of reports")
     args = parser.parse_args(argv)
-    tracker = Tracker(args.uri, args.experiment)
+    tracker = Tracker(args.uri, args.experiment, create=False)  # reads: never creates a store
     sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
     name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")
     out = build_report(tracker, sweeps, args.out / name, name)

@@ -62,8 +62,8 @@ def sweep_rows(sweeps: list[Sweep]) -> list[list[str]]:
     """Per sweep: its trials, wall time and the overrides it ran with (its budget)."""
     rows = []
     for sweep in sweeps:
-        wall = (sweep.end_time - sweep.start_time) / 60000 if sweep.end_time else float("nan")
-        rows.append([sweep.preset, str(len(sweep.trials)), f"{wall:.1f}", f"`{sweep.tags.get('overrides', '')}`"])
+        wall = f"{(sweep.end_time - sweep.start_time) / 60000:.1f}" if sweep.end_time else f"— ({sweep.status})"
+        rows.append([sweep.preset, str(len(sweep.trials)), wall, f"`{sweep.tags.get('overrides', '')}`"])
     return rows
 
 
@@ -87,7 +87,7 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         doc.add(
             Heading(f"{title} (sweep={sweep.preset})"),
             Paragraph(f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'}; "
-                      f"{len(sweep.trials)} trials."),
+                      f"{len(sweep.trials)} trials. {sweep.incomplete() or ''}".rstrip()),
             Image(figure.relative_to(out_dir), f"{title}: train (dashed) and validation (solid) curves"),
             Table(COLUMNS, [table_row(c) for c in configurations(sweep)]),
         )

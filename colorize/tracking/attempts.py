@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,8 +85,8 @@ def resume_conflicts(cfg: DictConfig, saved: DictConfig, overrides: list[str]) -
     return conflicts
 
 
-def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> dict:
-    """The last checkpoint of a run (an id, looked up in `tracker`'s store) or at a path."""
+def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> tuple[Path, dict]:
+    """The last checkpoint of a run (an id, looked up in `tracker`'s store) or at a path, and its payload."""
     path = Path(resume)
     if not path.is_file():
         try:
@@ -95,7 +96,7 @@ def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> dict:
                 f"trainer.resume={resume!r} is neither a checkpoint file nor a run in {tracker.uri!r}"
             ) from None
         local = Path(run.data.tags.get(names.OUTPUT_DIR_TAG, "")) / LAST
-        if local.is_file():
+        if local.is_file() and _run_of(local) == resume:  # (a folder another run wrote into is not this run's)
             path = local
         else:
             try:
@@ -105,19 +106,57 @@ def locate_resume(resume: str, tracker: Tracker, workdir: Path) -> dict:
     payload = read_checkpoint(path)
     if "train_state" not in payload:
         raise ColorizeError(f"checkpoint {str(path)!r} holds no training state (use the run's {LAST})")
-    return payload
+    return path, payload
 
 
-def _load(resume: str, tracker: Tracker) -> dict:
+def _run_of(path: Path) -> Optional[str]:
+    try:
+        return read_checkpoint(path).get("run_id")
+    except ColorizeError:
+        return None
+
+
+def check_resumable(tracker: Tracker, payload: dict) -> None:
+    """Resume acts on an unfinished run only: a finished, diverged or live run is refused, untouched."""
+    run_id, epoch = payload.get("run_id"), payload["train_state"]["epoch"]
+    try:
+        run = tracker.get_run(run_id)
+    except Exception:
+        raise ColorizeError(f"the checkpoint's run {run_id!r} is not in the MLflow store {tracker.uri!r}: "
+                            "set tracking.uri to the store it was tracked in") from None
+    status, tags = run.info.status, run.data.tags
+    if status == "FINISHED":
+        stopped = int(run.data.metrics.get(names.STOPPED_EPOCH, epoch))
+        raise ColorizeError(f"run {run_id} finished at epoch {stopped}; nothing to resume: start a new run "
+                            "(without trainer.resume), e.g. with a larger trainer.max_epochs")
+    if tags.get(names.DIVERGED) == "true":
+        raise ColorizeError(f"run {run_id} diverged at epoch {tags.get('diverged_epoch', '?')}; nothing to "
+                            "resume: start a new run with a lower optimizer.lr")
+    if status == "RUNNING" and not is_orphan(run):
+        raise ColorizeError(f"run {run_id} is still running (pid {tags.get('pid', '?')} on "
+                            f"{tags.get('host', '?')}): stop it first, or wait for it to end")
+
+
+def _load(resume: str, tracker: Tracker, keep_in: Optional[Path] = None, explicit: bool = False) -> dict:
+    """The checkpoint's payload; an `explicit` trainer.resume is checked first (:func:`check_resumable`).
+    The checkpoint is then copied to `keep_in`/last.pt: the resumed run's folder starts from it."""
     with tempfile.TemporaryDirectory() as tmp:
-        return locate_resume(resume, tracker, Path(tmp))
+        path, payload = locate_resume(resume, tracker, Path(tmp))
+        if explicit:
+            check_resumable(tracker, payload)
+        if keep_in is not None and path.resolve() != (keep_in / LAST).resolve():
+            keep_in.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, keep_in / LAST)
+        return payload
 
 
-def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], overrides: list[str]) -> Attempt:
-    """The attempt a job makes (see the module's table); may end a dead earlier attempt KILLED."""
+def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], overrides: list[str],
+           output_dir: Optional[Path] = None) -> Attempt:
+    """The attempt a job makes (see the module's table); may end a dead earlier attempt KILLED. A
+    resumed run's checkpoint is copied into `output_dir`."""
     resume = cfg.trainer.get("resume")
     if resume:
-        payload = _load(resume, tracker)
+        payload = _load(resume, tracker, output_dir, explicit=True)
         saved = typed(payload["config"])
         saved.tracking, saved.callbacks = cfg.tracking, cfg.callbacks  # where it logs: as given now
         conflicts = resume_conflicts(cfg, saved, overrides)
@@ -135,7 +174,7 @@ def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], over
         return Attempt(SKIP, cfg, prior.info.run_id, status=prior.info.status,
                        objective=prior.data.metrics.get(names.OBJECTIVE, math.nan))
     try:  # killed or orphaned: continue it from its last checkpoint
-        payload = _load(prior.info.run_id, tracker)
+        payload = _load(prior.info.run_id, tracker, output_dir)
     except ColorizeError:  # killed before its first epoch ended: start over
         tracker.run(prior.info.run_id).end("KILLED")
         return Attempt(NEW, cfg)

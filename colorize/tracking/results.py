@@ -11,7 +11,7 @@ from colorize import names
 from colorize.errors import ColorizeError
 from colorize.models import describe
 from colorize.names import CURVES, OBJECTIVE, PARENT_TAG
-from colorize.tracking.store import Tracker
+from colorize.tracking.store import Tracker, is_orphan
 
 NOT_SWEPT = {"optuna_trial", "tracking.run_name"}  # params that differ between trials without being an axis
 T = TypeVar("T")
@@ -20,6 +20,8 @@ T = TypeVar("T")
 def trial_status(run: Any) -> str:
     """finished | pruned | diverged | failed | killed | running, from an MLflow run."""
     tags = run.data.tags
+    if is_orphan(run):  # RUNNING, but its process is gone: nobody will end it but the next writer
+        return names.KILLED
     if tags.get(names.DIVERGED) == "true":
         return names.DIVERGED
     if tags.get(names.PRUNED) == "true":
@@ -81,10 +83,23 @@ class Sweep:
     start_time: int = 0
     end_time: int = 0
     tags: dict = field(default_factory=dict)  # the parent run's tags (overrides, provenance, Optuna study)
+    status: str = names.FINISHED  # the parent run's: finished, or killed / running / failed
 
     @property
     def best(self) -> Optional[Trial]:
         return best_trial(self.trials)
+
+    def incomplete(self) -> Optional[str]:
+        """What a sweep that did not finish left undone (None for a complete one)."""
+        unfinished = [t for t in self.trials if t.status in (names.KILLED, names.RUNNING)]
+        planned = int(self.tags.get(names.TRIALS_PLANNED_TAG) or 0)
+        missing = max(0, planned - len(self.trials))
+        if self.status == names.FINISHED and not unfinished and not missing:
+            return None
+        parts = [f"the sweep is {self.status}"]
+        parts += [f"{len(unfinished)} trial(s) " + "/".join(sorted({t.status for t in unfinished}))] if unfinished else []
+        parts += [f"{missing} of {planned} planned trial(s) never started"] if missing else []
+        return "Incomplete: " + ", ".join(parts) + " (run the same command again to continue it)."
 
 
 SEED = "trainer.seed"
@@ -206,7 +221,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
         )
     preset = parent.data.tags.get(names.SWEEP_TAG, parent.info.run_name or "multirun")
     return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0, parent.info.end_time or 0,
-                 dict(parent.data.tags))
+                 dict(parent.data.tags), trial_status(parent))
 
 
 def parent_runs(tracker: Tracker, preset: Optional[str] = None) -> list:

@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -17,10 +17,14 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from colorize.errors import ColorizeError
-from colorize.names import EXPERIMENT_KIND_TAG, PARENT_TAG
+from colorize.names import EXPERIMENT_KIND_TAG, FAILURE_TAG, OUTPUT_DIR_TAG, PARENT_TAG
 from colorize.paths import creation_lock, resolve_sqlite_uri
+from colorize.tracking.failures import check_uri, failure_kind, recovered_ending, store_problem, write_end_file
 
 log = logging.getLogger(__name__)
+# MLflow logs every failed SQL statement with its traceback before raising; colorize says it in one
+# line (tracking/failures.py) instead
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 MAX_PARAMS_PER_BATCH = 100
 
@@ -73,6 +77,31 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
         raise ColorizeError(f"cannot reach MLflow tracking server {uri!r}: {reason}") from None
 
 
+DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def check_database(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when a database server does not answer: MLflow itself retries an
+    engine that cannot connect with exponential back-off for minutes."""
+    from sqlalchemy.engine import make_url
+
+    scheme = uri.partition("://")[0].split("+")[0]
+    if scheme not in DB_PORTS:
+        return
+    url = make_url(uri)
+    try:
+        url.get_dialect().import_dbapi()  # the driver the URI names (postgresql:// means psycopg2)
+    except ImportError as exc:
+        raise ColorizeError(store_problem(uri, exc)) from None
+    if not url.host:  # a Unix socket: the driver's own error will do
+        return
+    try:
+        socket.create_connection((url.host, url.port or DB_PORTS[scheme]), timeout=timeout).close()
+    except OSError as exc:
+        raise ColorizeError(f"cannot reach the database of MLflow store {url.render_as_string(hide_password=True)!r} "
+                            f"within {timeout:g} s: {exc.strerror or exc}") from None
+
+
 def default_artifact_location(uri: str) -> Optional[str]:
     """Beside a sqlite store: its folder's `mlartifacts`; elsewhere the server decides."""
     prefix = "sqlite:///"
@@ -109,6 +138,8 @@ class TrackedRun:
     status: str = "FINISHED"
     tolerant: bool = False
     errors: list[str] = field(default_factory=list)
+    failure: str = ""  # why the run fails (the `failure` tag it ends with): disk_full, store_error, ...
+    output_dir: Optional[str] = None  # where to leave word of its ending if the store refuses it
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
         if self.errors:
@@ -118,6 +149,7 @@ class TrackedRun:
         except Exception as exc:
             if not self.tolerant:
                 raise
+            self.failure = self.failure or failure_kind(exc)
             self.errors.append(f"MLflow {what} failed for run {self.run_id}: {_first_line(exc)}")
             log.error("%s -- training goes on, tracking stops", self.errors[-1])
 
@@ -144,20 +176,64 @@ class TrackedRun:
             self.set_tags(tags)
 
     def end(self, status: Optional[str] = None) -> None:
-        self._call("ending the run", self.client.set_terminated, self.run_id, status=status or self.status)
+        """End the run, even after a tracking error (then FAILED, tagged with the failure): a run is
+        never left RUNNING while its store still takes writes; if it refuses, the run's folder
+        says how it should have ended, for the next command that opens the store."""
+        status = status or self.status
+        if self.errors and status == "FINISHED":  # trained, but its tracking is incomplete
+            status = "FAILED"
+        try:
+            if self.failure and status != "FINISHED":
+                self.client.set_tag(self.run_id, FAILURE_TAG, self.failure)
+            self.client.set_terminated(self.run_id, status=status)
+        except Exception as exc:
+            if not self.tolerant:
+                raise
+            write_end_file(self.output_dir, self.run_id, status, self.failure or failure_kind(exc))
+            self.errors.append(f"MLflow ending the run failed for run {self.run_id}: {_first_line(exc)}")
 
 
 class Tracker:
     """An MLflow store and experiment, checked to be reachable when created."""
 
-    def __init__(self, uri: str, experiment: str, artifact_location: Optional[str] = None) -> None:
-        self.uri = resolve_sqlite_uri(uri)
+    def __init__(self, uri: str, experiment: Optional[str], artifact_location: Optional[str] = None,
+                 create: bool = True) -> None:
+        """Open the store (creating it and the experiment if `create`; a reading command passes
+        False, and a missing store or experiment is then a one-line error) and end the runs that
+        dead processes left RUNNING in the experiment (:meth:`recover`)."""
+        check_uri(uri)
+        self.uri = resolve_sqlite_uri(uri, create=create)
         if self.uri.startswith(("http://", "https://")):
             check_server(self.uri)
+        check_database(self.uri)
         self.experiment_name = experiment
-        with creation_lock(self.uri):  # the first use creates and migrates the store: one process at a time
-            self.client = MlflowClient(tracking_uri=self.uri)  # (MLflow creates the sqlite schema here)
-            self.experiment_id = self._experiment(experiment, artifact_location or default_artifact_location(self.uri))
+        self.experiment_id = ""
+        try:
+            with creation_lock(self.uri) if create else nullcontext():  # creating a store: one process at a time
+                self.client = MlflowClient(tracking_uri=self.uri)  # (MLflow creates the sqlite schema here)
+                if experiment is not None:
+                    self.experiment_id = self._experiment(experiment, artifact_location
+                                                          or default_artifact_location(self.uri), create)
+            if experiment is not None and create:
+                self.recover()
+        except ColorizeError:
+            raise
+        except Exception as exc:  # sqlalchemy, sqlite3, requests, a missing driver: one line
+            raise ColorizeError(store_problem(self.uri, exc)) from None
+
+    def recover(self) -> list[str]:
+        """End the experiment's orphans: RUNNING runs whose process on this host is gone (SIGKILL, a
+        crash, a store that refused the end): FAILED as their folder says, else KILLED
+        (`failure=process_gone`). Returns their ids."""
+        ended = []
+        for run in self.client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+            if is_orphan(run):
+                status, failure = recovered_ending(run, OUTPUT_DIR_TAG)
+                self.client.set_tag(run.info.run_id, FAILURE_TAG, failure)
+                self.client.set_terminated(run.info.run_id, status=status)
+                log.info("run %s: its process is gone; ended %s (failure=%s)", run.info.run_id, status, failure)
+                ended.append(run.info.run_id)
+        return ended
 
     @classmethod
     def from_config(cls, tracking: Any) -> "Tracker":
@@ -165,11 +241,13 @@ class Tracker:
         get = tracking.get if hasattr(tracking, "get") else (lambda k, d=None: getattr(tracking, k, d))
         return cls(get("uri"), get("experiment"), get("artifact_location"))
 
-    def _experiment(self, name: str, artifact_location: Optional[str]) -> str:
+    def _experiment(self, name: str, artifact_location: Optional[str], create: bool = True) -> str:
         try:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 return found.experiment_id
+            if not create:
+                raise ColorizeError(f"MLflow store {self.uri!r} has no experiment {name!r}: pass --experiment")
             try:
                 # MLflow 3's UI opens an experiment without this kind on its GenAI overview, not the runs table
                 return self.client.create_experiment(name, artifact_location=artifact_location,
@@ -179,10 +257,10 @@ class Tracker:
                 if found is None:
                     raise
                 return found.experiment_id
-        except MlflowException as exc:
-            raise ColorizeError(f"cannot use MLflow tracking store {self.uri!r}: {_first_line(exc)}") from None
-        except Exception as exc:  # connection errors surface as requests/sqlalchemy errors
-            raise ColorizeError(f"cannot reach MLflow tracking store {self.uri!r}: {_first_line(exc)}") from None
+        except ColorizeError:
+            raise
+        except Exception as exc:  # MlflowException; connection errors surface as requests/sqlalchemy errors
+            raise ColorizeError(store_problem(self.uri, exc)) from None
 
     def create_run(
         self,
@@ -195,8 +273,11 @@ class Tracker:
         all_tags = resolve_tags({k: str(v) for k, v in (tags or {}).items()})
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
-        return TrackedRun(self.client, run.info.run_id, tolerant=True)
+        try:
+            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        except Exception as exc:  # nothing was tracked yet: one line, no run to end
+            raise ColorizeError(store_problem(self.uri, exc)) from None
+        return TrackedRun(self.client, run.info.run_id, tolerant=True, output_dir=all_tags.get(OUTPUT_DIR_TAG))
 
     def run(self, run_id: str) -> TrackedRun:
         """An existing run, to log more to it."""
@@ -223,11 +304,20 @@ class Tracker:
             max_results=5000,
         )
 
+    def reopen(self, run_id: str) -> None:
+        """Set an ended run RUNNING again, without the `failure` tag of how it stopped before."""
+        try:
+            self.client.update_run(run_id, status="RUNNING")
+            if FAILURE_TAG in self.client.get_run(run_id).data.tags:
+                self.client.delete_tag(run_id, FAILURE_TAG)
+        except Exception as exc:
+            raise ColorizeError(store_problem(self.uri, exc)) from None
+
     @contextmanager
     def resume_run(self, run_id: str, tags: Optional[Mapping[str, Any]] = None) -> Iterator[TrackedRun]:
         """Reopen an interrupted run (status back to RUNNING) and log on into it."""
-        self.client.update_run(run_id, status="RUNNING")
-        tracked = TrackedRun(self.client, run_id, tolerant=True)
+        self.reopen(run_id)
+        tracked = TrackedRun(self.client, run_id, tolerant=True, output_dir=(tags or {}).get(OUTPUT_DIR_TAG))
         if tags:
             tracked.set_tags(tags)
         with self._ending(tracked):
@@ -253,8 +343,9 @@ class Tracker:
         except KeyboardInterrupt:
             tracked.status = "KILLED"
             raise
-        except BaseException:
+        except BaseException as exc:
             tracked.status = "FAILED"
+            tracked.failure = tracked.failure or failure_kind(exc)
             raise
         finally:
             tracked.end()

@@ -102,6 +102,9 @@ def to_markdown(rows: list[dict]) -> str:
 class MlflowSweepCallback(Callback):
     """Opens the parent run when a multirun starts; summarises and closes it when it ends."""
 
+    def __init__(self) -> None:
+        self.run_id: Optional[str] = None  # the parent run this multirun opened (none if it was refused)
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         hydra = config.hydra
         preset = hydra.runtime.choices.get("sweep") or "multirun"
@@ -116,7 +119,7 @@ class MlflowSweepCallback(Callback):
             tags[TRIALS_PLANNED_TAG] = planned
         interrupted = interrupted_sweep(tracker, preset, overrides)
         if interrupted is not None:  # the same command again: continue that sweep and its parent run
-            tracker.client.update_run(interrupted.info.run_id, status="RUNNING")
+            tracker.reopen(interrupted.info.run_id)
             run = tracker.run(interrupted.info.run_id)
             run.set_tags(tags | {"resumed": "true"})
             for child in tracker.children(run.run_id):
@@ -128,6 +131,7 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(run.run_id)
+        self.run_id = run.run_id
         log.info("MLflow parent run %s (%s) in %s", run.run_id, preset, tracker.uri)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -153,7 +157,7 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        run_id = parent_run_id(sweep_dir)
+        run_id = self.run_id  # never the folder's file: a refused multirun must not end a live one's run
         if run_id is None:
             return
         tracker = Tracker.from_config(config.tracking)

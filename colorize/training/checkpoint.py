@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,14 @@ def read_checkpoint(path: Path) -> dict:
     if not Path(path).is_file():
         raise ColorizeError(f"checkpoint {str(path)!r} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle.UnpicklingError and friends: refuse, never execute
-        raise ColorizeError(f"checkpoint {str(path)!r} was refused: {str(exc).splitlines()[0]}") from None
+        with warnings.catch_warnings():  # (torch warns of a foreign file's pickle protocol: it is refused anyway)
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # pickle.UnpicklingError and friends: refuse, never execute
+        # never torch's own advice (weights_only=False): exactly what must not be done with such a file
+        raise ColorizeError(f"checkpoint {str(path)!r} was refused: it is not a colorize checkpoint, or not a "
+                            "safe one (it cannot be read without running code from it); "
+                            "use a best.pt or last.pt that colorize wrote") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ColorizeError(f"checkpoint {str(path)!r} is not a colorize checkpoint ({FORMAT})")
     return payload
