@@ -1,7 +1,7 @@
 """Run the benchmark suite, print a table and write outputs/benchmarks/results.json.
 
     python -m benchmarks                 # everything, medians of 3 runs
-    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead sweep pruning trial study)
+    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead sweep pruning trial study gpu)
 """
 
 from __future__ import annotations
@@ -21,7 +21,22 @@ BENCHES = {
     "pruning": lambda a: sweeps.pruning(),
     "trial": lambda a: trials.trial_cost(a.repeats),
     "study": lambda a: study.study_epochs(a.repeats),
+    "gpu": lambda a: gpu_throughput(),
 }
+
+
+def gpu_throughput() -> list:
+    """The GPU check's modes (benchmarks/throughput.py) on CUDA; without CUDA it says so and does nothing."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("no CUDA device here: the GPU check needs one (benchmarks/gpu_check.sh on a lent machine; "
+              "`bash benchmarks/gpu_check.sh` dry-runs it on the CPU)")
+        return []
+    from benchmarks import throughput
+
+    throughput.main(["--device", "cuda"])
+    return []
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from colorize.data.faces import load_faces
 
 from colorize.paths import faces_root
 from colorize.training.precision import bf16_is_native, probe
-from colorize.training.loop import DeviceImages, train_epoch
+from colorize.training.loop import DeviceImages, FitOptions, train_epoch
 
 BF16_NET = "2-conv k5 c16 +tanh"
 NETS = {  # the study's 1-, 2- and 4-conv nets (2-conv/16/k5/tanh is the report's best)
@@ -65,11 +65,11 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
             opt3 = torch.optim.SGD(half.parameters(), lr=lr)
         t_ours, t_theirs, t_bf16 = [], [], []
         for r in range(repeats):  # interleaved, same process
-            t_ours.append(timed(lambda: train_epoch(ours, opt, train, batch_size, gen, r + 1, progress=False)))
+            t_ours.append(timed(lambda: train_epoch(ours, opt, train, gen, r + 1, FitOptions(1, batch_size, progress=False))))
             t_theirs.append(timed(lambda: starter_epoch(theirs, opt2, starter_set, batch_size, r)))
             if with_bf16:
-                t_bf16.append(timed(lambda: train_epoch(half, opt3, train, batch_size, gen, r + 1, progress=False,
-                                                        precision="bf16")))
+                t_bf16.append(timed(lambda: train_epoch(half, opt3, train, gen, r + 1,
+                                                        FitOptions(1, batch_size, precision="bf16", progress=False))))
         med_ours, med_theirs = statistics.median(t_ours), statistics.median(t_theirs)
         n = len(train)
         gflops = conv_flops_per_image(ours) * n / med_ours / 1e9
@@ -119,11 +119,11 @@ def compiled(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row]:
         net = model_of("baseline", **kwargs).to(memory_format=torch.channels_last)
         models[mode] = (net if mode == "eager" else torch.compile(net), torch.optim.SGD(net.parameters(), lr=lr))
     gen = torch.Generator().manual_seed(0)
-    warmup = timed(lambda: train_epoch(*models["compiled"], train, batch_size, gen, 0, progress=False))
+    warmup = timed(lambda: train_epoch(*models["compiled"], train, gen, 0, FitOptions(1, batch_size, progress=False)))
     samples: dict[str, list[float]] = {"eager": [], "compiled": []}
     for r in range(repeats):  # interleaved
         for mode, (net, opt) in models.items():
-            samples[mode].append(timed(lambda: train_epoch(net, opt, train, batch_size, gen, r + 1, progress=False)))
+            samples[mode].append(timed(lambda: train_epoch(net, opt, train, gen, r + 1, FitOptions(1, batch_size, progress=False))))
     eager, comp = statistics.median(samples["eager"]), statistics.median(samples["compiled"])
     return [
         Row("compile", f"{BF16_NET}: eager", eager, "s/epoch", samples["eager"]),

@@ -20,7 +20,7 @@ BARE = textwrap.dedent("""
     from colorize.data.faces import load_faces
     from colorize.config import model_of
     from colorize.training.runtime import seed_everything
-    from colorize.training.loop import DeviceImages, evaluate, train_epoch
+    from colorize.training.loop import DeviceImages, FitOptions, evaluate, train_epoch
     gen = seed_everything(0)
     splits = load_faces({root!r})
     train = DeviceImages.from_set(splits.train, torch.device("cpu"))
@@ -28,7 +28,7 @@ BARE = textwrap.dedent("""
     model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for epoch in range(1, {epochs} + 1):
-        train_epoch(model, opt, train, 16, gen, epoch, progress=False)
+        train_epoch(model, opt, train, gen, epoch, FitOptions(1, 16, progress=False))
         evaluate(model, val)
 """)
 

@@ -19,14 +19,14 @@ SCRIPT = textwrap.dedent("""
     from colorize.data.faces import load_faces
     from colorize.config import model_of
     from colorize.training.runtime import seed_everything
-    from colorize.training.loop import DeviceImages, train_epoch
+    from colorize.training.loop import DeviceImages, FitOptions, train_epoch
     gen = seed_everything(0)
     train = DeviceImages.from_set(load_faces({root!r}).train, torch.device("cpu"))
     model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     times = []
     for epoch in range(1, 4):
-        t = time.perf_counter(); train_epoch(model, opt, train, 16, gen, epoch, progress=False)
+        t = time.perf_counter(); train_epoch(model, opt, train, gen, epoch, FitOptions(1, 16, progress=False))
         times.append(time.perf_counter() - t)
     print(json.dumps(times))
 """)

@@ -8,6 +8,7 @@ these dataclasses (before any data is read or any run is tracked).
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib.resources import files
@@ -19,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from colorize import names
 from colorize.errors import ColorizeError, invalid
+from colorize.folders import register_resolver as register_unique_resolver
 from colorize.paths import PRESETS_MODULE, default_store_uri
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ class UNetConfig:
 
 # ----------------------------------------------------------------------------- optimizer
 def _check_lr_and_decay(lr: float, weight_decay: float) -> None:
-    _require(lr > 0 and lr == lr, "optimizer.lr", lr, "must be a number > 0")
+    _require(math.isfinite(lr) and lr > 0, "optimizer.lr", lr, "must be a finite number > 0")
     _require(weight_decay >= 0, "optimizer.weight_decay", weight_decay, "must be >= 0")
 
 
@@ -302,6 +304,9 @@ class TrainerConfig:
     shift: int = 0  # augmentation: translate each training image by up to this many pixels (reflection fills)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off; e.g. 0.999): it validates and is saved
     precision: Precision = Precision.fp32
+    # benchmarks and debugging: wait on the device after every step, as the loop did before it kept
+    # its sums on the device (same numbers, slower on a GPU)
+    sync_every_step: bool = False
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
     def __post_init__(self) -> None:
@@ -398,6 +403,7 @@ def register_configs() -> None:
 
     OmegaConf.register_resolver("colorize.parallel_jobs", parallel_jobs, replace=True)
     OmegaConf.register_resolver("colorize.default_store", default_store_uri, replace=True)
+    register_unique_resolver()  # ${colorize.unique:}: the run and sweep folders' random suffix
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig, replace=True)
     for group, options in GROUPS.items():

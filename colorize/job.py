@@ -62,15 +62,15 @@ class JobResult:
     status: str  # FINISHED | FAILED
     objective: float  # best val_margin12_error, NaN for a diverged run
     fit: Optional[FitResult] = None
-    pruned: bool = False
     experiment_id: str = ""
+    diverged: str = ""  # how a diverged run diverged ("training diverged at epoch 3, step 12: loss=nan")
 
 
 def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     """Validate, load data, train and track one configuration (or resume/reuse an earlier attempt)."""
     to_object(cfg)  # every range check happens before any data is read or any run is made
     tracker = Tracker.from_config(cfg.tracking)
-    attempt = decide(cfg, tracker, ctx.parent_run_id, ctx.overrides)
+    attempt = decide(cfg, tracker, ctx.parent_run_id, ctx.overrides, ctx.output_dir)
     if attempt.action == SKIP:
         return JobResult(attempt.run_id, attempt.status, attempt.objective, experiment_id=tracker.experiment_id)
     cfg, conf = attempt.cfg, to_object(attempt.cfg)  # a resumed run's own config
@@ -88,7 +88,7 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     options = FitOptions(
         max_epochs=t.max_epochs, batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
         max_seconds=t.max_minutes * 60 or None, hflip=t.hflip, shift=t.shift, ema=t.ema, loss=build(cfg.loss),
-        precision=precision, early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode)
+        precision=precision, sync_every_step=t.sync_every_step, early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode)
         if stop.enabled else None,
         schedule=build(cfg.scheduler) if "_target_" in cfg.scheduler else None,  # fit builds it once N is known
     )
@@ -108,16 +108,16 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
         resume = TrainState.from_dict(attempt.train_state) if attempt.train_state else None
         result = _fit(run, name, ctx.output_dir, model=model, optimizer=optimizer, train=train, val=val,
                       generator=generator, options=options, callbacks=callbacks, resume=resume)
-        if result is None:
-            return JobResult(run.run_id, "FAILED", math.nan, experiment_id=tracker.experiment_id)
+        if isinstance(result, Diverged):
+            return JobResult(run.run_id, "FAILED", math.nan, experiment_id=tracker.experiment_id,
+                             diverged=str(result))
         _finish(run, result, model, cfg, val, conf.trainer.num_samples, ctx.output_dir, name)
     if run.errors:  # the store went away mid-run: the model is trained and saved all the same
         raise ColorizeError(f"{run.errors[0]}; training finished, checkpoint at {ctx.output_dir / 'best.pt'}")
     best = result.best
     log.info("best epoch %d of %d: val_mse %.5f  val 12-margin accuracy %.4f  (run %s)", result.best_epoch,
              result.stopped_epoch, best[names.VAL_MSE], best[names.VAL_ACCURACY], run.run_id)
-    return JobResult(run.run_id, "FINISHED", best[names.VAL_ERROR], result, pruned=result.stopped_by is not None,
-                     experiment_id=tracker.experiment_id)
+    return JobResult(run.run_id, "FINISHED", best[names.VAL_ERROR], result, experiment_id=tracker.experiment_id)
 
 
 def _log_config(run: TrackedRun, cfg: DictConfig, data_name: str, output_dir: Path) -> None:
@@ -128,16 +128,16 @@ def _log_config(run: TrackedRun, cfg: DictConfig, data_name: str, output_dir: Pa
     run.log_artifact(config_file)
 
 
-def _fit(run: TrackedRun, name: str, output_dir: Path, **fit_args: Any) -> Optional[FitResult]:
-    """`fit`, with its endings recorded: a diverged run FAILED with the epoch (None), Ctrl-C with its
+def _fit(run: TrackedRun, name: str, output_dir: Path, **fit_args: Any) -> FitResult | Diverged:
+    """`fit`, with its endings recorded: a diverged run FAILED with the epoch (returned), Ctrl-C with its
     last.pt logged for `trainer.resume`, a pruned or out-of-time run tagged why; the callbacks'
     teardown however it ends."""
     try:
         result = fit(**fit_args)
     except Diverged as exc:
         log.warning("%s: %s", name, exc)
-        run.fail(**{names.DIVERGED: "true", "diverged_epoch": exc.epoch})
-        return None
+        run.fail(**{names.DIVERGED: "true", "diverged_epoch": exc.epoch, names.FAILURE_TAG: "diverged"})
+        return exc
     except KeyboardInterrupt:
         if (output_dir / LAST).is_file():
             run.log_artifact(output_dir / LAST)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from colorize.training.averaging import ema_decay, ema_with_warmup
+from colorize.training.averaging import WeightAverage, ema_decay, ema_with_warmup
 
 
 @pytest.mark.parametrize("decay,updates,expected", [
@@ -39,3 +39,26 @@ def test_integer_buffers_are_averaged_too():
     model.num_batches_tracked.fill_(100)
     ema.update_parameters(model)  # d = min(0.9, 2/11): 0·2/11 + 100·9/11 = 81.8 -> 81 (integer)
     assert ema.module.num_batches_tracked.item() == 81
+
+
+def test_the_host_counted_average_is_torchs_averaged_model_bit_for_bit():
+    """WeightAverage keeps its update count on the host (no sync per step) and computes exactly what
+    AveragedModel computes, integer buffers included; each loads the other's state dict."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    reference = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.99), use_buffers=True)
+    ours = WeightAverage(model, 0.99)
+    for _ in range(5):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model(torch.randn(2, 1, 5, 5))  # (moves BatchNorm's running stats and its batch count)
+        reference.update_parameters(model)
+        ours.update_parameters(model)
+    want, got = reference.state_dict(), ours.state_dict()
+    assert list(got) == list(want)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    again = WeightAverage(model, 0.99)
+    again.load_state_dict(want)
+    assert again.n == 5 and torch.equal(again.module[0].weight, reference.module[0].weight)

@@ -1,6 +1,7 @@
 """The optimised loop keeps the plain loop's semantics; stops (divergence, callbacks, time) behave."""
 
 import copy
+import itertools
 import math
 
 import pytest
@@ -13,7 +14,7 @@ from colorize.errors import ColorizeError
 from colorize.training.early_stopping import EarlyStopping
 
 from colorize.training import schedules
-from colorize.training.loop import (Callback, DeviceImages, Diverged, FitOptions, StopTraining, epochs_in_budget, fit,
+from colorize.training.loop import (Callback, DeviceImages, Diverged, FitOptions, StopTraining, TimeBudget, epochs_in_budget, fit,
                                     train_epoch)
 
 
@@ -21,6 +22,11 @@ def run_fit(model, opt, train, val, *, callbacks=(), resume=None, **options):
     """`fit` with generator seed 0, no progress bar, the options as keywords."""
     options.setdefault("progress", False)
     return fit(model, opt, train, val, torch.Generator().manual_seed(0), FitOptions(**options), callbacks, resume)
+
+
+def options(batch_size, **values):
+    """FitOptions for one epoch of `train_epoch`, no progress bar."""
+    return FitOptions(max_epochs=1, batch_size=batch_size, progress=False, **values)
 
 
 class Recorder(Callback):
@@ -65,7 +71,7 @@ def test_optimised_loop_matches_the_plain_loop(faces_small):
     torch.manual_seed(3)
     model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    metrics = train_epoch(model, opt, train, 16, torch.Generator().manual_seed(3), epoch=1, progress=False)
+    metrics = train_epoch(model, opt, train, torch.Generator().manual_seed(3), 1, options(16))
     expected = sum(l * n for l, n in losses) / sum(n for _, n in losses)
     assert metrics["mse"] == pytest.approx(expected, rel=1e-5)
     for (name, p), q in zip(model.named_parameters(), ref_model.parameters()):
@@ -80,6 +86,43 @@ def test_diverging_loss_stops_at_once(faces_small):
     with pytest.raises(Diverged) as info:
         run_fit(model, opt, train, val, max_epochs=5, batch_size=16, progress=False)
     assert info.value.epoch == 1 and not math.isfinite(info.value.loss)
+
+
+def test_a_loss_gone_non_finite_mid_epoch_fails_the_epoch_naming_its_first_bad_step(faces_small):
+    """The loop does not read the loss per step: a NaN at step 3 is found at the epoch's end, and
+    named (epoch 1, step 3); the epoch is never recorded as trained."""
+    _, train, val = faces_small
+    calls = itertools.count(1)
+
+    def nan_at_step_3(pred, target):
+        loss = F.mse_loss(pred, target)
+        return loss * float("nan") if next(calls) == 3 else loss
+
+    model = model_of("baseline")
+    with pytest.raises(Diverged) as info:
+        run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), train, val, max_epochs=3, batch_size=16,
+                loss=nan_at_step_3)
+    assert (info.value.epoch, info.value.step) == (1, 3) and math.isnan(info.value.loss)
+
+
+def test_an_epoch_reads_the_device_once_whatever_its_length(faces_small, monkeypatch):
+    """No per-step host sync: over an epoch of 4 steps with an EMA, the only read back is one
+    `tolist` of the epoch's sums (torch's AveragedModel alone would read twice per step)."""
+    _, train, _ = faces_small
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name: (reads.append(_n), _o(self, *a))[1])
+    model = model_of("baseline", layers=2, batch_norm=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    from colorize.training.averaging import WeightAverage
+
+    ema = WeightAverage(model, 0.99)
+    train_epoch(model, opt, train, torch.Generator().manual_seed(0), 1, options(16), ema)
+    assert reads == ["tolist"], reads
+    reads.clear()
+    train_epoch(model, opt, train, torch.Generator().manual_seed(0), 2, options(16, sync_every_step=True), ema)
+    assert reads.count("item") == 4  # the debug switch: the eager loop's one read per step, for benchmarks
 
 
 def test_callback_stop_restores_the_best_weights(faces_small):
@@ -100,6 +143,17 @@ def test_callback_stop_restores_the_best_weights(faces_small):
                  early_stopping=EarlyStopping(patience=5), callbacks=[StopAt3()], progress=False)
     assert result.stopped_epoch == 3 and isinstance(result.stopped_by, Stop)
     assert result.best_epoch == min(range(1, 4), key=lambda e: result.history[e - 1]["val_mse"])
+
+
+def test_a_machine_that_slows_past_the_budget_stops_with_time_budget(faces_small):
+    """N is fixed by epoch 1's pace; epochs that then take 5x longer overrun the budget by > 20%."""
+    _, train, val = faces_small
+    reads = itertools.count()
+    # fit reads the clock at its start, then 3 times in epoch 1 (1 s apart) and 3 times per later epoch
+    clock = lambda: (lambda i: i if i <= 3 else 3 + 5 * (i - 3))(next(reads))  # noqa: E731
+    result = _budgeted(train, val, max_epochs=50, max_seconds=10, clock=clock)
+    assert result.planned_epochs == 3 and isinstance(result.stopped_by, TimeBudget)
+    assert result.stopped_epoch == 1 + 1  # epoch 2 ends at 23 s: past 1.2 x 10 s with an epoch to go
 
 
 def test_a_budget_too_small_for_two_epochs_trains_one(faces_small):
@@ -179,8 +233,8 @@ def test_hflip_mirrors_inputs_and_targets_together(faces_small):
 
     model = CopyGray()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    plain = train_epoch(model, opt, train, 16, torch.Generator().manual_seed(1), 1, progress=False)
-    mirrored = train_epoch(model, opt, train, 16, torch.Generator().manual_seed(1), 1, progress=False, hflip=True)
+    plain = train_epoch(model, opt, train, torch.Generator().manual_seed(1), 1, options(16))
+    mirrored = train_epoch(model, opt, train, torch.Generator().manual_seed(1), 1, options(16, hflip=True))
     assert mirrored["margin12_error"] == plain["margin12_error"]
     assert mirrored["mse"] == pytest.approx(plain["mse"], rel=1e-6)  # same values, summed in another order
 
@@ -234,23 +288,28 @@ def test_a_schedule_that_spans_the_run_is_not_cut_by_early_stopping(faces_small)
     assert result.stopped_epoch == 2
 
 
-def _budgeted(train, val, *, max_epochs, max_seconds=None, resume=None, states=None):
+def ticking_clock(step: float = 1.0):
+    """A clock that advances `step` seconds each time it is read: fit's pace, whatever the machine's."""
+    ticks = itertools.count()
+    return lambda: next(ticks) * step
+
+
+def _budgeted(train, val, *, max_epochs, max_seconds=None, resume=None, states=None, clock=None):
     torch.manual_seed(0)
     model = model_of("baseline", layers=2, kernel_size=3, channels=4)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     return run_fit(model, opt, train, val, max_epochs=max_epochs, batch_size=16,
                progress=False, schedule=schedules.cosine, max_seconds=max_seconds, resume=resume,
-               callbacks=[Recorder(states)] if states is not None else ())
+               callbacks=[Recorder(states)] if states is not None else (), clock=clock or ticking_clock())
 
 
 def test_budget_fixes_the_epochs_keeps_them_on_resume_and_replays_without_it(faces_small):
     _, train, val = faces_small
-    first = _budgeted(train, val, max_epochs=1).history[0]["epoch_seconds"]
     states = []
-    budget = 3.5 * first  # about 3 epochs at this pace (the exact N depends on the machine)
-    run = _budgeted(train, val, max_epochs=50, max_seconds=budget, states=states)
+    # the ticking clock makes epoch 1 (fit's start to its plan) last 3 s: a 10-s budget fits N = 3
+    run = _budgeted(train, val, max_epochs=50, max_seconds=10, states=states)
     n = run.planned_epochs
-    assert 2 <= n < 50 and run.stopped_epoch == n and run.stopped_by is None
+    assert n == 3 and run.stopped_epoch == n and run.stopped_by is None
     assert [s.budget_epochs for s in states] == [n] * n
     assert run.history[-1]["lr"] == 0.0  # annealed: the last epoch trained at the floor
     replay = _budgeted(train, val, max_epochs=n)

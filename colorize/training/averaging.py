@@ -10,10 +10,11 @@ and reaches its full decay after about 10 / (1 - d) updates.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 # the update AveragedModel calls: (averaged tensors, current tensors, updates so far)
 MultiAvgFn = Callable[[list[Tensor], list[Tensor], Tensor], None]
@@ -29,7 +30,7 @@ def ema_with_warmup(decay: float) -> MultiAvgFn:
     d = :func:`ema_decay` (AveragedModel copies the weights at its first update, then calls this)."""
 
     @torch.no_grad()
-    def update(averaged: list[Tensor], current: list[Tensor], updates: Tensor) -> None:
+    def update(averaged: list[Tensor], current: list[Tensor], updates: Tensor | int) -> None:
         d = ema_decay(decay, int(updates))
         if torch.is_floating_point(averaged[0]):
             torch._foreach_lerp_(averaged, current, 1.0 - d)
@@ -38,3 +39,38 @@ def ema_with_warmup(decay: float) -> MultiAvgFn:
                 a.copy_(a * d + c * (1.0 - d))
 
     return update
+
+
+class WeightAverage:
+    """The EMA of a model's weights and buffers, updated without waiting on the device: the update
+    count lives on the host (torch's AveragedModel keeps it in a tensor and reads it back at every
+    update, two host syncs per step). Numerically it is AveragedModel(use_buffers=True) with
+    :func:`ema_with_warmup`: the first update copies, the n-th lerps with :func:`ema_decay` (n − 1),
+    and its state dict has the same keys, so checkpoints of either load in the other."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model)
+        self.update = ema_with_warmup(decay)
+        self.n = 0  # updates so far
+
+    def _tensors(self, model: nn.Module) -> list[Tensor]:
+        return [t.detach() for t in (*model.parameters(), *model.buffers())]
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        averaged, current = self._tensors(self.module), self._tensors(model)
+        if self.n == 0:
+            torch._foreach_copy_(averaged, current)
+        else:  # float tensors and integer buffers apart, as AveragedModel groups them
+            for floats in (True, False):
+                pairs = [(a, c) for a, c in zip(averaged, current) if torch.is_floating_point(a) == floats]
+                if pairs:
+                    self.update([a for a, _ in pairs], [c for _, c in pairs], self.n)
+        self.n += 1
+
+    def state_dict(self) -> dict:
+        return {"n_averaged": torch.tensor(self.n), **{f"module.{k}": v for k, v in self.module.state_dict().items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.n = int(state["n_averaged"])  # (once, on resume)
+        self.module.load_state_dict({k[len("module."):]: v for k, v in state.items() if k.startswith("module.")})

@@ -11,13 +11,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from colorize import names
 from colorize.data.images import ImageSet, to_unit_range
 from colorize.training.augment import mirror_some, shift_some
-from colorize.training.averaging import ema_with_warmup
+from colorize.training.averaging import WeightAverage
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.losses import mse
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
@@ -27,10 +26,11 @@ Loss = Callable[[Tensor, Tensor], Tensor]
 
 
 class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss, or a validation metric, became NaN or infinite."""
 
-    def __init__(self, epoch: int, step: int, loss: float) -> None:
-        super().__init__(f"training diverged at epoch {epoch}, step {step}: loss={loss}")
+    def __init__(self, epoch: int, step: Optional[int], loss: float, what: str = "loss") -> None:
+        where = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch}"
+        super().__init__(f"training diverged at {where}: {what}={loss}")
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
@@ -111,69 +111,100 @@ def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500, precis
     return {"mse": float(sse) / values, "margin12_accuracy": accuracy, "margin12_error": 1.0 - accuracy}
 
 
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    data: DeviceImages,
-    batch_size: int,
-    generator: torch.Generator,
-    epoch: int,
-    progress: bool = True,
-    hflip: bool = False,
-    precision: str = "fp32",
-    loss: Loss = mse,
-    shift: int = 0,
-    ema: Optional[AveragedModel] = None,
-) -> dict:
-    """One pass over `data` in a seeded random order: the training loss, MSE and 12-margin error
-    of the batches as trained.
+@dataclass
+class EpochSums:
+    """What an epoch accumulates on the device, step by step, and reads back once at its end: the
+    loop never waits on the host mid-epoch (no `.item()` per step)."""
 
-    With `hflip`, each image of a batch is mirrored left-right with probability 1/2; with `shift`,
-    translated by up to `shift` pixels each way (reflection fills the border). Both are drawn from
-    `generator`, so a resumed run augments the same images. `precision="bf16"` runs the forward
-    pass under bfloat16 autocast (the loss is computed in float32). `ema` (an AveragedModel) is
-    updated after every step.
+    loss: Tensor  # sum over values of the training loss (float64)
+    sse: Tensor  # sum of squared errors (float64)
+    hits: Tensor  # values within the 12 margin (float64)
+    bad_step: Tensor  # the first step (1-based) whose loss was not finite; -1: none
+    bad_value: Tensor  # that step's loss
+
+    @classmethod
+    def zeros(cls, device: torch.device) -> "EpochSums":
+        def zero(dtype: torch.dtype) -> Tensor:
+            return torch.zeros((), dtype=dtype, device=device)
+
+        return cls(zero(torch.float64), zero(torch.float64), zero(torch.float64),
+                   torch.full((), -1, dtype=torch.int64, device=device), zero(torch.float32))
+
+    def read(self) -> tuple[float, float, float, int, float]:
+        """(loss, sse, hits, bad_step, bad_value) on the host: the epoch's one sync."""
+        values = torch.stack([self.loss, self.sse, self.hits, self.bad_step.double(), self.bad_value.double()])
+        loss, sse, hits, bad_step, bad_value = values.tolist()
+        return loss, sse, hits, int(bad_step), bad_value
+
+
+def is_plain_mse(loss: Loss) -> bool:
+    """Whether `loss` is the MSE itself (then the MSE needs no second pass over the batch)."""
+    return getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor],
+               options: "FitOptions", ema: Optional[WeightAverage], sums: EpochSums, step: int) -> None:
+    """One optimisation step on (gray, colour, colour bytes); its loss, MSE, hits and a not-finite
+    flag are added to `sums` on the device."""
+    x, y, y_bytes = batch
+    with autocast(x.device, options.precision):
+        pred = model(x)
+    value = options.loss(pred.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    optimizer.step()
+    if ema is not None:
+        ema.update_parameters(model)
+    value, pred = value.detach(), pred.detach()
+    if options.sync_every_step:
+        value.item()  # waits for the device: the eager loop's per-step cost, kept measurable
+    weighted = value.double() * y.numel()
+    sums.loss += weighted
+    sums.sse += weighted if is_plain_mse(options.loss) else mse_sum(pred.float(), y)
+    sums.hits += margin_hits(to_uint8(pred), y_bytes).sum()
+    first_bad = ~torch.isfinite(value) & (sums.bad_step < 0)
+    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
+    sums.bad_value = torch.where(first_bad, value, sums.bad_value)
+
+
+def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, options: "FitOptions"):
+    """An epoch's batches in a seeded random order, augmented as `options` say (mirroring, shifts:
+    drawn from `generator`, so a resumed run augments the same images)."""
+    order = torch.randperm(len(data), generator=generator).to(data.gray.device)
+    for start in range(0, len(data), batch_size):
+        idx = order[start : start + batch_size]
+        batch = (data.gray.index_select(0, idx), data.rgb.index_select(0, idx), data.rgb_bytes.index_select(0, idx))
+        if options.hflip:
+            batch = mirror_some(batch, generator)
+        if options.shift:
+            batch = shift_some(batch, generator, options.shift)
+        yield batch
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceImages, generator: torch.Generator,
+                epoch: int, options: "FitOptions", ema: Optional[WeightAverage] = None) -> dict:
+    """One pass over `data`: the training loss, MSE and 12-margin error of the batches as trained.
+
+    `options` (a :class:`FitOptions`) gives the batch size, augmentation, precision (bf16: the
+    forward pass under bfloat16 autocast, the loss in float32), loss and progress bar; `ema` is
+    updated after every step. A loss that is not finite raises :class:`Diverged` at the end of the
+    epoch, naming its first such step.
     """
     model.train()
-    n = len(data)
-    order = torch.randperm(n, generator=generator).to(data.gray.device)
-    is_mse = getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
-    sse, loss_sum = 0.0, 0.0
-    sse_other = torch.zeros((), dtype=torch.float64, device=data.gray.device)  # MSE when training on another loss
-    hits = torch.zeros((), dtype=torch.float64, device=data.gray.device)
-    steps = math.ceil(n / batch_size)
-    bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if progress else True)
-    for step in range(steps):
-        idx = order[step * batch_size : (step + 1) * batch_size]
-        x, y = data.gray.index_select(0, idx), data.rgb.index_select(0, idx)
-        y_bytes = data.rgb_bytes.index_select(0, idx)
-        if hflip:
-            x, y, y_bytes = mirror_some((x, y, y_bytes), generator)
-        if shift:
-            x, y, y_bytes = shift_some((x, y, y_bytes), generator, shift)
-        with autocast(x.device, precision):
-            pred = model(x)
-        value_t = loss(pred.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        value_t.backward()
-        optimizer.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        value = value_t.item()
-        if not math.isfinite(value):
-            bar.close()
-            raise Diverged(epoch, step + 1, value)
-        loss_sum += value * y.numel()
-        if is_mse:  # the loss is the MSE: no second pass over the batch
-            sse += value * y.numel()
-        else:
-            sse_other += mse_sum(pred.detach().float(), y)
-        hits += margin_hits(to_uint8(pred.detach()), y_bytes).sum()
-        bar.update()
+    sums = EpochSums.zeros(data.gray.device)
+    steps = math.ceil(len(data) / options.batch_size)
+    every = max(1, steps // 50)  # the progress bar moves in ~50 ticks: host work only, no sync
+    bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if options.progress else True)
+    for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
+        train_step(model, optimizer, batch, options, ema, sums, step)
+        if step % every == 0 or step == steps:
+            bar.update(step - bar.n)
     bar.close()
+    loss, sse, hits, bad_step, bad_value = sums.read()
+    if bad_step > 0:
+        raise Diverged(epoch, bad_step, bad_value)
     values = data.rgb.numel()
-    return {"mse": (sse + float(sse_other)) / values, "loss": loss_sum / values,
-            "margin12_error": 1.0 - float(hits) / values}
+    return {"mse": sse / values, "loss": loss / values, "margin12_error": 1.0 - hits / values}
 
 
 @dataclass
@@ -237,6 +268,8 @@ class FitOptions:
     loss: Loss = mse  # what training minimises (train/val MSE and 12-margin metrics are logged whatever it is)
     precision: str = "fp32"  # fp32 | bf16
     progress: bool = True
+    clock: Callable[[], float] = time.perf_counter  # seconds; tests inject one (the time budget reads it)
+    sync_every_step: bool = False  # read the loss back after every step, as the loop did (for benchmarks)
 
 # A budgeted run trains the N epochs its first epoch promised; only if the machine gets this much
 # slower than that promise does the budget cut it short (the run is then tagged time_budget).
@@ -246,6 +279,95 @@ OVERRUN = 1.2
 def epochs_in_budget(budget_seconds: float, first_epoch_seconds: float, max_epochs: int) -> int:
     """How many epochs of `first_epoch_seconds` fit in the budget (at least 1, at most `max_epochs`)."""
     return max(1, min(max_epochs, int(budget_seconds // max(first_epoch_seconds, 1e-9))))
+
+
+@dataclass
+class FitProgress:
+    """Where `fit` is: what it restores from a TrainState and hands to the next epoch."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    ema: Optional[WeightAverage]  # the EMA of the weights: what validates, early-stops and is kept
+    best_state: dict
+    history: list = field(default_factory=list)
+    epoch: int = 0  # epochs done
+    planned: Optional[int] = None  # N: known at the start without a budget, else after epoch 1
+    scheduler: Any = None
+    stopped_by: Optional[StopTraining] = None
+
+    @property
+    def judged(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def state(self, o: FitOptions) -> TrainState:
+        return TrainState(
+            epoch=self.epoch, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+            generator=self.generator.get_state(), best_model=self.best_state, history=self.history,
+            early_stopping=o.early_stopping.state_dict() if o.early_stopping else None,
+            scheduler=self.scheduler.state_dict() if self.scheduler else None,
+            budget_epochs=self.planned if o.max_seconds else None,
+            ema=self.ema.state_dict() if self.ema is not None else None,
+        )
+
+
+def _start(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, o: FitOptions,
+           resume: Optional[TrainState]) -> FitProgress:
+    """A fresh run's progress, or one restored from `resume` exactly as it was saved."""
+    ema = WeightAverage(model, o.ema) if o.ema else None
+    run = FitProgress(model, optimizer, generator, ema, {})
+    run.best_state = copy.deepcopy(run.judged.state_dict())
+    run.planned = None if o.max_seconds else o.max_epochs
+    if resume is not None:
+        run.planned = resume.budget_epochs or o.max_epochs
+    # built before the optimizer's state is restored: a new scheduler resets the lr it schedules
+    if o.schedule is not None and run.planned is not None:
+        run.scheduler = o.schedule(optimizer, run.planned)
+    if resume is None:
+        return run
+    model.load_state_dict(resume.model)
+    optimizer.load_state_dict(resume.optimizer)
+    generator.set_state(resume.generator)
+    run.best_state, run.history, run.epoch = copy.deepcopy(resume.best_model), [dict(h) for h in resume.history], resume.epoch
+    for part, saved in ((o.early_stopping, resume.early_stopping), (run.scheduler, resume.scheduler), (ema, resume.ema)):
+        if part is not None and saved is not None:
+            part.load_state_dict(saved)
+    return run
+
+
+def _epoch(run: FitProgress, train: DeviceImages, val: DeviceImages, o: FitOptions) -> dict:
+    """Train one epoch and validate: the epoch's metrics."""
+    started = o.clock()
+    lr = run.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
+    tr = train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, o, run.ema)
+    va = evaluate(run.judged, val, o.eval_batch_size, o.precision)
+    if not math.isfinite(va["mse"]):  # a finite but huge training loss can still overflow on val
+        raise Diverged(run.epoch, None, va["mse"], what="val_mse")
+    return {
+        names.TRAIN_LOSS: tr["loss"], names.TRAIN_MSE: tr["mse"], names.TRAIN_ERROR: tr["margin12_error"],
+        names.VAL_MSE: va["mse"], names.VAL_ERROR: va["margin12_error"], names.VAL_ACCURACY: va["margin12_accuracy"],
+        names.EPOCH_SECONDS: o.clock() - started, names.LR: lr,
+    }
+
+
+def _plan(run: FitProgress, o: FitOptions, callbacks: Sequence[Callback], started_fit: float, val_mse: float) -> None:
+    """After an epoch: a budgeted run's N from the first epoch's pace (the schedule then spans it),
+    and the scheduler's step."""
+    if run.planned is not None:
+        _step(run.scheduler, val_mse)
+        return
+    run.planned = epochs_in_budget(o.max_seconds, o.clock() - started_fit, o.max_epochs)
+    with warnings.catch_warnings():  # torch warns of a scheduler born after optimizer steps
+        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+        run.scheduler = o.schedule(run.optimizer, run.planned) if o.schedule is not None else None
+        _step(run.scheduler, val_mse)
+    for callback in callbacks:
+        callback.on_plan(run.planned, measured=True)
+
+
+def _stopping(run: FitProgress, o: FitOptions) -> bool:
+    """Early stopping has ended the run (never a schedule that spans the run: it only picks the best epoch)."""
+    return bool(o.early_stopping and o.early_stopping.should_stop and not isinstance(run.scheduler, EpochSchedule))
 
 
 def fit(
@@ -273,100 +395,38 @@ def fit(
     the run; callbacks hear N through `on_plan`. `schedule(optimizer, N)` builds the lr scheduler,
     stepped after every epoch (ReduceLROnPlateau on the val MSE). A schedule that spans the run
     (:class:`EpochSchedule`) is never cut short by early stopping, which then only chooses the best
-    epoch to restore. `hflip` mirrors a random half of every training batch (augmentation;
-    validation is never mirrored). `precision` is "fp32" or "bf16" (mixed precision, for training
-    and validation).
+    epoch to restore. Nothing waits on the device within an epoch: its sums are read once at its end.
     """
     o = options
-    max_epochs, max_seconds, early_stopping, schedule = o.max_epochs, o.max_seconds, o.early_stopping, o.schedule
-    started_fit = time.perf_counter()
-    stopped_by: Optional[StopTraining] = None
-    history: list[dict] = []
-    # the EMA of the weights (if any) is what validates, early-stops and is kept as the best model
-    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(o.ema), use_buffers=True) if o.ema else None
-    judged = ema.module if ema is not None else model
-    best_state = copy.deepcopy(judged.state_dict())
-    first = 1
-    # N: known now without a budget (or when resuming a budgeted run), else after epoch 1
-    planned: Optional[int] = None if max_seconds else max_epochs
-    if resume is not None:
-        planned = resume.budget_epochs or max_epochs
-    # built before the optimizer's state is restored: a new scheduler resets the lr it schedules
-    scheduler = schedule(optimizer, planned) if schedule is not None and planned is not None else None
-    if resume is not None:
-        model.load_state_dict(resume.model)
-        optimizer.load_state_dict(resume.optimizer)
-        generator.set_state(resume.generator)
-        best_state = copy.deepcopy(resume.best_model)
-        history = [dict(h) for h in resume.history]
-        if early_stopping is not None and resume.early_stopping is not None:
-            early_stopping.load_state_dict(resume.early_stopping)
-        if scheduler is not None and resume.scheduler is not None:
-            scheduler.load_state_dict(resume.scheduler)
-        if ema is not None and resume.ema is not None:
-            ema.load_state_dict(resume.ema)
-        first = resume.epoch + 1
-    if planned is not None:
+    started_fit = o.clock()
+    run = _start(model, optimizer, generator, o, resume)
+    if run.planned is not None:
         for callback in callbacks:
-            callback.on_plan(planned, measured=False)
-    epoch = first - 1
-    while epoch < (planned or max_epochs):
-        if early_stopping and early_stopping.should_stop and not isinstance(scheduler, EpochSchedule):
-            break  # resumed after the stopping epoch
-        epoch += 1
-        started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
-        tr = train_epoch(model, optimizer, train, o.batch_size, generator, epoch, o.progress, o.hflip, o.precision,
-                         o.loss, o.shift, ema)
-        va = evaluate(judged, val, o.eval_batch_size, o.precision)
-        metrics = {
-            names.TRAIN_LOSS: tr["loss"],
-            names.TRAIN_MSE: tr["mse"],
-            names.TRAIN_ERROR: tr["margin12_error"],
-            names.VAL_MSE: va["mse"],
-            names.VAL_ERROR: va["margin12_error"],
-            names.VAL_ACCURACY: va["margin12_accuracy"],
-            names.EPOCH_SECONDS: time.perf_counter() - started,
-            names.LR: lr,
-        }
-        history.append(metrics)
-        if planned is None:  # budgeted: the first epoch's pace fixes N, and the schedule spans it
-            planned = epochs_in_budget(max_seconds, time.perf_counter() - started_fit, max_epochs)
-            with warnings.catch_warnings():  # torch warns of a scheduler born after optimizer steps
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-                scheduler = schedule(optimizer, planned) if schedule is not None else None
-                _step(scheduler, va["mse"])
-            for callback in callbacks:
-                callback.on_plan(planned, measured=True)
-        else:
-            _step(scheduler, va["mse"])
-        improved = early_stopping.step(epoch, metrics[early_stopping.monitor]) if early_stopping else True
-        if improved:
-            best_state = copy.deepcopy(judged.state_dict())
-        state = TrainState(
-            epoch=epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),
-            generator=generator.get_state(), best_model=best_state, history=history,
-            early_stopping=early_stopping.state_dict() if early_stopping else None,
-            scheduler=scheduler.state_dict() if scheduler else None,
-            budget_epochs=planned if max_seconds else None,
-            ema=ema.state_dict() if ema is not None else None,
-        )
+            callback.on_plan(run.planned, measured=False)
+    while run.epoch < (run.planned or o.max_epochs) and not _stopping(run, o):
+        run.epoch += 1
+        metrics = _epoch(run, train, val, o)
+        run.history.append(metrics)
+        _plan(run, o, callbacks, started_fit, metrics[names.VAL_MSE])
+        stop = o.early_stopping
+        if stop is None or stop.step(run.epoch, metrics[stop.monitor]):  # improved (or nothing judges)
+            run.best_state = copy.deepcopy(run.judged.state_dict())
         try:
             for callback in callbacks:
-                callback.on_epoch_end(epoch, metrics, state)
-        except StopTraining as stop:
-            stopped_by = stop
+                callback.on_epoch_end(run.epoch, metrics, run.state(o))
+        except StopTraining as stopped:
+            run.stopped_by = stopped
             break
-        if early_stopping and early_stopping.should_stop and not isinstance(scheduler, EpochSchedule):
+        if _stopping(run, o):
             break
-        elapsed = time.perf_counter() - started_fit
-        if max_seconds and epoch < planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * max_seconds:
-            stopped_by = TimeBudget(max_seconds, epoch)
+        elapsed = o.clock() - started_fit
+        if o.max_seconds and run.epoch < run.planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * o.max_seconds:
+            run.stopped_by = TimeBudget(o.max_seconds, run.epoch)
             break
-    model.load_state_dict(best_state)
-    best_epoch = early_stopping.best_epoch if early_stopping else epoch
-    return FitResult(best_epoch=best_epoch, stopped_epoch=epoch, history=history, stopped_by=stopped_by,
-                     planned_epochs=planned or epoch)
+    model.load_state_dict(run.best_state)
+    best_epoch = o.early_stopping.best_epoch if o.early_stopping else run.epoch
+    return FitResult(best_epoch=best_epoch, stopped_epoch=run.epoch, history=run.history, stopped_by=run.stopped_by,
+                     planned_epochs=run.planned or run.epoch)
 
 
 def _step(scheduler: Optional[torch.optim.lr_scheduler.LRScheduler], val_mse: float) -> None:

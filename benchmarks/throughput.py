@@ -1,0 +1,138 @@
+"""Trials per hour of the study's nets, per training mode: what the GPU check measures.
+
+    python -m benchmarks.throughput --device cuda --out /tmp/out     # on a lent GPU (benchmarks/gpu_check.sh)
+    python -m benchmarks.throughput --device cpu --limit 200 --epochs 3   # the same script, tried on a CPU
+
+Each mode trains the study's nets (1-conv k3, 2-conv k5 c8, 4-conv k5 c16; SGD, batch 16, early
+stopping off) for a fixed number of epochs, validation and MLflow tracking included, as real
+`colorize-train` commands, and records: trials per hour (trials of that many epochs, wall time of
+the whole command: start-up, data and compile time count against the mode), ms per training step
+(the median epoch's time over its steps) and the GPU's mean utilisation (nvidia-smi, sampled every
+0.5 s; empty on a CPU). Modes:
+
+- `eager`: the loop as it was, reading the loss back after every step (`trainer.sync_every_step=true`);
+- `nosync`: today's loop, which reads the device once per epoch;
+- `procsN`: N trials at once on the device (Hydra's joblib launcher, N seeds), today's loop.
+
+CUDA graphs and fused trials are not built yet: they are listed as skipped. Writes
+`throughput.csv` (mode, config, trials_per_hour, step_ms, gpu_util, device, torch, date) and one
+log per command under --out, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+NETS = {"1-conv k3": ["model.layers=1", "model.kernel_size=3"],
+        "2-conv k5 c8": ["model.layers=2", "model.kernel_size=5", "model.channels=8"],
+        "4-conv k5 c16": ["model.layers=4", "model.kernel_size=5", "model.channels=16"]}
+COLUMNS = ["mode", "config", "trials_per_hour", "step_ms", "gpu_util", "device", "torch", "date"]
+NOT_BUILT = ["graphs", "compile", "fused"]
+
+
+class GpuSampler:
+    """Mean GPU utilisation from nvidia-smi while a command runs (None without nvidia-smi)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True) if shutil.which("nvidia-smi") else None
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.5):
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True).stdout.split()
+            if out:
+                self.samples.append(float(out[0]))
+
+    def __enter__(self) -> "GpuSampler":
+        if self.thread:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread:
+            self.thread.join()
+
+    @property
+    def mean(self) -> str:
+        return f"{statistics.mean(self.samples):.0f}" if self.samples else ""
+
+
+def run_mode(mode: str, net: str, args: argparse.Namespace, out: Path) -> dict:
+    """One mode on one net: a real command, timed whole; its row."""
+    from mlflow.tracking import MlflowClient
+
+    jobs = int(mode[len("procs"):]) if mode.startswith("procs") else 1
+    slug = f"{mode}-{net.replace(' ', '_')}"
+    store = out / f"{slug}.db"
+    cmd = [sys.executable, "-m", "colorize.train", *(["-m"] if jobs > 1 else []), "data=faces",
+           f"data.limit={args.limit}" if args.limit else "data.limit=null", f"trainer.max_epochs={args.epochs}",
+           "trainer.early_stopping.enabled=false", f"trainer.device={args.device}", "optimizer.lr=0.05",
+           *NETS[net], f"tracking.uri=sqlite:///{store}", f"hydra.run.dir={out / 'runs' / slug}",
+           f"hydra.sweep.dir={out / 'sweeps' / slug}"]
+    if mode == "eager":
+        cmd.append("trainer.sync_every_step=true")
+    if jobs > 1:
+        cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "trainer.seed=" + ",".join(map(str, range(jobs)))]
+    start = time.perf_counter()
+    with GpuSampler() as gpu, open(out / f"{slug}.log", "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        return {"mode": mode, "config": net, "trials_per_hour": "failed", "step_ms": "", "gpu_util": gpu.mean}
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    runs = [r for r in client.search_runs([client.get_experiment_by_name("colorize").experiment_id])
+            if "mlflow.parentRunId" in r.data.tags or jobs == 1]
+    epochs = [m.value for r in runs for m in client.get_metric_history(r.info.run_id, "epoch_seconds")]
+    steps = math.ceil(min(args.limit or 4500, 4500) / 16)  # the faces' train split: 4,500
+    return {"mode": mode, "config": f"{net}, {args.epochs} epochs", "trials_per_hour": f"{3600 * len(runs) / wall:.1f}",
+            "step_ms": f"{1000 * statistics.median(epochs) / steps:.3f}", "gpu_util": gpu.mean}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (>= 3: validation, tracking included)")
+    parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
+    parser.add_argument("--modes", nargs="+", default=["eager", "nosync", "procs2", "procs4"])
+    parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/throughput"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else
+             f"cpu ({torch.backends.cpu.get_cpu_capability()})", "torch": torch.__version__,
+             "date": datetime.date.today().isoformat()}
+    rows = []
+    for mode in args.modes:
+        for net in args.nets:
+            rows.append({**run_mode(mode, net, args, args.out), **stamp})
+            print(" | ".join(str(rows[-1][c]) for c in COLUMNS), flush=True)
+    with open(args.out / "throughput.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"skipped (not built yet): {', '.join(NOT_BUILT)}")
+    print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
