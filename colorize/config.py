@@ -266,6 +266,12 @@ class Precision(str, Enum):
     auto = "auto"  # bf16 where the device computes it natively, else fp32 (colorize/precision.py)
 
 
+class CudaGraphs(str, Enum):
+    auto = "auto"  # on for CUDA with fp32 (eager if the capture fails), off elsewhere
+    on = "on"  # capture, or fail in one line where it cannot apply
+    off = "off"
+
+
 MONITORED = (names.VAL_MSE, names.VAL_ERROR, names.VAL_ACCURACY)
 
 
@@ -307,6 +313,8 @@ class TrainerConfig:
     # benchmarks and debugging: wait on the device after every step, as the loop did before it kept
     # its sums on the device (same numbers, slower on a GPU)
     sync_every_step: bool = False
+    # replay the model's forward and backward as a CUDA graph (colorize/training/graphs.py)
+    cuda_graphs: CudaGraphs = CudaGraphs.auto
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ from colorize.tracking.store import Tracker, TrackedRun, flatten, owner_tags
 from colorize.training.callbacks import LAST
 from colorize.training.checkpoint import save_checkpoint
 from colorize.training.early_stopping import EarlyStopping
+from colorize.training.graphs import use_cuda_graphs
 from colorize.training.loop import Callback, DeviceImages, Diverged, FitOptions, FitResult, TrainState, fit
 from colorize.training.precision import resolve_precision
 from colorize.training.runtime import resolve_num_threads, seed_everything, select_device
@@ -78,6 +79,7 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     threads = resolve_num_threads(conf.trainer.num_threads, ctx.parallel_jobs)
     torch.set_num_threads(threads)
     precision = resolve_precision(conf.trainer.precision, device)
+    graphs = conf.trainer.cuda_graphs.value if use_cuda_graphs(conf.trainer.cuda_graphs, device, precision) else "off"
     splits = SPLITS.get(plain(cfg.data), lambda: build(cfg.data))  # decoded once per process
     train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
     generator = seed_everything(conf.trainer.seed)
@@ -88,7 +90,7 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     options = FitOptions(
         max_epochs=t.max_epochs, batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
         max_seconds=t.max_minutes * 60 or None, hflip=t.hflip, shift=t.shift, ema=t.ema, loss=build(cfg.loss),
-        precision=precision, sync_every_step=t.sync_every_step, early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode)
+        precision=precision, sync_every_step=t.sync_every_step, cuda_graphs=graphs, early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode)
         if stop.enabled else None,
         schedule=build(cfg.scheduler) if "_target_" in cfg.scheduler else None,  # fit builds it once N is known
     )

@@ -105,6 +105,27 @@ def test_a_loss_gone_non_finite_mid_epoch_fails_the_epoch_naming_its_first_bad_s
     assert (info.value.epoch, info.value.step) == (1, 3) and math.isnan(info.value.loss)
 
 
+def test_a_validation_metric_gone_non_finite_is_divergence_not_a_best_epoch_0(faces_small):
+    """A net whose training loss stays finite but whose validation overflows (train 2.4e29, val inf
+    was seen at lr 1) is diverged at that epoch, never "finished" with a best epoch 0."""
+    _, train, val = faces_small
+
+    class OverflowsInEval(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y if self.training else y + float("inf")
+
+    model = OverflowsInEval()
+    with pytest.raises(Diverged, match="training diverged at epoch 1: val_mse=inf") as info:
+        run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), train, val, max_epochs=3, batch_size=16,
+                early_stopping=EarlyStopping(patience=2))
+    assert info.value.epoch == 1 and info.value.step is None
+
+
 def test_an_epoch_reads_the_device_once_whatever_its_length(faces_small, monkeypatch):
     """No per-step host sync: over an epoch of 4 steps with an EMA, the only read back is one
     `tolist` of the epoch's sums (torch's AveragedModel alone would read twice per step)."""

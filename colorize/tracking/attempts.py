@@ -35,7 +35,8 @@ log = logging.getLogger("colorize")
 
 NEW, RESUME, SKIP = "new", "resume", "skip"
 # keys that do not change what a job computes: excluded from its fingerprint, free to differ on resume
-NOT_FINGERPRINTED = ("optuna_trial", "trainer.resume", "tracking", "trainer.num_threads", "callbacks")
+NOT_FINGERPRINTED = ("optuna_trial", "trainer.resume", "tracking", "trainer.num_threads", "callbacks",
+                     "trainer.sync_every_step", "trainer.cuda_graphs")  # (how fast, not what: same numbers)
 
 
 @dataclass
@@ -163,7 +164,8 @@ def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], over
         if conflicts:
             raise ColorizeError(
                 f"trainer.resume={resume} continues that run as it was configured, but {', '.join(conflicts)} "
-                "would change it: drop them (only tracking.*, callbacks.* and trainer.num_threads may differ)"
+                "would change it: drop them (only tracking.*, callbacks.*, trainer.num_threads, trainer.cuda_graphs "
+                "and trainer.sync_every_step may differ)"
             )
         return Attempt(RESUME, saved, payload["run_id"], payload["train_state"])
     prior = previous_attempt(tracker, parent_run_id, fingerprint(cfg)) if parent_run_id else None

@@ -17,6 +17,7 @@ from colorize import names
 from colorize.data.images import ImageSet, to_unit_range
 from colorize.training.augment import mirror_some, shift_some
 from colorize.training.averaging import WeightAverage
+from colorize.training.graphs import capture
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.losses import mse
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
@@ -143,12 +144,13 @@ def is_plain_mse(loss: Loss) -> bool:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor],
-               options: "FitOptions", ema: Optional[WeightAverage], sums: EpochSums, step: int) -> None:
+               options: "FitOptions", ema: Optional[WeightAverage], sums: EpochSums, step: int,
+               forward: Optional[Callable[[Tensor], Tensor]] = None) -> None:
     """One optimisation step on (gray, colour, colour bytes); its loss, MSE, hits and a not-finite
-    flag are added to `sums` on the device."""
+    flag are added to `sums` on the device. `forward` (a captured CUDA graph) stands in for `model`."""
     x, y, y_bytes = batch
     with autocast(x.device, options.precision):
-        pred = model(x)
+        pred = (forward or model)(x)
     value = options.loss(pred.float(), y)
     optimizer.zero_grad(set_to_none=True)
     value.backward()
@@ -182,7 +184,8 @@ def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, opt
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceImages, generator: torch.Generator,
-                epoch: int, options: "FitOptions", ema: Optional[WeightAverage] = None) -> dict:
+                epoch: int, options: "FitOptions", ema: Optional[WeightAverage] = None,
+                forward: Optional[Callable[[Tensor], Tensor]] = None) -> dict:
     """One pass over `data`: the training loss, MSE and 12-margin error of the batches as trained.
 
     `options` (a :class:`FitOptions`) gives the batch size, augmentation, precision (bf16: the
@@ -196,7 +199,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Device
     every = max(1, steps // 50)  # the progress bar moves in ~50 ticks: host work only, no sync
     bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if options.progress else True)
     for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
-        train_step(model, optimizer, batch, options, ema, sums, step)
+        train_step(model, optimizer, batch, options, ema, sums, step, forward)
         if step % every == 0 or step == steps:
             bar.update(step - bar.n)
     bar.close()
@@ -270,6 +273,7 @@ class FitOptions:
     progress: bool = True
     clock: Callable[[], float] = time.perf_counter  # seconds; tests inject one (the time budget reads it)
     sync_every_step: bool = False  # read the loss back after every step, as the loop did (for benchmarks)
+    cuda_graphs: str = "off"  # on | auto: replay the forward and backward as a CUDA graph (training/graphs.py)
 
 # A budgeted run trains the N epochs its first epoch promised; only if the machine gets this much
 # slower than that promise does the budget cut it short (the run is then tagged time_budget).
@@ -295,6 +299,7 @@ class FitProgress:
     planned: Optional[int] = None  # N: known at the start without a budget, else after epoch 1
     scheduler: Any = None
     stopped_by: Optional[StopTraining] = None
+    forward: Optional[Callable[[Tensor], Tensor]] = None  # the captured step's forward (CUDA graphs)
 
     @property
     def judged(self) -> nn.Module:
@@ -339,7 +344,7 @@ def _epoch(run: FitProgress, train: DeviceImages, val: DeviceImages, o: FitOptio
     """Train one epoch and validate: the epoch's metrics."""
     started = o.clock()
     lr = run.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
-    tr = train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, o, run.ema)
+    tr = train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, o, run.ema, run.forward)
     va = evaluate(run.judged, val, o.eval_batch_size, o.precision)
     if not math.isfinite(va["mse"]):  # a finite but huge training loss can still overflow on val
         raise Diverged(run.epoch, None, va["mse"], what="val_mse")
@@ -400,6 +405,8 @@ def fit(
     o = options
     started_fit = o.clock()
     run = _start(model, optimizer, generator, o, resume)
+    if o.cuda_graphs != "off":  # captured once, after any restore (its warm-up leaves the weights as they were)
+        run.forward = capture(model, train.gray[: o.batch_size], required=o.cuda_graphs == "on")
     if run.planned is not None:
         for callback in callbacks:
             callback.on_plan(run.planned, measured=False)

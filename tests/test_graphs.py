@@ -1,0 +1,59 @@
+"""CUDA graphs for the step (colorize/training/graphs.py): the decision is tested everywhere, the
+capture only where there is a GPU (skipped here otherwise)."""
+
+import pytest
+import torch
+
+from colorize.config import model_of
+from colorize.errors import ColorizeError
+from colorize.training.graphs import use_cuda_graphs
+from colorize.training.loop import DeviceImages, FitOptions, fit
+from tests.conftest import run_cli
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize("setting,device,precision,expected", [
+    ("off", CUDA, "fp32", False), ("auto", CUDA, "fp32", True), ("on", CUDA, "fp32", True),
+    ("auto", CPU, "fp32", False), ("auto", CUDA, "bf16", False), ("off", CPU, "fp32", False),
+])
+def test_auto_means_on_for_cuda_in_fp32_and_off_elsewhere(setting, device, precision, expected):
+    assert use_cuda_graphs(setting, device, precision) is expected
+
+
+@pytest.mark.parametrize("device,precision,why", [(CPU, "fp32", "needs a CUDA device"),
+                                                   (CUDA, "bf16", "needs trainer.precision=fp32")])
+def test_on_where_it_cannot_apply_is_one_clear_error(device, precision, why):
+    with pytest.raises(ColorizeError, match=f"trainer.cuda_graphs=on {why}"):
+        use_cuda_graphs("on", device, precision)
+
+
+@pytest.mark.e2e
+def test_cuda_graphs_on_without_a_gpu_is_one_line_before_any_data_is_read(tmp_path):
+    proc = run_cli("trainer.cuda_graphs=on", "trainer.device=cpu", "data=faces", "data.root=/nonexistent",
+                   f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("colorize: error: trainer.cuda_graphs=on needs a CUDA device")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_a_graphed_run_trains_as_the_eager_one(faces):
+    """Same seed, same batches (the last, smaller one eager): the per-epoch metrics agree to float
+    tolerance (graphs may pick other kernels), and BatchNorm's statistics are not moved by the warm-up."""
+    from colorize.data.faces import load_faces
+
+    splits = load_faces(str(faces), limit=100)
+    train, val = (DeviceImages.from_set(s, CUDA) for s in (splits.train, splits.val))
+
+    def run(graphs):
+        torch.manual_seed(0)
+        model = model_of("baseline", layers=2, channels=8, kernel_size=5, batch_norm=True).to(CUDA)
+        model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        return fit(model, opt, train, val, torch.Generator().manual_seed(0),
+                   FitOptions(max_epochs=3, batch_size=16, progress=False, cuda_graphs=graphs)).history
+
+    eager, graphed = run("off"), run("on")
+    for a, b in zip(eager, graphed):
+        for key in ("train_mse", "val_mse", "val_margin12_accuracy"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
