@@ -65,6 +65,50 @@ def test_table_values_equal_the_metrics_in_mlflow(report, swept):
                 f"{m['best_val_margin12_accuracy']:.4f} | {m['train_seconds']:.1f} |")
         assert line in md
     assert sum(r["status"] == "diverged" for r in rows) == 2  # lr 1 with 2 and 4 layers
+    for row in rows:  # the budget and the hardware, from each run's params and tags
+        run = swept.get_run(row["run_id"])
+        assert row["max_epochs"] == run.data.params["trainer.max_epochs"] and row["device"] == run.data.tags["device"]
+    assert {(r["preset"], r["max_epochs"]) for r in rows} == {("layers", "2"), ("lr", "1")}
+    assert {r["device"] for r in rows} == {"cpu"}
+
+
+@pytest.mark.e2e
+def test_findings_csv_holds_the_reports_findings_table(report):
+    from colorize.report.compare import read_findings
+
+    from_csv = read_findings(report)  # findings.csv
+    (report / "findings.csv").rename(report / "findings.bak")
+    try:
+        from_md = read_findings(report)  # the report.md table, as for a report from before findings.csv
+    finally:
+        (report / "findings.bak").rename(report / "findings.csv")
+    assert from_csv == from_md and {r["experiment"] for r in from_csv} == {"layers", "lr", "best"}
+
+
+def test_verdicts_of_two_reports_compare_finding_by_finding(tmp_path):
+    """The committed 24-epoch CPU study against a copy with two verdicts turned: those two rows say
+    so; dropping the "(1 run)" mark alone is no change."""
+    from colorize.report.compare import FIELDS, compare, read_findings
+    from tests.conftest import ROOT
+
+    study = ROOT / "docs" / "study"
+    rows = read_findings(study)
+    assert len(rows) == 8 and rows[1]["experiment"] == "kernel_size" and rows[1]["verdict"] == "disagree"
+    turned = [dict(r) for r in rows]
+    turned[1]["verdict"], turned[2]["verdict"] = "agree", "agree"  # kernel_size, kernels (was mixed)
+    turned[0]["verdict"] = "agree"  # layers: unchanged
+    other = tmp_path / "other"
+    other.mkdir()
+    with (other / "findings.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(turned)
+    table = compare(study, other, ["24 epochs, CPU", "100 epochs x 3, GPU"])
+    assert "| experiment | reference study | 24 epochs, CPU | 100 epochs x 3, GPU | changed |" in table
+    assert f"| kernel_size | {rows[1]['reference']} | disagree | agree | **yes** |" in table
+    assert f"| kernels | {rows[2]['reference']} | mixed | agree | **yes** |" in table
+    assert f"| layers | {rows[0]['reference']} | agree | agree | no |" in table
+    assert table.rstrip().endswith("2 of 8 verdicts changed between 24 epochs, CPU and 100 epochs x 3, GPU.")
 
 
 @pytest.mark.e2e

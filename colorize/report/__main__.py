@@ -3,6 +3,7 @@
     python -m colorize.report                      # the latest finished sweep of each preset
     python -m colorize.report --sweep RUN_ID ...   # given sweep parent runs
     python -m colorize.report --all                # every finished sweep of the experiment
+    python -m colorize.report --compare A B        # two report folders' verdicts, finding by finding
 
 Writes outputs/report/<name>/{report.md, report.html, results.csv, *.png} and logs them as
 artifacts of each included sweep's MLflow parent run (under report/<name>).
@@ -17,6 +18,7 @@ from colorize.cli import parser as cli_parser, run_tool
 from colorize.errors import ColorizeError
 from colorize.paths import default_store_uri
 from colorize.report.build import build_report
+from colorize.report.compare import compare
 from colorize.tracking.results import Sweep, latest_sweeps, load_sweep, parent_runs
 from colorize.tracking.store import Tracker
 
@@ -42,7 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every finished sweep of the experiment")
     parser.add_argument("--name", default=None, help="report name (folder under outputs/report/)")
     parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="parent folder of reports")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("REPORT_A", "REPORT_B"),
+                        help="print two report folders' findings side by side (Markdown) and exit")
+    parser.add_argument("--labels", nargs=2, default=["A", "B"], metavar=("LABEL_A", "LABEL_B"),
+                        help="column titles for --compare (e.g. the budget and device of each)")
     args = parser.parse_args(argv)
+    if args.compare:  # reads two folders: no store needed
+        print(compare(*args.compare, args.labels), end="")
+        return 0
     tracker = Tracker(args.uri, args.experiment, create=False)  # reads: never creates a store
     sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
     name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from colorize import names
+from colorize.report.compare import FINDINGS_CSV, write_findings
 from colorize.report.document import Document, Heading, Image, Paragraph, Table
 from colorize.report.figures import TITLES, best_figure, comparison_figure
 from colorize.report.findings import findings
@@ -97,6 +98,7 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         records += [
             {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
              "seed": t.params.get(SEED, ""), "status": t.status,
+             "max_epochs": t.params.get("trainer.max_epochs", ""), "device": t.tags.get("device", ""),
              "best_epoch": t.best_epoch if t.scored else "",
              "val_mse": t.metrics.get(names.BEST_VAL_MSE, "") if t.scored else "",
              "val_margin12_accuracy": t.metrics.get(names.BEST_VAL_ACCURACY, "") if t.scored else "",
@@ -104,6 +106,7 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
             for t in sweep.trials
         ]
     rows = findings(sweeps)
+    write_findings(rows, out_dir / FINDINGS_CSV)
     if rows:
         doc.add(
             Heading("Findings"),

@@ -56,6 +56,7 @@ class Trial:
     status: str  # finished | pruned | diverged | failed | killed | running
     history: dict = field(default_factory=dict)  # metric -> [(epoch, value), ...]
     label: str = ""
+    tags: dict = field(default_factory=dict)  # the run's tags (device, precision, provenance)
 
     @property
     def best_epoch(self) -> Optional[int]:
@@ -217,7 +218,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
         }
         trials.append(
             Trial(r.info.run_id, dict(r.data.params), dict(r.data.metrics), trial_status(r), history,
-                  label(r.data.params, swept))
+                  label(r.data.params, swept), dict(r.data.tags))
         )
     preset = parent.data.tags.get(names.SWEEP_TAG, parent.info.run_name or "multirun")
     return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0, parent.info.end_time or 0,
