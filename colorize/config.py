@@ -263,7 +263,7 @@ class Device(str, Enum):
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"  # bfloat16 autocast for forward passes; weights, loss and optimizer stay float32
-    auto = "auto"  # bf16 where the device computes it natively, else fp32 (colorize/precision.py)
+    auto = "auto"  # bf16 where the device computes it natively, else fp32 (colorize/training/precision.py)
 
 
 class CudaGraphs(str, Enum):

@@ -74,8 +74,9 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
     doc = Document(f"Colorization study report — {name}")
     doc.add(Paragraph(
         f"{len(sweeps)} sweep(s) from experiment '{tracker.experiment_name}' of the MLflow store "
-        f"{tracker.uri}. Metrics are those of each run's automatically chosen epoch (lowest val MSE, "
-        "early stopping). 12-margin accuracy: per image, the fraction of RGB values (0..255) within "
+        f"{tracker.uri}. Metrics are those of each run's automatically chosen epoch (the best by the "
+        "early-stopping monitor, val MSE unless set otherwise; without early stopping, the last). "
+        "12-margin accuracy: per image, the fraction of RGB values (0..255) within "
         "less than 12 of the target, averaged over images. Runs that differ only in their seed are one "
         "configuration: curves show their mean with a min–max band, tables mean ± std (n). "
         + provenance(sweeps)
