@@ -24,6 +24,12 @@ BEST_VAL_MSE = best(VAL_MSE)
 BEST_VAL_ACCURACY = best(VAL_ACCURACY)
 OBJECTIVE = best(VAL_ERROR)  # what every sweep minimises: the best epoch's val 12-margin error
 
+# params: config keys read back from runs (flattened, dotted), and the ones colorize adds
+SEED = "trainer.seed"
+MAX_EPOCHS = "trainer.max_epochs"
+BUDGET_EPOCHS = "trainer.budget_epochs"  # N, when a time budget fixed it
+TRIAL_KEY = "optuna_trial"  # an Optuna search's trial number: a config key, and so a param
+
 # tags: MLflow's own
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from colorize.config import TRUSTED_TARGETS, TrainConfig, build, register_configs
 from colorize.errors import ColorizeError
 from colorize.job import JobContext, JobResult, run_job
-from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_TAG
+from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_KEY, TRIAL_TAG
 from colorize.paths import CONFIG_MODULE, DEFAULT_STORE
 from colorize.training.runtime import parallel_jobs
 from colorize.tracking.sweep_callback import parent_run_id
@@ -49,7 +49,7 @@ def job_context(cfg: DictConfig) -> JobContext:
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
         parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
         tags={OVERRIDES_TAG: " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {}),
-              **({OPTUNA_STUDY_TAG: hc.sweeper.study_name} if cfg.get("optuna_trial") is not None else {})},
+              **({OPTUNA_STUDY_TAG: hc.sweeper.study_name} if cfg.get(TRIAL_KEY) is not None else {})},
         overrides=list(hc.overrides.task),
         extra_callbacks=extra_callbacks,
     )

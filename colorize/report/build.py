@@ -99,7 +99,7 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         records += [
             {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
              "seed": t.params.get(SEED, ""), "status": t.status,
-             "max_epochs": t.params.get("trainer.max_epochs", ""), "device": t.tags.get("device", ""),
+             "max_epochs": t.params.get(names.MAX_EPOCHS, ""), "device": t.tags.get("device", ""),
              "best_epoch": t.best_epoch if t.scored else "",
              "val_mse": t.metrics.get(names.BEST_VAL_MSE, "") if t.scored else "",
              "val_margin12_accuracy": t.metrics.get(names.BEST_VAL_ACCURACY, "") if t.scored else "",

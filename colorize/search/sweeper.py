@@ -28,7 +28,8 @@ from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-TRIAL_KEY = "optuna_trial"
+from colorize import names
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +38,7 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
 
     def _configure_trials(self, trials: list, *args: Any) -> Sequence[Sequence[str]]:
         overrides = super()._configure_trials(trials, *args)
-        return [tuple(o) + (f"{TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
+        return [tuple(o) + (f"{names.TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
 
     def sweep(self, arguments: list[str]) -> None:
         from colorize.search.pruning import fail_stale, recover_orphans

@@ -35,7 +35,7 @@ log = logging.getLogger("colorize")
 
 NEW, RESUME, SKIP = "new", "resume", "skip"
 # keys that do not change what a job computes: excluded from its fingerprint, free to differ on resume
-NOT_FINGERPRINTED = ("optuna_trial", "trainer.resume", "tracking", "trainer.num_threads", "callbacks",
+NOT_FINGERPRINTED = (names.TRIAL_KEY, "trainer.resume", "tracking", "trainer.num_threads", "callbacks",
                      "trainer.sync_every_step", "trainer.cuda_graphs")  # (how fast, not what: same numbers)
 
 
@@ -190,7 +190,7 @@ def end_trial_runs(tracker: Tracker, study_name: str, trial_numbers: list[int]) 
     for number in trial_numbers:
         for run in tracker.client.search_runs(
             [tracker.experiment_id],
-            filter_string=f"params.optuna_trial = '{number}' and tags.{names.OPTUNA_STUDY_TAG} = '{study_name}' "
+            filter_string=f"params.{names.TRIAL_KEY} = '{number}' and tags.{names.OPTUNA_STUDY_TAG} = '{study_name}' "
                           "and attributes.status = 'RUNNING'",
         ):
             tracker.run(run.info.run_id).end("KILLED")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from colorize import names
 from colorize.training.loop import Callback, TrainState
 
 if TYPE_CHECKING:
     from colorize.job import Job
 
-BUDGET_EPOCHS = "trainer.budget_epochs"  # the param a time budget's N is logged as
 
 
 class MlflowMetrics(Callback):
@@ -20,7 +20,7 @@ class MlflowMetrics(Callback):
 
     def on_plan(self, epochs: int, measured: bool) -> None:
         if measured:
-            self.run.log_params({BUDGET_EPOCHS: epochs})
+            self.run.log_params({names.BUDGET_EPOCHS: epochs})
 
     def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
         self.run.log_metrics(metrics, step=epoch)

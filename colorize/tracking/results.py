@@ -13,7 +13,7 @@ from colorize.models import describe
 from colorize.names import CURVES, OBJECTIVE, PARENT_TAG
 from colorize.tracking.store import Tracker, is_orphan
 
-NOT_SWEPT = {"optuna_trial", "tracking.run_name"}  # params that differ between trials without being an axis
+NOT_SWEPT = {names.TRIAL_KEY, "tracking.run_name"}  # params that differ between trials without being an axis
 T = TypeVar("T")
 
 
@@ -103,7 +103,7 @@ class Sweep:
         return "Incomplete: " + ", ".join(parts) + " (run the same command again to continue it)."
 
 
-SEED = "trainer.seed"
+SEED = names.SEED
 
 
 @dataclass
