@@ -188,11 +188,7 @@ def end_trial_runs(tracker: Tracker, study_name: str, trial_numbers: list[int]) 
     """End KILLED the RUNNING runs of these trials of an Optuna study (their worker died, wherever it ran)."""
     killed = []
     for number in trial_numbers:
-        for run in tracker.client.search_runs(
-            [tracker.experiment_id],
-            filter_string=f"params.{names.TRIAL_KEY} = '{number}' and tags.{names.OPTUNA_STUDY_TAG} = '{study_name}' "
-                          "and attributes.status = 'RUNNING'",
-        ):
+        for run in tracker.trial_runs(study_name, number, status="RUNNING"):
             tracker.run(run.info.run_id).end("KILLED")
             killed.append(run.info.run_id)
     return killed
@@ -210,7 +206,7 @@ def open_run(tracker: Tracker, attempt: Attempt, name: str, tags: dict,
         runner = tracker.start_run(name, tags=tags, parent_run_id=parent_run_id)
     with runner as run:
         if attempt.action == RESUME:  # epochs checkpointed but not yet logged when the run was stopped
-            logged = {m.step for m in tracker.client.get_metric_history(run.run_id, names.VAL_MSE)}
+            logged = {step for step, _ in tracker.metric_history(run.run_id, names.VAL_MSE)}
             for epoch, metrics in enumerate(attempt.train_state["history"], start=1):
                 if epoch not in logged:
                     run.log_metrics(metrics, step=epoch)

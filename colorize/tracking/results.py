@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 from colorize import names
 from colorize.errors import ColorizeError
 from colorize.models import describe
-from colorize.names import CURVES, OBJECTIVE, PARENT_TAG
+from colorize.names import CURVES, OBJECTIVE
 from colorize.tracking.store import Tracker, is_orphan
 
 NOT_SWEPT = {names.TRIAL_KEY, "tracking.run_name"}  # params that differ between trials without being an axis
@@ -203,7 +203,7 @@ def _parse(value: str):
 def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     """A sweep's parent run, trials and curves; ColorizeError if the run id is unknown."""
     try:
-        parent = tracker.client.get_run(parent_run_id)
+        parent = tracker.get_run(parent_run_id)
     except Exception:
         raise ColorizeError(f"run {parent_run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
     children = tracker.children(parent_run_id)
@@ -213,7 +213,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     trials = []
     for r in children:
         history = {
-            key: sorted((m.step, m.value) for m in tracker.client.get_metric_history(r.info.run_id, key))
+            key: tracker.metric_history(r.info.run_id, key)
             for key in CURVES
         }
         trials.append(
@@ -227,12 +227,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
 
 def parent_runs(tracker: Tracker, preset: Optional[str] = None) -> list:
     """Finished sweep parent runs of the experiment, newest first (optionally of one preset)."""
-    query = f"tags.sweep = '{preset}'" if preset else "tags.sweep != ''"
-    runs = tracker.client.search_runs(
-        [tracker.experiment_id], filter_string=query + " and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=1000,
-    )
-    return [r for r in runs if PARENT_TAG not in r.data.tags]
+    return tracker.sweep_parents(preset, status="FINISHED")
 
 
 def latest_sweeps(tracker: Tracker, presets: Optional[list[str]] = None) -> list[Sweep]:

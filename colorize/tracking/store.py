@@ -17,7 +17,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from colorize.errors import ColorizeError
-from colorize.names import EXPERIMENT_KIND_TAG, FAILURE_TAG, OUTPUT_DIR_TAG, PARENT_TAG
+from colorize.names import (EXPERIMENT_KIND_TAG, FAILURE_TAG, OPTUNA_STUDY_TAG, OUTPUT_DIR_TAG, PARENT_TAG, SWEEP_TAG,
+                            TRIAL_KEY)
 from colorize.paths import creation_lock, resolve_sqlite_uri
 from colorize.tracking.failures import check_uri, failure_kind, recovered_ending, store_problem, write_end_file
 
@@ -294,6 +295,27 @@ class Tracker:
     def upload(self, run_id: str, folder: Path, artifact_path: str) -> None:
         """Every file of `folder` as artifacts of a run, under `artifact_path`."""
         self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """A run's values of one metric as (step, value), by step."""
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+
+    def sweep_parents(self, preset: Optional[str] = None, status: Optional[str] = None) -> list:
+        """Sweep parent runs of the experiment (of one preset, in one status), newest first."""
+        query = f"tags.{SWEEP_TAG} = '{preset}'" if preset else f"tags.{SWEEP_TAG} != ''"
+        if status:
+            query += f" and attributes.status = '{status}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=query,
+                                       order_by=["attributes.start_time DESC"], max_results=1000)
+        return [r for r in runs if PARENT_TAG not in r.data.tags]
+
+    def trial_runs(self, study_name: str, number: int, status: str = "RUNNING") -> list:
+        """The runs of one trial of an Optuna study (in `status`), wherever they ran."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"params.{TRIAL_KEY} = '{number}' and tags.{OPTUNA_STUDY_TAG} = '{study_name}' "
+                          f"and attributes.status = '{status}'",
+        )
 
     def children(self, parent_run_id: str) -> list:
         """The runs nested under a parent run, oldest first."""

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from colorize import names
 from colorize.models import default_run_name
-from colorize.names import OBJECTIVE, OVERRIDES_TAG, PARENT_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
+from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
 from colorize.paths import resolve_sqlite_uri
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
@@ -37,12 +37,8 @@ def parent_run_id(sweep_dir: str | Path) -> Optional[str]:
 
 def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
     """The newest parent run of the same command that did not finish (killed, or orphaned)."""
-    runs = tracker.client.search_runs(
-        [tracker.experiment_id], filter_string=f"tags.{SWEEP_TAG} = '{preset}'",
-        order_by=["attributes.start_time DESC"], max_results=100,
-    )
-    for run in runs:
-        if run.data.tags.get(OVERRIDES_TAG) != overrides or PARENT_TAG in run.data.tags:
+    for run in tracker.sweep_parents(preset):
+        if run.data.tags.get(OVERRIDES_TAG) != overrides:
             continue
         if run.info.status in ("KILLED", "FAILED") or is_orphan(run):
             return run
@@ -142,7 +138,7 @@ class MlflowSweepCallback(Callback):
             return
         try:
             tracker = Tracker.from_config(config.tracking)
-            parent = tracker.client.get_run(run_id)
+            parent = tracker.get_run(run_id)
             finished = [r for r in tracker.children(run_id) if r.info.status != "RUNNING"]
             planned = parent.data.tags.get(TRIALS_PLANNED_TAG)
             line = trial_line(
