@@ -68,6 +68,16 @@ def sweep_rows(sweeps: list[Sweep]) -> list[list[str]]:
     return rows
 
 
+def result_record(sweep: Sweep, t: Trial) -> dict:
+    """A trial's row of results.csv: the table's values at full precision, its budget and hardware."""
+    scored = lambda key: t.metrics.get(key, "") if t.scored else ""  # noqa: E731
+    return {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
+            "seed": t.params.get(SEED, ""), "status": t.status,
+            "max_epochs": t.params.get(names.MAX_EPOCHS, ""), "device": t.tags.get("device", ""),
+            "best_epoch": t.best_epoch if t.scored else "", "val_mse": scored(names.BEST_VAL_MSE),
+            "val_margin12_accuracy": scored(names.BEST_VAL_ACCURACY), "train_seconds": scored(names.TRAIN_SECONDS)}
+
+
 def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str) -> Path:
     """Write the figures, report.md, report.html and results.csv; return the folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,16 +106,7 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         _tuning_plots(doc, sweep, out_dir)
         if any(key.startswith("loss.") for key in sweep.swept):  # a loss study: the same faces by each loss
             _faces(doc, tracker, sweep, out_dir)
-        records += [
-            {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
-             "seed": t.params.get(SEED, ""), "status": t.status,
-             "max_epochs": t.params.get(names.MAX_EPOCHS, ""), "device": t.tags.get("device", ""),
-             "best_epoch": t.best_epoch if t.scored else "",
-             "val_mse": t.metrics.get(names.BEST_VAL_MSE, "") if t.scored else "",
-             "val_margin12_accuracy": t.metrics.get(names.BEST_VAL_ACCURACY, "") if t.scored else "",
-             "train_seconds": t.metrics.get(names.TRAIN_SECONDS, "") if t.scored else ""}
-            for t in sweep.trials
-        ]
+        records += [result_record(sweep, t) for t in sweep.trials]
     rows = findings(sweeps)
     write_findings(rows, out_dir / FINDINGS_CSV)
     if rows:
