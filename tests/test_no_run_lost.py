@@ -128,9 +128,13 @@ def test_a_folder_a_live_run_or_sweep_uses_is_refused_in_one_line(tmp_path):
                     break
             second = run_cli(*([flag] if flag else []), "trainer.max_epochs=1", f"{key}={tmp_path / key}",
                              f"tracking.uri=sqlite:///{tmp_path}/store.db", cwd=tmp_path)
-        finally:
-            live.send_signal(signal.SIGINT)
-            live.communicate(timeout=120)
+        finally:  # (SIGTERM: a CI started in the background runs its tests with SIGINT ignored)
+            live.send_signal(signal.SIGTERM)
+            try:
+                live.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                live.kill()
+                raise
         last = one_line_error(second)
         assert f"{key}='{tmp_path / key}' is in use by a live run (pid {live.pid} on " in last
     _, all_runs = runs(f"sqlite:///{tmp_path}/store.db", "colorize")
