@@ -13,10 +13,17 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["colorize-study", "colorize-report", "colorize-predict", "colorize-evaluate"])
-def test_every_tool_has_a_console_script(name):
+@pytest.mark.parametrize("name,options", [
+    ("colorize-study", ["--seeds", "--presets", "--search-trials", "--search-override"]),
+    ("colorize-report", ["--sweep", "--preset", "--all", "--compare", "--labels", "--uri", "--out"]),
+    ("colorize-predict", ["--out", "--uri", "--tta", "--device", "--limit"]),
+    ("colorize-evaluate", ["--cast"]),
+])
+def test_every_tool_has_a_console_script_whose_help_names_its_options(name, options):
     proc = run_script(name, "--help")
-    assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(f"usage: {name} ")  # the command's own name, not "python -m ..."
+    assert [o for o in options if o not in proc.stdout] == []
 
 
 def complete(line: str) -> set[str]:
