@@ -90,8 +90,8 @@ def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     options = FitOptions(
         max_epochs=t.max_epochs, batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
         max_seconds=t.max_minutes * 60 or None, hflip=t.hflip, shift=t.shift, ema=t.ema, loss=build(cfg.loss),
-        precision=precision, sync_every_step=t.sync_every_step, cuda_graphs=graphs, early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode)
-        if stop.enabled else None,
+        precision=precision, sync_every_step=t.sync_every_step, cuda_graphs=graphs,
+        early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode) if stop.enabled else None,
         schedule=build(cfg.scheduler) if "_target_" in cfg.scheduler else None,  # fit builds it once N is known
     )
     callbacks = [build(node) for node in cfg.callbacks.values()] + ctx.extra_callbacks(conf)

@@ -24,17 +24,20 @@ DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file")
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from or during (MLflow wraps sqlalchemy, which wraps sqlite3)."""
+    return [e for e in (exc, exc.__cause__, exc.__context__) if e is not None]
+
+
 def _text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".lower()
+    return " ".join(f"{type(e).__name__}: {e}" for e in _chain(exc)).lower()
 
 
 def failure_kind(exc: BaseException) -> str:
     """The `failure` tag of a run that ended on `exc`."""
-    chain = [exc, exc.__cause__, exc.__context__]
-    for e in (e for e in chain if e is not None):
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            return "disk_full"
-    text = " ".join(_text(e) for e in chain if e is not None)
+    if any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in _chain(exc)):
+        return "disk_full"
+    text = _text(exc)
     if "disk is full" in text or "no space left" in text:
         return "disk_full"
     if "readonly database" in text or "read-only" in text or "permission denied" in text:
@@ -64,8 +67,7 @@ def store_problem(uri: str, exc: BaseException) -> str:
     missing = _missing_driver(exc)
     if missing:
         return f"MLflow store {uri!r} needs the database driver {missing!r}: pip install '{DRIVERS[missing]}'"
-    kind = failure_kind(exc)
-    text = " ".join(_text(e) for e in (exc, exc.__cause__, exc.__context__) if e is not None)
+    kind, text = failure_kind(exc), _text(exc)
     path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else uri
     if kind == "disk_full":
         return f"no space left on the device of MLflow store {path!r}: free some space, nothing was tracked"
@@ -80,7 +82,7 @@ def store_problem(uri: str, exc: BaseException) -> str:
 
 
 def _missing_driver(exc: BaseException) -> Optional[str]:
-    for e in (exc, exc.__cause__, exc.__context__):
+    for e in _chain(exc):
         if isinstance(e, ImportError) and (e.name or "").split(".")[0] in DRIVERS:
             return e.name.split(".")[0]
     return None

@@ -105,7 +105,7 @@ class MlflowSweepCallback(Callback):
         hydra = config.hydra
         preset = hydra.runtime.choices.get("sweep") or "multirun"
         overrides = " ".join(hydra.overrides.task)
-        tracker = Tracker.from_config(config.tracking)
+        tracker = Tracker.from_config(config.tracking)  # (opening it ended the trials a killed sweep orphaned)
         tags = {SWEEP_TAG: preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), OVERRIDES_TAG: overrides,
                 names.NOTE_TAG: f"`colorize-train -m {overrides}`", **owner_tags(),
                 **provenance_tags()}
@@ -117,10 +117,7 @@ class MlflowSweepCallback(Callback):
         if interrupted is not None:  # the same command again: continue that sweep and its parent run
             tracker.reopen(interrupted.info.run_id)
             run = tracker.run(interrupted.info.run_id)
-            run.set_tags(tags | {"resumed": "true"})
-            for child in tracker.children(run.run_id):
-                if is_orphan(child):  # killed with its sweep: resumed when its job comes round
-                    tracker.run(child.info.run_id).end("KILLED")
+            run.set_tags(tags | {"resumed": "true"})  # its killed trials resume when their jobs come round
             log.info("continuing interrupted sweep: MLflow parent run %s", run.run_id)
         else:
             run = tracker.create_run(preset, tags=tags)
