@@ -13,10 +13,12 @@ the whole command: start-up, data and compile time count against the mode), ms p
 - `eager`: the loop as it was, reading the loss back after every step (`trainer.sync_every_step=true`);
 - `nosync`: today's loop, which reads the device once per epoch (`trainer.cuda_graphs=off`);
 - `graphs`: today's loop with the forward and backward replayed as a CUDA graph (CUDA only);
-- `procsN`, `procsN+graphs`: N trials at once on the device (Hydra's joblib launcher, N seeds).
+- `seqN`: N trials (N seeds) one after another in one process (Hydra's basic launcher);
+- `procsN`, `procsN+graphs`: N trials at once on the device (Hydra's joblib launcher, N seeds);
+- `fusedN`: N trials (N seeds) as one fused model (`hydra/launcher=fused`, colorize/launch/);
+- `fusedNxP`: N*P trials in P fused groups of N, the P groups at once (`hydra.launcher.n_jobs=P`).
 
-Fused trials and torch.compile are not built yet: they are listed as skipped; so are the CUDA
-modes on a CPU. Writes
+torch.compile is not built: it is listed as skipped; so are the CUDA modes on a CPU. Writes
 `throughput.csv` (mode, config, trials_per_hour, step_ms, gpu_util, device, torch, date) and one
 log per command under --out, and prints the table.
 """
@@ -42,7 +44,7 @@ NETS = {"1-conv k3": ["model.layers=1", "model.kernel_size=3"],
         "2-conv k5 c8": ["model.layers=2", "model.kernel_size=5", "model.channels=8"],
         "4-conv k5 c16": ["model.layers=4", "model.kernel_size=5", "model.channels=16"]}
 COLUMNS = ["mode", "config", "trials_per_hour", "step_ms", "gpu_util", "device", "torch", "date"]
-NOT_BUILT = ["compile", "fused"]
+NOT_BUILT = ["compile"]
 
 
 class GpuSampler:
@@ -75,11 +77,32 @@ class GpuSampler:
         return f"{statistics.mean(self.samples):.0f}" if self.samples else ""
 
 
+def launch_args(mode: str) -> tuple[list[str], int]:
+    """A mode's launcher overrides, and how many trials its command runs (1: a single run)."""
+    name, _, _ = mode.partition("+")
+    if name.startswith("procs"):
+        n = int(name[len("procs"):])
+        return ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n}", seeds(n)], n
+    if name.startswith("seq"):
+        n = int(name[len("seq"):])
+        return ["hydra/launcher=basic", seeds(n)], n
+    if name.startswith("fused"):
+        size, _, at_once = name[len("fused"):].partition("x")
+        n, p = int(size), int(at_once or 1)
+        return ["hydra/launcher=fused", f"hydra.launcher.max_group={n}", f"hydra.launcher.n_jobs={p}",
+                seeds(n * p)], n * p
+    return [], 1
+
+
+def seeds(n: int) -> str:
+    return "trainer.seed=" + ",".join(map(str, range(n)))
+
+
 def run_mode(mode: str, net: str, args: argparse.Namespace, out: Path) -> dict:
     """One mode on one net: a real command, timed whole; its row."""
     from mlflow.tracking import MlflowClient
 
-    jobs = int(mode[len("procs"):].split("+")[0]) if mode.startswith("procs") else 1
+    launcher, jobs = launch_args(mode)
     slug = f"{mode}-{net}".replace(' ', '_').replace('+', '_')
     store = out / f"{slug}.db"
     cmd = [sys.executable, "-m", "colorize.train", *(["-m"] if jobs > 1 else []), "data=faces",
@@ -90,8 +113,7 @@ def run_mode(mode: str, net: str, args: argparse.Namespace, out: Path) -> dict:
     cmd.append(f"trainer.cuda_graphs={'on' if 'graphs' in mode else 'off'}")
     if mode == "eager":
         cmd.append("trainer.sync_every_step=true")
-    if jobs > 1:
-        cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "trainer.seed=" + ",".join(map(str, range(jobs)))]
+    cmd += launcher
     start = time.perf_counter()
     with GpuSampler() as gpu, open(out / f"{slug}.log", "w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -113,7 +135,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (>= 3: validation, tracking included)")
     parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
-    parser.add_argument("--modes", nargs="+", default=["eager", "nosync", "graphs", "procs4", "procs4+graphs"])
+    parser.add_argument("--modes", nargs="+", default=["eager", "nosync", "graphs", "procs4", "procs4+graphs",
+                                                       "fused4", "fused8", "fused4x2"])
     parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/throughput"))
     args = parser.parse_args(argv)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -18,14 +19,15 @@ from colorize.data.cache import SPLITS
 from colorize.errors import ColorizeError
 from colorize.models import default_run_name, describe
 from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samples
-from colorize.tracking.attempts import NEW, SKIP, decide, fingerprint, open_run
+from colorize.tracking.attempts import NEW, SKIP, Attempt, decide, fingerprint, open_run
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.store import Tracker, TrackedRun, flatten, owner_tags
 from colorize.training.callbacks import LAST
 from colorize.training.checkpoint import save_checkpoint
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.graphs import use_cuda_graphs
-from colorize.training.loop import Callback, DeviceImages, Diverged, FitOptions, FitResult, TrainState, fit
+from colorize.training.loop import (Callback, DeviceImages, Diverged, FitOptions, FitResult, Member, TrainState,
+                                    fit_group)
 from colorize.training.precision import resolve_precision
 from colorize.training.runtime import resolve_num_threads, seed_everything, select_device
 
@@ -55,6 +57,7 @@ class Job:
     cfg: DictConfig
     conf: TrainConfig
     output_dir: Path
+    label: str = ""  # who speaks in a fused group's shared log: "trial 3 (2-conv k5 c8 lr0.1)"; alone: ""
 
 
 @dataclass
@@ -67,59 +70,147 @@ class JobResult:
     diverged: str = ""  # how a diverged run diverged ("training diverged at epoch 3, step 12: loss=nan")
 
 
+@dataclass
+class Planned:
+    """One job ready to train: its attempt, config, objects and tags."""
+
+    ctx: JobContext
+    tracker: Tracker
+    attempt: Attempt
+    cfg: DictConfig
+    conf: TrainConfig
+    member: Member
+    name: str
+    tags: dict
+
+
 def run_job(cfg: DictConfig, ctx: JobContext) -> JobResult:
     """Validate, load data, train and track one configuration (or resume/reuse an earlier attempt)."""
-    to_object(cfg)  # every range check happens before any data is read or any run is made
-    tracker = Tracker.from_config(cfg.tracking)
-    attempt = decide(cfg, tracker, ctx.parent_run_id, ctx.overrides, ctx.output_dir)
-    if attempt.action == SKIP:
-        return JobResult(attempt.run_id, attempt.status, attempt.objective, experiment_id=tracker.experiment_id)
-    cfg, conf = attempt.cfg, to_object(attempt.cfg)  # a resumed run's own config
+    return run_jobs([cfg], [ctx])[0]
+
+
+def run_jobs(cfgs: Sequence[DictConfig], ctxs: Sequence[JobContext]) -> list[JobResult]:
+    """`run_job` for several configurations that differ only in what leaves the model's shapes alone
+    (colorize/launch/fusing.py): trained together by `fit_group`, one fused model, each with its own
+    run, checkpoints and samples. Jobs an earlier attempt finished are skipped, as alone."""
+    for cfg in cfgs:
+        to_object(cfg)  # every range check happens before any data is read or any run is made
+    attempts = [_attempt(cfg, ctx) for cfg, ctx in zip(cfgs, ctxs)]
+    results: list[Optional[JobResult]] = [
+        JobResult(a.run_id, a.status, a.objective, experiment_id=t.experiment_id) if a.action == SKIP else None
+        for t, a in attempts
+    ]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return results
+    conf = to_object(attempts[todo[0]][1].cfg)
     device = select_device(conf.trainer.device)
-    threads = resolve_num_threads(conf.trainer.num_threads, ctx.parallel_jobs)
+    threads = resolve_num_threads(conf.trainer.num_threads, ctxs[todo[0]].parallel_jobs)
     torch.set_num_threads(threads)
     precision = resolve_precision(conf.trainer.precision, device)
     graphs = conf.trainer.cuda_graphs.value if use_cuda_graphs(conf.trainer.cuda_graphs, device, precision) else "off"
-    splits = SPLITS.get(plain(cfg.data), lambda: build(cfg.data))  # decoded once per process
+    splits = SPLITS.get(plain(attempts[todo[0]][1].cfg.data), lambda: build(attempts[todo[0]][1].cfg.data))
     train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
-    generator = seed_everything(conf.trainer.seed)
+    setting = dict(device=device, threads=threads, precision=precision, graphs=graphs, data=splits.name)
+    planned = [_plan_job(*attempts[i], ctxs[i], setting) for i in todo]
+    log.info("%s on %s (%d train / %d val images), %s, %d threads, precision %s (trainer.precision=%s)",
+             ", ".join(p.name for p in planned), splits.name, len(train), len(val), device, threads, precision,
+             conf.trainer.precision.value)
+    for i, result in zip(todo, _train_and_track(planned, train, val)):
+        results[i] = result
+    return results
+
+
+def _attempt(cfg: DictConfig, ctx: JobContext) -> tuple[Tracker, Attempt]:
+    tracker = Tracker.from_config(cfg.tracking)
+    return tracker, decide(cfg, tracker, ctx.parent_run_id, ctx.overrides, ctx.output_dir)
+
+
+def _plan_job(tracker: Tracker, attempt: Attempt, ctx: JobContext, setting: dict) -> Planned:
+    """A job's model (seeded as alone), optimizer, fit options, callbacks, name and tags."""
+    cfg, conf = attempt.cfg, to_object(attempt.cfg)  # a resumed run's own config
+    device, precision = setting["device"], setting["precision"]
+    t = conf.trainer
+    generator = seed_everything(t.seed)
     model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
     optimizer = build(cfg.optimizer)(model.parameters())
-    t = conf.trainer
     stop = t.early_stopping
     options = FitOptions(
         max_epochs=t.max_epochs, batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
         max_seconds=t.max_minutes * 60 or None, hflip=t.hflip, shift=t.shift, ema=t.ema, loss=build(cfg.loss),
-        precision=precision, sync_every_step=t.sync_every_step, cuda_graphs=graphs,
+        precision=precision, sync_every_step=t.sync_every_step, cuda_graphs=setting["graphs"],
         early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode) if stop.enabled else None,
         schedule=build(cfg.scheduler) if "_target_" in cfg.scheduler else None,  # fit builds it once N is known
     )
     callbacks = [build(node) for node in cfg.callbacks.values()] + ctx.extra_callbacks(conf)
+    resume = TrainState.from_dict(attempt.train_state) if attempt.train_state else None
     name = conf.tracking.run_name or default_run_name(cfg)
-    tags = {names.FINGERPRINT_TAG: fingerprint(cfg), names.OUTPUT_DIR_TAG: str(ctx.output_dir), "data": splits.name,
-            "model": describe(cfg.model), "device": str(device), "num_threads": threads, "precision": precision,
-            **owner_tags(), **provenance_tags(device), **(ctx.tags or {})}
-    log.info("%s on %s (%d train / %d val images), %s, %d threads, precision %s (trainer.precision=%s)",
-             name, splits.name, len(train), len(val), device, threads, precision, t.precision.value)
-    ctx.output_dir.mkdir(parents=True, exist_ok=True)
-    with open_run(tracker, attempt, name, tags, ctx.parent_run_id) as run:
-        if attempt.action == NEW:
-            _log_config(run, cfg, splits.name, ctx.output_dir)
-        for callback in callbacks:
-            callback.setup(Job(run, model, cfg, conf, ctx.output_dir))
-        resume = TrainState.from_dict(attempt.train_state) if attempt.train_state else None
-        result = _fit(run, name, ctx.output_dir, model=model, optimizer=optimizer, train=train, val=val,
-                      generator=generator, options=options, callbacks=callbacks, resume=resume)
-        if isinstance(result, Diverged):
-            return JobResult(run.run_id, "FAILED", math.nan, experiment_id=tracker.experiment_id,
-                             diverged=str(result))
-        _finish(run, result, model, cfg, val, conf.trainer.num_samples, ctx.output_dir, name)
-    if run.errors:  # the store went away mid-run: the model is trained and saved all the same
-        raise ColorizeError(f"{run.errors[0]}; training finished, checkpoint at {ctx.output_dir / 'best.pt'}")
-    best = result.best
-    log.info("best epoch %d of %d: val_mse %.5f  val 12-margin accuracy %.4f  (run %s)", result.best_epoch,
-             result.stopped_epoch, best[names.VAL_MSE], best[names.VAL_ACCURACY], run.run_id)
-    return JobResult(run.run_id, "FINISHED", best[names.VAL_ERROR], result, experiment_id=tracker.experiment_id)
+    tags = {names.FINGERPRINT_TAG: fingerprint(cfg), names.OUTPUT_DIR_TAG: str(ctx.output_dir), "data": setting["data"],
+            "model": describe(cfg.model), "device": str(device), "num_threads": setting["threads"],
+            "precision": precision, **owner_tags(), **provenance_tags(device), **(ctx.tags or {})}
+    member = Member(model, optimizer, generator, options, callbacks, resume)
+    return Planned(ctx, tracker, attempt, cfg, conf, member, name, tags)
+
+
+def _train_and_track(planned: Sequence[Planned], train: DeviceImages, val: DeviceImages) -> list[JobResult]:
+    """Open each job's run, train them together, and close each run as soon as its training ends
+    (a member of a fused group that stops early or diverges is FINISHED or FAILED at once)."""
+    results: dict[int, JobResult] = {}
+    with ExitStack() as every:
+        stacks = [every.enter_context(ExitStack()) for _ in planned]
+        runs = [stack.enter_context(open_run(p.tracker, p.attempt, p.name, p.tags, p.ctx.parent_run_id))
+                for stack, p in zip(stacks, planned)]
+        for p, run in zip(planned, runs):
+            p.ctx.output_dir.mkdir(parents=True, exist_ok=True)
+            if p.attempt.action == NEW:
+                _log_config(run, p.cfg, p.tags["data"], p.ctx.output_dir)
+            label = f"trial {p.tags.get(names.TRIAL_TAG, '?')} ({p.name})" if len(planned) > 1 else ""
+            for callback in p.member.callbacks:
+                callback.setup(Job(run, p.member.model, p.cfg, p.conf, p.ctx.output_dir, label))
+
+        def end(i: int, outcome: FitResult | Diverged) -> None:
+            with stacks[i]:  # leaving it ends the run: FINISHED, or FAILED when it diverged
+                _teardown(planned[i])
+                results[i] = _record(planned[i], runs[i], outcome, val)
+
+        try:
+            fit_group([p.member for p in planned], train, val, on_end=end)
+        except KeyboardInterrupt:
+            for i, (p, run) in enumerate(zip(planned, runs)):
+                if i not in results and (p.ctx.output_dir / LAST).is_file():
+                    run.log_artifact(p.ctx.output_dir / LAST)
+                    log.warning("interrupted: resume with trainer.resume=%s", run.run_id)
+            raise
+        finally:
+            for i, p in enumerate(planned):
+                if i not in results:
+                    _teardown(p)
+    for p, run in zip(planned, runs):
+        if run.errors:  # the store went away mid-run: the model is trained and saved all the same
+            raise ColorizeError(f"{run.errors[0]}; training finished, checkpoint at {p.ctx.output_dir / 'best.pt'}")
+    return [results[i] for i in range(len(planned))]
+
+
+def _teardown(p: Planned) -> None:
+    for callback in p.member.callbacks:
+        callback.teardown()
+
+
+def _record(p: Planned, run: TrackedRun, outcome: FitResult | Diverged, val: DeviceImages) -> JobResult:
+    """How a run's training ended, in its record: a diverged run FAILED with its epoch; a finished
+    one's summary, checkpoints and samples, tagged why if pruned or out of time."""
+    if isinstance(outcome, Diverged):
+        log.warning("%s: %s", p.name, outcome)
+        run.fail(**{names.DIVERGED: "true", "diverged_epoch": outcome.epoch, names.FAILURE_TAG: "diverged"})
+        return JobResult(run.run_id, "FAILED", math.nan, experiment_id=p.tracker.experiment_id, diverged=str(outcome))
+    if outcome.stopped_by is not None:  # pruned, or out of time
+        log.info("%s: %s", p.name, outcome.stopped_by)
+        run.set_tags({outcome.stopped_by.tag: "true", "stopped_by": str(outcome.stopped_by)})
+    _finish(run, outcome, p.member.model, p.cfg, val, p.conf.trainer.num_samples, p.ctx.output_dir, p.name)
+    best = outcome.best
+    log.info("%s: best epoch %d of %d: val_mse %.5f  val 12-margin accuracy %.4f  (run %s)", p.name,
+             outcome.best_epoch, outcome.stopped_epoch, best[names.VAL_MSE], best[names.VAL_ACCURACY], run.run_id)
+    return JobResult(run.run_id, "FINISHED", best[names.VAL_ERROR], outcome, experiment_id=p.tracker.experiment_id)
 
 
 def _log_config(run: TrackedRun, cfg: DictConfig, data_name: str, output_dir: Path) -> None:
@@ -128,30 +219,6 @@ def _log_config(run: TrackedRun, cfg: DictConfig, data_name: str, output_dir: Pa
     config_file = output_dir / "config.yaml"
     config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     run.log_artifact(config_file)
-
-
-def _fit(run: TrackedRun, name: str, output_dir: Path, **fit_args: Any) -> FitResult | Diverged:
-    """`fit`, with its endings recorded: a diverged run FAILED with the epoch (returned), Ctrl-C with its
-    last.pt logged for `trainer.resume`, a pruned or out-of-time run tagged why; the callbacks'
-    teardown however it ends."""
-    try:
-        result = fit(**fit_args)
-    except Diverged as exc:
-        log.warning("%s: %s", name, exc)
-        run.fail(**{names.DIVERGED: "true", "diverged_epoch": exc.epoch, names.FAILURE_TAG: "diverged"})
-        return exc
-    except KeyboardInterrupt:
-        if (output_dir / LAST).is_file():
-            run.log_artifact(output_dir / LAST)
-            log.warning("interrupted: resume with trainer.resume=%s", run.run_id)
-        raise
-    finally:
-        for callback in fit_args["callbacks"]:
-            callback.teardown()
-    if result.stopped_by is not None:  # pruned, or out of time
-        log.info("%s: %s", name, result.stopped_by)
-        run.set_tags({result.stopped_by.tag: "true", "stopped_by": str(result.stopped_by)})
-    return result
 
 
 def _finish(

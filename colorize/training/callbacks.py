@@ -37,6 +37,7 @@ class ConsoleLog(Callback):
     def setup(self, job: Job) -> None:
         self.max_minutes = job.conf.trainer.max_minutes
         self.epochs = job.conf.trainer.max_epochs
+        self.prefix = f"{job.label}: " if job.label else ""
 
     def on_plan(self, epochs: int, measured: bool) -> None:
         self.epochs = epochs
@@ -45,6 +46,6 @@ class ConsoleLog(Callback):
                      self.max_minutes, epochs, epochs)
 
     def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
-        log.info("epoch %3d/%d  train_mse %.5f  val_mse %.5f  val_acc12 %.4f  (%.1fs)",
-                 epoch, self.epochs, metrics[names.TRAIN_MSE], metrics[names.VAL_MSE],
+        log.info("%sepoch %3d/%d  train_mse %.5f  val_mse %.5f  val_acc12 %.4f  (%.1fs)",
+                 self.prefix, epoch, self.epochs, metrics[names.TRAIN_MSE], metrics[names.VAL_MSE],
                  metrics[names.VAL_ACCURACY], metrics[names.EPOCH_SECONDS])

@@ -6,6 +6,7 @@ import copy
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -17,6 +18,7 @@ from colorize import names
 from colorize.data.images import ImageSet, to_unit_range
 from colorize.training.augment import mirror_some, shift_some
 from colorize.training.averaging import WeightAverage
+from colorize.training.fused import StackedForward
 from colorize.training.graphs import capture
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.losses import mse
@@ -143,6 +145,18 @@ def is_plain_mse(loss: Loss) -> bool:
     return getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
 
 
+def _add(sums: EpochSums, value: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
+         options: "FitOptions") -> None:
+    """Add one step's loss, MSE, hits and not-finite flag to `sums`, on the device."""
+    weighted = value.double() * y.numel()
+    sums.loss += weighted
+    sums.sse += weighted if is_plain_mse(options.loss) else mse_sum(pred.float(), y)
+    sums.hits += margin_hits(to_uint8(pred), y_bytes).sum()
+    first_bad = ~torch.isfinite(value) & (sums.bad_step < 0)
+    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
+    sums.bad_value = torch.where(first_bad, value, sums.bad_value)
+
+
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor],
                options: "FitOptions", ema: Optional[WeightAverage], sums: EpochSums, step: int,
                forward: Optional[Callable[[Tensor], Tensor]] = None) -> None:
@@ -160,13 +174,31 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     value, pred = value.detach(), pred.detach()
     if options.sync_every_step:
         value.item()  # waits for the device: the eager loop's per-step cost, kept measurable
-    weighted = value.double() * y.numel()
-    sums.loss += weighted
-    sums.sse += weighted if is_plain_mse(options.loss) else mse_sum(pred.float(), y)
-    sums.hits += margin_hits(to_uint8(pred), y_bytes).sum()
-    first_bad = ~torch.isfinite(value) & (sums.bad_step < 0)
-    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
-    sums.bad_value = torch.where(first_bad, value, sums.bad_value)
+    _add(sums, value, pred, y, y_bytes, step, options)
+
+
+def group_step(runs: Sequence["FitProgress"], member_batches: Sequence[tuple[Tensor, Tensor, Tensor]],
+               forward: StackedForward, sums: Sequence[EpochSums], step: int) -> None:
+    """One step of a fused group: one stacked forward and backward for all members, then each
+    member's own optimizer (and EMA) step. Member g's loss is its own batch's, as in a trial alone;
+    the gradient of their sum is each member's own gradient (the members share no parameters)."""
+    o = runs[0].options
+    x, y, y_bytes = (torch.stack(parts) for parts in zip(*member_batches))
+    with autocast(x.device, o.precision):
+        pred = forward(x)
+    values = torch.stack([o.loss(p.float(), t) for p, t in zip(pred.unbind(0), y.unbind(0))])
+    for run in runs:
+        run.optimizer.zero_grad(set_to_none=True)
+    values.sum().backward()
+    for run in runs:
+        run.optimizer.step()
+        if run.ema is not None:
+            run.ema.update_parameters(run.model)
+    values, pred = values.detach(), pred.detach()
+    if o.sync_every_step:
+        values.tolist()
+    for g, member_sums in enumerate(sums):
+        _add(member_sums, values[g], pred[g], y[g], y_bytes[g], step, o)
 
 
 def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, options: "FitOptions"):
@@ -183,6 +215,32 @@ def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, opt
         yield batch
 
 
+@contextmanager
+def _progress(data: DeviceImages, options: "FitOptions", desc: str):
+    """A progress bar over an epoch's steps that moves in ~50 ticks: host work only, no sync."""
+    steps = math.ceil(len(data) / options.batch_size)
+    every = max(1, steps // 50)
+    bar = tqdm(total=steps, desc=desc, leave=False, disable=None if options.progress else True)
+
+    def tick(step: int) -> None:
+        if step % every == 0 or step == steps:
+            bar.update(step - bar.n)
+
+    try:
+        yield tick
+    finally:
+        bar.close()
+
+
+def _epoch_metrics(sums: EpochSums, epoch: int, data: DeviceImages) -> dict | Diverged:
+    """The epoch's training metrics from its sums (the epoch's one read-back), or how it diverged."""
+    loss, sse, hits, bad_step, bad_value = sums.read()
+    if bad_step > 0:
+        return Diverged(epoch, bad_step, bad_value)
+    values = data.rgb.numel()
+    return {"mse": sse / values, "loss": loss / values, "margin12_error": 1.0 - hits / values}
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceImages, generator: torch.Generator,
                 epoch: int, options: "FitOptions", ema: Optional[WeightAverage] = None,
                 forward: Optional[Callable[[Tensor], Tensor]] = None) -> dict:
@@ -195,19 +253,30 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Device
     """
     model.train()
     sums = EpochSums.zeros(data.gray.device)
-    steps = math.ceil(len(data) / options.batch_size)
-    every = max(1, steps // 50)  # the progress bar moves in ~50 ticks: host work only, no sync
-    bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if options.progress else True)
-    for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
-        train_step(model, optimizer, batch, options, ema, sums, step, forward)
-        if step % every == 0 or step == steps:
-            bar.update(step - bar.n)
-    bar.close()
-    loss, sse, hits, bad_step, bad_value = sums.read()
-    if bad_step > 0:
-        raise Diverged(epoch, bad_step, bad_value)
-    values = data.rgb.numel()
-    return {"mse": sse / values, "loss": loss / values, "margin12_error": 1.0 - hits / values}
+    with _progress(data, options, f"epoch {epoch}") as tick:
+        for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
+            train_step(model, optimizer, batch, options, ema, sums, step, forward)
+            tick(step)
+    metrics = _epoch_metrics(sums, epoch, data)
+    if isinstance(metrics, Diverged):
+        raise metrics
+    return metrics
+
+
+def train_group_epoch(runs: Sequence["FitProgress"], data: DeviceImages) -> list[dict | Diverged]:
+    """One epoch of a fused group: each member draws its own batches and augmentations from its own
+    generator, as alone; its metrics, or the Diverged that ended it (at the epoch's end, as alone)."""
+    o = runs[0].options
+    for run in runs:
+        run.model.train()
+    forward = StackedForward([run.model for run in runs])
+    sums = [EpochSums.zeros(data.gray.device) for _ in runs]
+    streams = [batches(data, o.batch_size, run.generator, o) for run in runs]
+    with _progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:
+        for step, member_batches in enumerate(zip(*streams), start=1):
+            group_step(runs, member_batches, forward, sums, step)
+            tick(step)
+    return [_epoch_metrics(member_sums, run.epoch, data) for member_sums, run in zip(sums, runs)]
 
 
 @dataclass
@@ -286,26 +355,49 @@ def epochs_in_budget(budget_seconds: float, first_epoch_seconds: float, max_epoc
 
 
 @dataclass
-class FitProgress:
-    """Where `fit` is: what it restores from a TrainState and hands to the next epoch."""
+class Member:
+    """One run that `fit_group` trains: what `fit` takes for one."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    options: FitOptions
+    callbacks: Sequence[Callback] = ()
+    resume: Optional[TrainState] = None
+
+
+@dataclass
+class FitProgress:
+    """Where one run of `fit` is: what it restores from a TrainState and hands to the next epoch."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    options: FitOptions
+    callbacks: Sequence[Callback]
+    started: float  # the clock when fit began (a time budget counts from here)
     ema: Optional[WeightAverage]  # the EMA of the weights: what validates, early-stops and is kept
-    best_state: dict
+    best_state: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     epoch: int = 0  # epochs done
     planned: Optional[int] = None  # N: known at the start without a budget, else after epoch 1
     scheduler: Any = None
     stopped_by: Optional[StopTraining] = None
     forward: Optional[Callable[[Tensor], Tensor]] = None  # the captured step's forward (CUDA graphs)
+    done: bool = False
+    diverged: Optional[Diverged] = None
 
     @property
     def judged(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
-    def state(self, o: FitOptions) -> TrainState:
+    @property
+    def finished(self) -> bool:
+        """No epoch left: N reached, or early stopping ended the run."""
+        return self.epoch >= (self.planned or self.options.max_epochs) or _stopping(self)
+
+    def state(self) -> TrainState:
+        o = self.options
         return TrainState(
             epoch=self.epoch, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
             generator=self.generator.get_state(), best_model=self.best_state, history=self.history,
@@ -315,24 +407,33 @@ class FitProgress:
             ema=self.ema.state_dict() if self.ema is not None else None,
         )
 
+    def result(self) -> FitResult | Diverged:
+        """How the run ended; a finished one's model then holds its best epoch's weights."""
+        if self.diverged is not None:
+            return self.diverged
+        self.model.load_state_dict(self.best_state)
+        stop = self.options.early_stopping
+        return FitResult(best_epoch=stop.best_epoch if stop else self.epoch, stopped_epoch=self.epoch,
+                         history=self.history, stopped_by=self.stopped_by, planned_epochs=self.planned or self.epoch)
 
-def _start(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, o: FitOptions,
-           resume: Optional[TrainState]) -> FitProgress:
-    """A fresh run's progress, or one restored from `resume` exactly as it was saved."""
-    ema = WeightAverage(model, o.ema) if o.ema else None
-    run = FitProgress(model, optimizer, generator, ema, {})
+
+def _start(m: Member, started: float) -> FitProgress:
+    """A fresh run's progress, or one restored from `m.resume` exactly as it was saved."""
+    o, resume = m.options, m.resume
+    ema = WeightAverage(m.model, o.ema) if o.ema else None
+    run = FitProgress(m.model, m.optimizer, m.generator, o, m.callbacks, started, ema)
     run.best_state = copy.deepcopy(run.judged.state_dict())
     run.planned = None if o.max_seconds else o.max_epochs
     if resume is not None:
         run.planned = resume.budget_epochs or o.max_epochs
     # built before the optimizer's state is restored: a new scheduler resets the lr it schedules
     if o.schedule is not None and run.planned is not None:
-        run.scheduler = o.schedule(optimizer, run.planned)
+        run.scheduler = o.schedule(m.optimizer, run.planned)
     if resume is None:
         return run
-    model.load_state_dict(resume.model)
-    optimizer.load_state_dict(resume.optimizer)
-    generator.set_state(resume.generator)
+    m.model.load_state_dict(resume.model)
+    m.optimizer.load_state_dict(resume.optimizer)
+    m.generator.set_state(resume.generator)
     run.best_state, run.history, run.epoch = copy.deepcopy(resume.best_model), [dict(h) for h in resume.history], resume.epoch
     for part, saved in ((o.early_stopping, resume.early_stopping), (run.scheduler, resume.scheduler), (ema, resume.ema)):
         if part is not None and saved is not None:
@@ -340,11 +441,9 @@ def _start(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.
     return run
 
 
-def _epoch(run: FitProgress, train: DeviceImages, val: DeviceImages, o: FitOptions) -> dict:
-    """Train one epoch and validate: the epoch's metrics."""
-    started = o.clock()
-    lr = run.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
-    tr = train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, o, run.ema, run.forward)
+def _validate(run: FitProgress, tr: dict, val: DeviceImages, started: float, lr: float) -> dict:
+    """Validate after training an epoch (begun at `started` with `lr`): the epoch's metrics."""
+    o = run.options
     va = evaluate(run.judged, val, o.eval_batch_size, o.precision)
     if not math.isfinite(va["mse"]):  # a finite but huge training loss can still overflow on val
         raise Diverged(run.epoch, None, va["mse"], what="val_mse")
@@ -355,24 +454,62 @@ def _epoch(run: FitProgress, train: DeviceImages, val: DeviceImages, o: FitOptio
     }
 
 
-def _plan(run: FitProgress, o: FitOptions, callbacks: Sequence[Callback], started_fit: float, val_mse: float) -> None:
+def _plan(run: FitProgress, val_mse: float) -> None:
     """After an epoch: a budgeted run's N from the first epoch's pace (the schedule then spans it),
     and the scheduler's step."""
+    o = run.options
     if run.planned is not None:
         _step(run.scheduler, val_mse)
         return
-    run.planned = epochs_in_budget(o.max_seconds, o.clock() - started_fit, o.max_epochs)
+    run.planned = epochs_in_budget(o.max_seconds, o.clock() - run.started, o.max_epochs)
     with warnings.catch_warnings():  # torch warns of a scheduler born after optimizer steps
         warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
         run.scheduler = o.schedule(run.optimizer, run.planned) if o.schedule is not None else None
         _step(run.scheduler, val_mse)
-    for callback in callbacks:
+    for callback in run.callbacks:
         callback.on_plan(run.planned, measured=True)
 
 
-def _stopping(run: FitProgress, o: FitOptions) -> bool:
+def _stopping(run: FitProgress) -> bool:
     """Early stopping has ended the run (never a schedule that spans the run: it only picks the best epoch)."""
-    return bool(o.early_stopping and o.early_stopping.should_stop and not isinstance(run.scheduler, EpochSchedule))
+    stop = run.options.early_stopping
+    return bool(stop and stop.should_stop and not isinstance(run.scheduler, EpochSchedule))
+
+
+def _end_epoch(run: FitProgress, metrics: dict) -> None:
+    """Record an epoch's metrics: plan, early stopping, best weights, callbacks; `run.done` once the
+    run ends here (N reached, stopped early, stopped by a callback, or out of time)."""
+    o = run.options
+    run.history.append(metrics)
+    _plan(run, metrics[names.VAL_MSE])
+    stop = o.early_stopping
+    if stop is None or stop.step(run.epoch, metrics[stop.monitor]):  # improved (or nothing judges)
+        run.best_state = copy.deepcopy(run.judged.state_dict())
+    try:
+        for callback in run.callbacks:
+            callback.on_epoch_end(run.epoch, metrics, run.state())
+    except StopTraining as stopped:
+        run.stopped_by, run.done = stopped, True
+        return
+    if _stopping(run):
+        run.done = True
+        return
+    elapsed = o.clock() - run.started
+    if o.max_seconds and run.epoch < run.planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * o.max_seconds:
+        run.stopped_by, run.done = TimeBudget(o.max_seconds, run.epoch), True
+        return
+    run.done = run.finished
+
+
+def _train(runs: Sequence[FitProgress], train: DeviceImages) -> list[dict | Diverged]:
+    """One epoch for every run still going: alone (eager, or its CUDA graph), or as one fused group."""
+    if len(runs) > 1:
+        return train_group_epoch(runs, train)
+    run = runs[0]
+    try:
+        return [train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, run.options, run.ema, run.forward)]
+    except Diverged as diverged:
+        return [diverged]
 
 
 def fit(
@@ -392,7 +529,8 @@ def fit(
     best epoch is the last one. Each callback's `on_epoch_end(epoch, metrics, state)` runs after
     each epoch, in order; one may raise :class:`StopTraining` to end training there (the best
     weights are still restored). `state` is a :class:`TrainState`: passing one back as `resume`
-    continues from there exactly as if training had not stopped.
+    continues from there exactly as if training had not stopped. A loss that is not finite raises
+    :class:`Diverged` at the end of its epoch.
 
     The run's length N is `max_epochs`; with `max_seconds` (a time budget) it is the number of
     epochs that fit the budget at the first epoch's pace (never more than `max_epochs`), fixed
@@ -402,38 +540,63 @@ def fit(
     (:class:`EpochSchedule`) is never cut short by early stopping, which then only chooses the best
     epoch to restore. Nothing waits on the device within an epoch: its sums are read once at its end.
     """
-    o = options
-    started_fit = o.clock()
-    run = _start(model, optimizer, generator, o, resume)
-    if o.cuda_graphs != "off":  # captured once, after any restore (its warm-up leaves the weights as they were)
-        run.forward = capture(model, train.gray[: o.batch_size], required=o.cuda_graphs == "on")
-    if run.planned is not None:
-        for callback in callbacks:
+    result = fit_group([Member(model, optimizer, generator, options, callbacks, resume)], train, val)[0]
+    if isinstance(result, Diverged):
+        raise result
+    return result
+
+
+def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
+              on_end: Optional[Callable[[int, FitResult | Diverged], None]] = None) -> list[FitResult | Diverged]:
+    """`fit` for several runs at once, on the same images: the one loop. Runs still going train each
+    epoch together, as one fused group (`train_group_epoch`) when there are several; each then
+    validates, plans, early-stops and calls its callbacks on its own, and leaves the group when it
+    ends. A run that diverges ends alone, at the end of that epoch. Per run: its FitResult, or the
+    Diverged that ended it, also handed to `on_end(index, result)` as soon as that run ends (so a
+    caller can close its record while the others train on). Members must agree on batch size,
+    augmentation, precision and loss."""
+    _check_group(members)
+    runs = [_start(m, m.options.clock()) for m in members]
+    for run in runs:
+        o = run.options
+        if o.cuda_graphs != "off" and len(runs) == 1:  # captured once, after any restore (the warm-up keeps the weights)
+            run.forward = capture(run.model, train.gray[: o.batch_size], required=o.cuda_graphs == "on")
+        for callback in run.callbacks if run.planned is not None else ():
             callback.on_plan(run.planned, measured=False)
-    while run.epoch < (run.planned or o.max_epochs) and not _stopping(run, o):
-        run.epoch += 1
-        metrics = _epoch(run, train, val, o)
-        run.history.append(metrics)
-        _plan(run, o, callbacks, started_fit, metrics[names.VAL_MSE])
-        stop = o.early_stopping
-        if stop is None or stop.step(run.epoch, metrics[stop.monitor]):  # improved (or nothing judges)
-            run.best_state = copy.deepcopy(run.judged.state_dict())
-        try:
-            for callback in callbacks:
-                callback.on_epoch_end(run.epoch, metrics, run.state(o))
-        except StopTraining as stopped:
-            run.stopped_by = stopped
-            break
-        if _stopping(run, o):
-            break
-        elapsed = o.clock() - started_fit
-        if o.max_seconds and run.epoch < run.planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * o.max_seconds:
-            run.stopped_by = TimeBudget(o.max_seconds, run.epoch)
-            break
-    model.load_state_dict(run.best_state)
-    best_epoch = o.early_stopping.best_epoch if o.early_stopping else run.epoch
-    return FitResult(best_epoch=best_epoch, stopped_epoch=run.epoch, history=run.history, stopped_by=run.stopped_by,
-                     planned_epochs=run.planned or run.epoch)
+        run.done = run.finished
+    results: dict[int, FitResult | Diverged] = {}
+
+    def settle() -> list[FitProgress]:  # the runs that ended hand their results on; the rest go on
+        for i, run in enumerate(runs):
+            if run.done and i not in results:
+                results[i] = run.result()
+                if on_end is not None:
+                    on_end(i, results[i])
+        return [run for run in runs if not run.done]
+
+    active = settle()
+    while active:
+        starts = [(run.options.clock(), run.optimizer.param_groups[0]["lr"]) for run in active]
+        for run in active:
+            run.epoch += 1
+        for run, trained, (started, lr) in zip(active, _train(active, train), starts):
+            try:
+                if isinstance(trained, Diverged):
+                    raise trained
+                _end_epoch(run, _validate(run, trained, val, started, lr))
+            except Diverged as diverged:
+                run.diverged, run.done = diverged, True
+        active = settle()
+    return [results[i] for i in range(len(runs))]
+
+
+def _check_group(members: Sequence[Member]) -> None:
+    """Fused members share their batches' shapes and how a step runs."""
+    def shared(o: FitOptions) -> tuple:
+        return o.batch_size, o.hflip, o.shift, o.precision, o.progress, o.sync_every_step
+
+    if len({shared(m.options) for m in members}) > 1:
+        raise ValueError("fused runs must share batch size, augmentation, precision and step settings")
 
 
 def _step(scheduler: Optional[torch.optim.lr_scheduler.LRScheduler], val_mse: float) -> None:

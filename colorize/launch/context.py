@@ -1,0 +1,70 @@
+"""A Hydra job's context (output folder, MLflow parent, parallel peers, Optuna trial), and the
+entrypoints' one-line errors: shared by `colorize-train` and the fused launcher."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from omegaconf import DictConfig
+
+from colorize.config import TrainConfig, build
+from colorize.errors import ColorizeError
+from colorize.job import JobContext
+from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_KEY, TRIAL_TAG
+from colorize.training.runtime import parallel_jobs
+from colorize.tracking.sweep_callback import parent_run_id
+
+
+def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> JobContext:
+    """The job's output folder, MLflow parent run, parallel peers and Optuna trial link, from its
+    Hydra config `hc` (``HydraConfig.get()``, or a fused launcher's member's ``config.hydra``)."""
+    multirun = hc.mode.name == "MULTIRUN"
+    preset = hc.runtime.choices.get("sweep")
+    if preset and not multirun:  # only when multirun was switched off explicitly (hydra.mode=RUN)
+        raise ColorizeError(f"sweep={preset} is a multirun preset: it cannot run with hydra.mode=RUN")
+    storage, study = hc.sweeper.get("storage"), hc.sweeper.get("study_name")
+
+    def extra_callbacks(conf: TrainConfig) -> list:
+        if conf.optuna_trial is None:
+            return []
+        if not storage or not study:
+            raise ColorizeError(
+                f"optuna_trial={conf.optuna_trial} needs the study's storage and name: "
+                "set hydra.sweeper.storage and hydra.sweeper.study_name"
+            )
+        from colorize.search.pruning import TrialReporter
+
+        return [TrialReporter(storage, study, conf.optuna_trial, build(cfg.pruner))]
+
+    return JobContext(
+        output_dir=Path(hc.runtime.output_dir),
+        parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
+        parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
+        tags={OVERRIDES_TAG: " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {}),
+              **({OPTUNA_STUDY_TAG: study} if cfg.get(TRIAL_KEY) is not None else {}), **(tags or {})},
+        overrides=list(hc.overrides.task),
+        extra_callbacks=extra_callbacks,
+    )
+
+
+@contextmanager
+def errors_as_lines() -> Iterator[None]:
+    """Bad input, a full disk and an interrupt end the process with one line, not a traceback (an
+    open run has already been ended FAILED or KILLED by then)."""
+    try:
+        yield
+    except ColorizeError as exc:
+        logging.getLogger("colorize").debug("bad input", exc_info=True)
+        raise SystemExit(f"colorize: error: {exc}") from None
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        raise SystemExit(f"colorize: error: no space left on device{where}: free some space "
+                         "(an open run is ended FAILED, failure=disk_full)") from None
+    except KeyboardInterrupt as exc:
+        raise SystemExit(f"colorize: interrupted ({str(exc) or 'SIGINT'}); the last checkpoint is kept") from None
