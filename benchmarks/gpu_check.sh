@@ -21,12 +21,12 @@ if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
   device=cuda; extra=()
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv | tee "$work/gpu.txt"
 else
-  device=cpu; extra=(--limit 200 --nets "2-conv k5 c8" --modes eager nosync graphs procs2 fused2 fused2x2)
+  device=cpu; extra=(--limit 200 --nets "2-conv k5 c8" --modes eager nosync graphs procs2 seq2 fused2 fused2x2)
   echo "no CUDA device: a dry run on the CPU (200 faces, one net)" | tee "$work/gpu.txt"
 fi
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cpu', torch.backends.cpu.get_cpu_capability())" | tee -a "$work/gpu.txt"
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (carry pytest's wheel for this)
-  python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py 2>&1 | tail -3 | tee "$work/graphs_test.txt"
+  python3 -m pytest -q -p no:cacheprovider tests/training/test_graphs.py 2>&1 | tail -3 | tee "$work/graphs_test.txt"
 fi
 start=$SECONDS
 python3 -m benchmarks.throughput --device "$device" --out "$work/throughput" "${extra[@]}" 2>&1 | tee "$work/throughput.log"

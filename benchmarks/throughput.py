@@ -135,9 +135,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (>= 3: validation, tracking included)")
     parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
-    parser.add_argument("--modes", nargs="+", default=["eager", "nosync", "graphs", "procs4", "procs4+graphs",
+    parser.add_argument("--modes", nargs="+", default=["eager", "nosync", "graphs", "seq4", "procs4", "procs4+graphs",
                                                        "fused4", "fused8", "fused4x2"])
-    parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS), help="nets of the one-trial modes")
+    parser.add_argument("--multi-nets", nargs="+", default=["2-conv k5 c8"], choices=list(NETS),
+                        help="nets of the modes that run several trials (procs, seq, fused): they cost more")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/throughput"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     skipped = [m for m in args.modes if "graphs" in m and args.device != "cuda"]
     for mode in (m for m in args.modes if m not in skipped):
-        for net in args.nets:
+        for net in (args.nets if launch_args(mode)[1] == 1 else args.multi_nets):
             rows.append({**run_mode(mode, net, args, args.out), **stamp})
             print(" | ".join(str(rows[-1][c]) for c in COLUMNS), flush=True)
     with open(args.out / "throughput.csv", "w", newline="") as fh:

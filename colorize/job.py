@@ -8,7 +8,7 @@ import math
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -22,11 +22,10 @@ from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samp
 from colorize.tracking.attempts import NEW, SKIP, Attempt, decide, fingerprint, open_run
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.store import Tracker, TrackedRun, flatten, owner_tags
-from colorize.training.callbacks import LAST
-from colorize.training.checkpoint import save_checkpoint
+from colorize.training.checkpoint import BEST, LAST, save_checkpoint
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.graphs import use_cuda_graphs
-from colorize.training.loop import (Callback, DeviceImages, Diverged, FitOptions, FitResult, Member, TrainState,
+from colorize.training.loop import (CallbackContext, DeviceImages, Diverged, FitOptions, FitResult, Member, TrainState,
                                     fit_group)
 from colorize.training.precision import resolve_precision
 from colorize.training.runtime import resolve_num_threads, seed_everything, select_device
@@ -43,21 +42,7 @@ class JobContext:
     parallel_jobs: int = 1
     tags: Optional[dict] = None
     overrides: list[str] = field(default_factory=list)  # the job's command-line (task) overrides
-    # callbacks that depend on how the job was launched (an Optuna trial's reporter): built once the
-    # config is valid, run after the config's own
-    extra_callbacks: Callable[[TrainConfig], list[Callback]] = lambda conf: []
-
-
-@dataclass
-class Job:
-    """What callbacks get in `setup`: the job's run, model, config and output folder."""
-
-    run: TrackedRun
-    model: torch.nn.Module
-    cfg: DictConfig
-    conf: TrainConfig
-    output_dir: Path
-    label: str = ""  # who speaks in a fused group's shared log: "trial 3 (2-conv k5 c8 lr0.1)"; alone: ""
+    sweeper: dict = field(default_factory=dict)  # an Optuna search's storage and study_name (its trials report there)
 
 
 @dataclass
@@ -71,7 +56,7 @@ class JobResult:
 
 
 @dataclass
-class Planned:
+class _Planned:
     """One job ready to train: its attempt, config, objects and tags."""
 
     ctx: JobContext
@@ -103,22 +88,28 @@ def run_jobs(cfgs: Sequence[DictConfig], ctxs: Sequence[JobContext]) -> list[Job
     todo = [i for i, r in enumerate(results) if r is None]
     if not todo:
         return results
-    conf = to_object(attempts[todo[0]][1].cfg)
-    device = select_device(conf.trainer.device)
-    threads = resolve_num_threads(conf.trainer.num_threads, ctxs[todo[0]].parallel_jobs)
-    torch.set_num_threads(threads)
-    precision = resolve_precision(conf.trainer.precision, device)
-    graphs = conf.trainer.cuda_graphs.value if use_cuda_graphs(conf.trainer.cuda_graphs, device, precision) else "off"
-    splits = SPLITS.get(plain(attempts[todo[0]][1].cfg.data), lambda: build(attempts[todo[0]][1].cfg.data))
-    train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
-    setting = dict(device=device, threads=threads, precision=precision, graphs=graphs, data=splits.name)
+    setting, train, val = _shared(attempts[todo[0]][1].cfg, ctxs[todo[0]])
     planned = [_plan_job(*attempts[i], ctxs[i], setting) for i in todo]
     log.info("%s on %s (%d train / %d val images), %s, %d threads, precision %s (trainer.precision=%s)",
-             ", ".join(p.name for p in planned), splits.name, len(train), len(val), device, threads, precision,
-             conf.trainer.precision.value)
+             ", ".join(p.name for p in planned), setting["data"], len(train), len(val), setting["device"],
+             setting["threads"], setting["precision"], planned[0].conf.trainer.precision.value)
     for i, result in zip(todo, _train_and_track(planned, train, val)):
         results[i] = result
     return results
+
+
+def _shared(cfg: DictConfig, ctx: JobContext) -> tuple[dict, DeviceImages, DeviceImages]:
+    """What a group's jobs share (the first's config decides; the rest agree, colorize/launch/fusing.py):
+    device, threads, precision, CUDA graphs, and the data on the device (decoded once per process)."""
+    t = to_object(cfg).trainer
+    device = select_device(t.device)
+    threads = resolve_num_threads(t.num_threads, ctx.parallel_jobs)
+    torch.set_num_threads(threads)
+    precision = resolve_precision(t.precision, device)
+    graphs = t.cuda_graphs.value if use_cuda_graphs(t.cuda_graphs, device, precision) else "off"
+    splits = SPLITS.get(plain(cfg.data), lambda: build(cfg.data))
+    train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
+    return dict(device=device, threads=threads, precision=precision, graphs=graphs, data=splits.name), train, val
 
 
 def _attempt(cfg: DictConfig, ctx: JobContext) -> tuple[Tracker, Attempt]:
@@ -126,7 +117,7 @@ def _attempt(cfg: DictConfig, ctx: JobContext) -> tuple[Tracker, Attempt]:
     return tracker, decide(cfg, tracker, ctx.parent_run_id, ctx.overrides, ctx.output_dir)
 
 
-def _plan_job(tracker: Tracker, attempt: Attempt, ctx: JobContext, setting: dict) -> Planned:
+def _plan_job(tracker: Tracker, attempt: Attempt, ctx: JobContext, setting: dict) -> _Planned:
     """A job's model (seeded as alone), optimizer, fit options, callbacks, name and tags."""
     cfg, conf = attempt.cfg, to_object(attempt.cfg)  # a resumed run's own config
     device, precision = setting["device"], setting["precision"]
@@ -142,17 +133,17 @@ def _plan_job(tracker: Tracker, attempt: Attempt, ctx: JobContext, setting: dict
         early_stopping=EarlyStopping(stop.epsilon, stop.patience, stop.monitor, stop.mode) if stop.enabled else None,
         schedule=build(cfg.scheduler) if "_target_" in cfg.scheduler else None,  # fit builds it once N is known
     )
-    callbacks = [build(node) for node in cfg.callbacks.values()] + ctx.extra_callbacks(conf)
+    callbacks = [build(node) for node in cfg.callbacks.values()]
     resume = TrainState.from_dict(attempt.train_state) if attempt.train_state else None
     name = conf.tracking.run_name or default_run_name(cfg)
     tags = {names.FINGERPRINT_TAG: fingerprint(cfg), names.OUTPUT_DIR_TAG: str(ctx.output_dir), "data": setting["data"],
             "model": describe(cfg.model), "device": str(device), "num_threads": setting["threads"],
             "precision": precision, **owner_tags(), **provenance_tags(device), **(ctx.tags or {})}
     member = Member(model, optimizer, generator, options, callbacks, resume)
-    return Planned(ctx, tracker, attempt, cfg, conf, member, name, tags)
+    return _Planned(ctx, tracker, attempt, cfg, conf, member, name, tags)
 
 
-def _train_and_track(planned: Sequence[Planned], train: DeviceImages, val: DeviceImages) -> list[JobResult]:
+def _train_and_track(planned: Sequence[_Planned], train: DeviceImages, val: DeviceImages) -> list[JobResult]:
     """Open each job's run, train them together, and close each run as soon as its training ends
     (a member of a fused group that stops early or diverges is FINISHED or FAILED at once)."""
     results: dict[int, JobResult] = {}
@@ -166,7 +157,7 @@ def _train_and_track(planned: Sequence[Planned], train: DeviceImages, val: Devic
                 _log_config(run, p.cfg, p.tags["data"], p.ctx.output_dir)
             label = f"trial {p.tags.get(names.TRIAL_TAG, '?')} ({p.name})" if len(planned) > 1 else ""
             for callback in p.member.callbacks:
-                callback.setup(Job(run, p.member.model, p.cfg, p.conf, p.ctx.output_dir, label))
+                callback.setup(CallbackContext(run, p.member.model, p.cfg, p.ctx.output_dir, label, p.ctx.sweeper))
 
         def end(i: int, outcome: FitResult | Diverged) -> None:
             with stacks[i]:  # leaving it ends the run: FINISHED, or FAILED when it diverged
@@ -187,16 +178,16 @@ def _train_and_track(planned: Sequence[Planned], train: DeviceImages, val: Devic
                     _teardown(p)
     for p, run in zip(planned, runs):
         if run.errors:  # the store went away mid-run: the model is trained and saved all the same
-            raise ColorizeError(f"{run.errors[0]}; training finished, checkpoint at {p.ctx.output_dir / 'best.pt'}")
+            raise ColorizeError(f"{run.errors[0]}; training finished, checkpoint at {p.ctx.output_dir / BEST}")
     return [results[i] for i in range(len(planned))]
 
 
-def _teardown(p: Planned) -> None:
+def _teardown(p: _Planned) -> None:
     for callback in p.member.callbacks:
         callback.teardown()
 
 
-def _record(p: Planned, run: TrackedRun, outcome: FitResult | Diverged, val: DeviceImages) -> JobResult:
+def _record(p: _Planned, run: TrackedRun, outcome: FitResult | Diverged, val: DeviceImages) -> JobResult:
     """How a run's training ended, in its record: a diverged run FAILED with its epoch; a finished
     one's summary, checkpoints and samples, tagged why if pruned or out of time."""
     if isinstance(outcome, Diverged):
@@ -233,7 +224,7 @@ def _finish(
         | {names.TRAIN_SECONDS: sum(h[names.EPOCH_SECONDS] for h in result.history)},
         step=result.best_epoch,
     )
-    ckpt = save_checkpoint(output_dir / "best.pt", model, plain(cfg.model), epoch=result.best_epoch,
+    ckpt = save_checkpoint(output_dir / BEST, model, plain(cfg.model), epoch=result.best_epoch,
                            metrics={k: float(v) for k, v in best.items()})
     run.log_artifact(ckpt)
     run.log_artifact(output_dir / LAST)

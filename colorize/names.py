@@ -30,6 +30,10 @@ MAX_EPOCHS = "trainer.max_epochs"
 BUDGET_EPOCHS = "trainer.budget_epochs"  # N, when a time budget fixed it
 TRIAL_KEY = "optuna_trial"  # an Optuna search's trial number: a config key, and so a param
 
+# files: a run's checkpoints (colorize/training/checkpoint.py writes them)
+LAST = "last.pt"  # after every epoch: what a run resumes from
+BEST = "best.pt"  # the best epoch's weights: what predict and evaluate load
+
 # tags: MLflow's own
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from colorize.training.checkpoint import load_model
+from colorize.training.checkpoint import BEST, load_model
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.data.images import list_images, read_images, to_unit_range
 from colorize.errors import ColorizeError
@@ -33,9 +33,9 @@ def resolve_checkpoint(model: str, uri: str, workdir: Path) -> Path:
     """A local checkpoint path for a run id, a runs:/ URI or a path."""
     if model.startswith("runs:/"):
         run_id, _, artifact = model[len("runs:/") :].partition("/")
-        return _download(run_id, artifact or "best.pt", uri, workdir)
+        return _download(run_id, artifact or BEST, uri, workdir)
     if RUN_ID.match(model) and not Path(model).exists():
-        return _download(model, "best.pt", uri, workdir)
+        return _download(model, BEST, uri, workdir)
     path = Path(model)
     if not path.is_file():
         raise ColorizeError(f"model {model!r} is neither a checkpoint file nor an MLflow run id / runs:/ URI")

@@ -15,7 +15,8 @@ from colorize.config import TRUSTED_TARGETS, register_configs
 from colorize.errors import ColorizeError
 from colorize.job import JobResult, run_job
 from colorize.launch.context import errors_as_lines, job_context
-from colorize.paths import CONFIG_MODULE, DEFAULT_STORE
+from colorize.paths import CONFIG_MODULE
+from colorize.tracking.links import ui_link
 
 register_configs()
 
@@ -23,12 +24,8 @@ register_configs()
 def where_to_look(result: JobResult, output_dir: Path, uri: str) -> str:
     """The last lines of a single run: its figure, and how to open the run in the MLflow UI."""
     lines = [f"samples: {output_dir / 'samples.png'}"] if (output_dir / "samples.png").is_file() else []
-    page = f"#/experiments/{result.experiment_id}/runs/{result.run_id}"
-    if uri.startswith(("http://", "https://")):
-        lines.append(f"run: {uri.rstrip('/')}/{page}")
-    else:
-        ui = "mlflow ui" if uri == DEFAULT_STORE else f"mlflow ui --backend-store-uri {uri}"
-        lines.append(f"browse: {ui} --port 5000, then open http://127.0.0.1:5000/{page}")
+    link = ui_link(uri, result.experiment_id, result.run_id)
+    lines.append(f"run: {link}" if uri.startswith(("http://", "https://")) else f"browse: {link}")
     return "\n".join(lines)
 
 

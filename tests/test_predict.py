@@ -11,7 +11,7 @@ from colorize.data.images import list_images, read_images
 from colorize.evaluate import score
 from colorize.predict import predict
 from colorize.training.checkpoint import load_model
-from colorize.job import JobContext, run_job
+from colorize.job import JobContext, JobResult, run_job
 from colorize.errors import ColorizeError
 from tests.conftest import run_cli
 
@@ -30,6 +30,7 @@ def train_short(faces, mlflow_uri, out, seed: int):
             "tracking.experiment=predict",
         ])
     result = run_job(cfg, JobContext(out))
+    assert isinstance(result, JobResult) and result.status == "FINISHED" and 0 < result.objective < 1
     return result.run_id, out / "best.pt"
 
 
@@ -152,3 +153,16 @@ def test_missing_run_and_empty_folder_fail_clearly(faces, mlflow_uri, tmp_path):
     empty.mkdir()
     proc = run_cli("f" * 32, str(empty), "--uri", mlflow_uri, "--out", str(tmp_path), module="colorize.predict")
     assert proc.returncode == 1 and f"data folder '{empty}' holds no images" in proc.stderr
+
+
+def test_tta_maps_every_view_back():
+    """A pointwise model commutes with mirroring and shifting: TTA changes nothing inside the border."""
+    from colorize.predict import predict
+
+    model = torch.nn.Conv2d(1, 3, 1)
+    gray = torch.randint(0, 256, (4, 1, 12, 12), dtype=torch.uint8)
+    plain = predict(model, gray, torch.device("cpu"))
+    averaged = predict(model, gray, torch.device("cpu"), tta=True)
+    assert averaged.shape == plain.shape == (4, 12, 12, 3)
+    inner = (slice(None), slice(1, -1), slice(1, -1))
+    assert abs(averaged[inner].astype(int) - plain[inner].astype(int)).max() <= 1  # rounding of the mean

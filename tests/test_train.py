@@ -194,7 +194,9 @@ def test_new_experiments_open_on_the_runs_table(mlflow_uri):
     from colorize.tracking.store import Tracker
 
     tracker = Tracker(mlflow_uri, "kind-check")
-    tags = tracker.client.get_experiment(tracker.experiment_id).tags
+    from mlflow.tracking import MlflowClient
+
+    tags = MlflowClient(tracking_uri=mlflow_uri).get_experiment(tracker.experiment_id).tags
     assert tags["mlflow.experimentKind"] == "custom_model_development"
 
 
@@ -231,7 +233,7 @@ def test_resume_names_the_overrides_that_would_change_the_run(make_cfg):
 @pytest.mark.e2e
 def test_resume_of_a_finished_run_with_a_conflicting_override_is_a_one_line_error(trained, mlflow_uri, tmp_path):
     """A finished run is refused first (nothing to resume); the conflicting override of an unfinished
-    one is refused by name (tests/test_attempts.py)."""
+    one is refused by name (tests/tracking/test_attempts.py)."""
     _, run, _, _ = trained
     proc = run_cli(f"trainer.resume={run.info.run_id}", "model.layers=4", f"tracking.uri={mlflow_uri}",
                    "tracking.experiment=e2e", f"hydra.run.dir={tmp_path}")

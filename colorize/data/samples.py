@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from colorize.config import SamplesDataConfig
+from colorize.config.data import SamplesDataConfig
 from colorize.data.images import Splits, from_rgb_arrays
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left")

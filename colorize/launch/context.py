@@ -11,11 +11,10 @@ from typing import Iterator
 
 from omegaconf import DictConfig
 
-from colorize.config import TrainConfig, build
 from colorize.errors import ColorizeError
 from colorize.job import JobContext
 from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_KEY, TRIAL_TAG
-from colorize.training.runtime import parallel_jobs
+from colorize.cores import parallel_jobs
 from colorize.tracking.sweep_callback import parent_run_id
 
 
@@ -27,19 +26,9 @@ def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> Jo
     if preset and not multirun:  # only when multirun was switched off explicitly (hydra.mode=RUN)
         raise ColorizeError(f"sweep={preset} is a multirun preset: it cannot run with hydra.mode=RUN")
     storage, study = hc.sweeper.get("storage"), hc.sweeper.get("study_name")
-
-    def extra_callbacks(conf: TrainConfig) -> list:
-        if conf.optuna_trial is None:
-            return []
-        if not storage or not study:
-            raise ColorizeError(
-                f"optuna_trial={conf.optuna_trial} needs the study's storage and name: "
-                "set hydra.sweeper.storage and hydra.sweeper.study_name"
-            )
-        from colorize.search.pruning import TrialReporter
-
-        return [TrialReporter(storage, study, conf.optuna_trial, build(cfg.pruner))]
-
+    if cfg.get(TRIAL_KEY) is not None and not (storage and study):  # refused before any run is made
+        raise ColorizeError(f"{TRIAL_KEY}={cfg.get(TRIAL_KEY)} needs the study's storage and name: "
+                            "set hydra.sweeper.storage and hydra.sweeper.study_name")
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
@@ -47,7 +36,7 @@ def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> Jo
         tags={OVERRIDES_TAG: " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {}),
               **({OPTUNA_STUDY_TAG: study} if cfg.get(TRIAL_KEY) is not None else {}), **(tags or {})},
         overrides=list(hc.overrides.task),
-        extra_callbacks=extra_callbacks,
+        sweeper={"storage": storage, "study_name": study} if storage and study else {},
     )
 
 

@@ -13,7 +13,7 @@ class ConvNet(nn.Sequential):
     """
 
     def __init__(self, *, layers: int, kernel_size: int, channels: int, batch_norm: bool, tanh: bool) -> None:
-        # no defaults here: they live in colorize.config.ConvNetConfig (build one with config.model_of)
+        # no defaults here: they live in colorize/config/model.py (build one with config.model_of)
         modules: list[nn.Module] = []
         in_ch = 1
         for _ in range(layers - 1):

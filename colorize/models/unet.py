@@ -46,10 +46,10 @@ class UNet(nn.Module):
     level works at 1/`stride` of the image resolution."""
 
     def __init__(
-        self, *, depth: int, channels: int, batch_norm: bool, chroma: bool, stride: int, global_context: bool = False
+        self, *, depth: int, channels: int, batch_norm: bool, chroma: bool, stride: int, global_context: bool
     ) -> None:
-        # no defaults here: they live in colorize.config.UNetConfig (build one with config.model_of);
-        # global_context alone defaults to off, so that models saved before it existed still load
+        # no defaults here: they live in colorize/config/model.py (build one with config.model_of); a
+        # checkpoint saved before a key existed gets its default from colorize/config/compat.py
         super().__init__()
         widths = [channels * 2**i for i in range(depth + 1)]
         self.fold = nn.PixelUnshuffle(stride) if stride > 1 else nn.Identity()

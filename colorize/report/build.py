@@ -3,7 +3,6 @@ as report.md/report.html/results.csv under one folder and logged to each sweep's
 
 from __future__ import annotations
 
-import csv
 import logging
 import shutil
 from pathlib import Path
@@ -17,7 +16,8 @@ from colorize.report.document import Document, Heading, Image, Paragraph, Table
 from colorize.report.figures import TITLES, best_figure, comparison_figure
 from colorize.report.findings import findings
 from colorize.report.samples import SAMPLE_ARRAYS, faces_figure
-from colorize.tracking.results import SEED, Configuration, Sweep, Trial, best_trial, configurations
+from colorize.tracking.results import Configuration, Sweep, Trial, best_trial, configurations
+from colorize.tables import records_csv
 from colorize.tracking.store import Tracker
 
 log = logging.getLogger("colorize.report")
@@ -33,15 +33,15 @@ def table_row(config: Configuration) -> list[str]:
         t = config.scored[0]
         m = t.metrics
         return [
-            config.label, config.status, str(t.best_epoch), f"{m['best_val_mse']:.5f}",
-            f"{m['best_val_margin12_accuracy']:.4f}", f"{m.get('train_seconds', float('nan')):.1f}",
+            config.label, config.status, str(t.best_epoch), f"{m[names.BEST_VAL_MSE]:.5f}",
+            f"{m[names.BEST_VAL_ACCURACY]:.4f}", f"{m.get(names.TRAIN_SECONDS, float('nan')):.1f}",
         ]
     epochs = sorted(t.best_epoch for t in config.scored)
     return [
         config.label, config.status, f"{epochs[0]}–{epochs[-1]}" if epochs[0] != epochs[-1] else str(epochs[0]),
-        f"{config.mean('best_val_mse'):.5f} ± {config.std('best_val_mse'):.5f}",
-        f"{config.mean('best_val_margin12_accuracy'):.4f} ± {config.std('best_val_margin12_accuracy'):.4f} (n={config.n})",
-        f"{config.mean('train_seconds'):.1f}",
+        f"{config.mean(names.BEST_VAL_MSE):.5f} ± {config.std(names.BEST_VAL_MSE):.5f}",
+        f"{config.mean(names.BEST_VAL_ACCURACY):.4f} ± {config.std(names.BEST_VAL_ACCURACY):.4f} (n={config.n})",
+        f"{config.mean(names.TRAIN_SECONDS):.1f}",
     ]
 
 
@@ -72,9 +72,9 @@ def result_record(sweep: Sweep, t: Trial) -> dict:
     """A trial's row of results.csv: the table's values at full precision, its budget and hardware."""
     scored = lambda key: t.metrics.get(key, "") if t.scored else ""  # noqa: E731
     return {"preset": sweep.preset, "run_id": t.run_id, "configuration": t.label,
-            "seed": t.params.get(SEED, ""), "status": t.status,
+            "seed": t.params.get(names.SEED, ""), "status": t.status,
             "max_epochs": t.params.get(names.MAX_EPOCHS, ""), "device": t.tags.get("device", ""),
-            "best_epoch": t.best_epoch if t.scored else "", "val_mse": scored(names.BEST_VAL_MSE),
+            names.BEST_EPOCH: t.best_epoch if t.scored else "", "val_mse": scored(names.BEST_VAL_MSE),
             "val_margin12_accuracy": scored(names.BEST_VAL_ACCURACY), "train_seconds": scored(names.TRAIN_SECONDS)}
 
 
@@ -117,15 +117,12 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
                       "overlapping ranges are \"within noise\"; a verdict resting on a single run (no spread) is "
                       "marked (1 run)."),
             Table(["experiment", "reference study", "this run", "verdict"],
-                  [[f.experiment, f.reference, "; ".join(f.shows) or "—", f.verdict] for f in rows]),
+                  [[f.experiment, f.reference, list(f.shows), f.verdict] for f in rows]),
         )
     best = best_overall(sweeps)
     if best is not None:
         _best_section(doc, tracker, best, out_dir)
-    with (out_dir / "results.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
+    (out_dir / "results.csv").write_text(records_csv(records))
     (out_dir / "report.md").write_text(doc.markdown())
     (out_dir / "report.html").write_text(doc.html(out_dir))
     for sweep in sweeps:

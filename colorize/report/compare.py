@@ -16,6 +16,7 @@ from typing import Sequence
 
 from colorize.errors import ColorizeError
 from colorize.report.findings import Finding
+from colorize.tables import csv_text
 
 FINDINGS_CSV = "findings.csv"
 FIELDS = ["experiment", "reference", "this_run", "verdict"]
@@ -23,10 +24,7 @@ FIELDS = ["experiment", "reference", "this_run", "verdict"]
 
 def write_findings(rows: Sequence[Finding], path: Path) -> None:
     """The findings table as CSV, for comparing reports later."""
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(FIELDS)
-        writer.writerows([f.experiment, f.reference, "; ".join(f.shows), f.verdict] for f in rows)
+    path.write_text(csv_text(FIELDS, ([f.experiment, f.reference, "; ".join(f.shows), f.verdict] for f in rows)))
 
 
 def read_findings(folder: Path) -> list[dict]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
+
+from colorize.tables import markdown
 
 
 @dataclass
@@ -20,10 +23,13 @@ class Paragraph:
     text: str
 
 
+Cell = Union[str, list[str]]  # a list: items (a finding's comparisons), a list in HTML, "; "-joined in Markdown
+
+
 @dataclass
 class Table:
     header: list[str]
-    rows: list[list[str]]
+    rows: list[list[Cell]]
 
 
 @dataclass
@@ -51,10 +57,7 @@ class Document:
             elif isinstance(b, Paragraph):
                 out += [b.text, ""]
             elif isinstance(b, Table):
-                out.append("| " + " | ".join(b.header) + " |")
-                out.append("|" + "---|" * len(b.header))
-                out += ["| " + " | ".join(r) + " |" for r in b.rows]
-                out.append("")
+                out += [markdown(b.header, ([_joined(c) for c in row] for row in b.rows))]
             elif isinstance(b, Image):
                 out += [f"![{b.caption}]({b.path.as_posix()})", "", f"*{b.caption}*", ""]
         return "\n".join(out)
@@ -67,18 +70,19 @@ class Document:
             f"<title>{esc(self.title)}</title>",
             "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
             "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-            "padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child"
-            "{text-align:left}img{max-width:100%}figcaption{color:#555;font-size:90%}</style>",
+            "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right;"
+            "white-space:nowrap}td ul{margin:0;padding-left:1.2em}code{background:#f3f3f3;padding:0 3px;"
+            "border-radius:3px;font-size:90%}img{max-width:100%}figcaption{color:#555;font-size:90%}</style>",
             f"</head><body><h1>{esc(self.title)}</h1>",
         ]
         for b in self.blocks:
             if isinstance(b, Heading):
-                out.append(f"<h{b.level}>{esc(b.text)}</h{b.level}>")
+                out.append(f"<h{b.level}>{_inline(b.text)}</h{b.level}>")
             elif isinstance(b, Paragraph):
-                out.append(f"<p>{esc(b.text)}</p>")
+                out.append(f"<p>{_inline(b.text)}</p>")
             elif isinstance(b, Table):
                 out.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in b.header) + "</tr>")
-                out += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in b.rows]
+                out += ["<tr>" + "".join(_html_cell(c) for c in r) + "</tr>" for r in b.rows]
                 out.append("</table>")
             elif isinstance(b, Image):
                 data = base64.b64encode((base / b.path).read_bytes()).decode()
@@ -88,3 +92,22 @@ class Document:
                 )
         out.append("</body></html>")
         return "\n".join(out)
+
+
+NUMBER = re.compile(r"^[\d.,%±()=n\s–—-]+$")  # a value (0.7504, 0.7504 ± 0.0012 (n=3), 4–7): right-aligned
+
+
+def _joined(cell: Cell) -> str:
+    return cell if isinstance(cell, str) else "; ".join(cell) or "—"
+
+
+def _inline(text: str) -> str:
+    """Escaped HTML with Markdown's inline code (`...`) as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _html_cell(cell: Cell) -> str:
+    if not isinstance(cell, str):
+        items = "".join(f"<li>{_inline(item)}</li>" for item in cell)
+        return f"<td><ul>{items}</ul></td>" if cell else "<td>—</td>"
+    return f"<td class='num'>{_inline(cell)}</td>" if NUMBER.match(cell) else f"<td>{_inline(cell)}</td>"

@@ -41,17 +41,10 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
         return [tuple(o) + (f"{names.TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
 
     def sweep(self, arguments: list[str]) -> None:
-        from colorize.search.pruning import fail_stale, recover_orphans
-        from colorize.tracking.attempts import end_trial_runs
+        from colorize.search.recovery import recover
         from colorize.tracking.store import Tracker
 
-        recovered = recover_orphans(self.storage, self.study_name)
-        if recovered:
-            log.info("trials %s of an interrupted sweep failed and queued again", recovered)
-        stale = fail_stale(self.storage, self.study_name)
-        if stale:  # their worker died, maybe on another host: their MLflow runs end KILLED
-            killed = end_trial_runs(Tracker.from_config(self.config.tracking), self.study_name, stale)
-            log.info("trials %s fell silent (no heartbeat): failed and queued again; runs %s KILLED", stale, killed)
+        recover(self.storage, self.study_name, Tracker.from_config(self.config.tracking))
         done = existing_trials(self.storage, self.study_name)
         if done and self.reseed is not None:
             self.sampler = self.reseed(done)
@@ -62,7 +55,7 @@ class _PruningSweeperImpl(OptunaSweeperImpl):
 
 def existing_trials(storage: Any, study_name: Optional[str]) -> int:
     """Trials already in the named study (0 if it does not exist yet or lives in memory)."""
-    from colorize.search.pruning import existing_study
+    from colorize.search.storage import existing_study
 
     study = existing_study(storage, study_name)
     return 0 if study is None else len(study.trials)
@@ -81,7 +74,7 @@ class ColorizeOptunaSweeper(OptunaSweeper):
         custom_search_space: str | None,
         params: DictConfig | None,
     ) -> None:
-        from colorize.search.pruning import open_storage
+        from colorize.search.storage import open_storage
 
         super().__init__(
             sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,

@@ -28,7 +28,7 @@ from colorize import names
 from colorize.config import plain, typed
 from colorize.errors import ColorizeError
 from colorize.tracking.store import Tracker, TrackedRun, flatten, is_orphan
-from colorize.training.callbacks import LAST
+from colorize.training.checkpoint import LAST
 from colorize.training.checkpoint import read_checkpoint
 
 log = logging.getLogger("colorize")
@@ -178,20 +178,10 @@ def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], over
     try:  # killed or orphaned: continue it from its last checkpoint
         payload = _load(prior.info.run_id, tracker, output_dir)
     except ColorizeError:  # killed before its first epoch ended: start over
-        tracker.run(prior.info.run_id).end("KILLED")
+        tracker.tracked_run(prior.info.run_id).end("KILLED")
         return Attempt(NEW, cfg)
     log.info("resuming interrupted run %s at epoch %d", prior.info.run_id, payload["train_state"]["epoch"] + 1)
     return Attempt(RESUME, cfg, prior.info.run_id, payload["train_state"])
-
-
-def end_trial_runs(tracker: Tracker, study_name: str, trial_numbers: list[int]) -> list[str]:
-    """End KILLED the RUNNING runs of these trials of an Optuna study (their worker died, wherever it ran)."""
-    killed = []
-    for number in trial_numbers:
-        for run in tracker.trial_runs(study_name, number, status="RUNNING"):
-            tracker.run(run.info.run_id).end("KILLED")
-            killed.append(run.info.run_id)
-    return killed
 
 
 @contextmanager

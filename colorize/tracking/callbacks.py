@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from colorize import names
-from colorize.training.loop import Callback, TrainState
-
-if TYPE_CHECKING:
-    from colorize.job import Job
-
-
+from colorize.training.loop import Callback, CallbackContext, TrainState
 
 class MlflowMetrics(Callback):
     """Every epoch's metrics at step = epoch; the epochs a time budget fixed as a param."""
 
-    def setup(self, job: Job) -> None:
+    def setup(self, job: CallbackContext) -> None:
         self.run = job.run
 
     def on_plan(self, epochs: int, measured: bool) -> None:

@@ -103,9 +103,6 @@ class Sweep:
         return "Incomplete: " + ", ".join(parts) + " (run the same command again to continue it)."
 
 
-SEED = names.SEED
-
-
 @dataclass
 class Configuration:
     """The trials of a sweep that differ only in their seed: one configuration and its replicates."""
@@ -159,7 +156,7 @@ def configurations(sweep: "Sweep") -> list[Configuration]:
     """A sweep's trials grouped by every param but the seed, in the order they first ran."""
     groups: dict[tuple, Configuration] = {}
     for t in sweep.trials:
-        shared = {k: v for k, v in t.params.items() if k != SEED and k not in NOT_SWEPT}
+        shared = {k: v for k, v in t.params.items() if k != names.SEED and k not in NOT_SWEPT}
         key = tuple(sorted(shared.items()))
         if key not in groups:
             groups[key] = Configuration(t.label, shared, [])

@@ -134,9 +134,9 @@ class TrackedRun:
     in :attr:`errors`, later calls are skipped, and training goes on (the caller reports it).
     """
 
-    client: MlflowClient
+    _client: MlflowClient  # private: every query goes through the Tracker's named methods
     run_id: str
-    status: str = "FINISHED"
+    end_status: str = "FINISHED"  # the status the run ends with
     tolerant: bool = False
     errors: list[str] = field(default_factory=list)
     failure: str = ""  # why the run fails (the `failure` tag it ends with): disk_full, store_error, ...
@@ -157,22 +157,22 @@ class TrackedRun:
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        self._call("logging metrics", self.client.log_batch, self.run_id, metrics=batch)
+        self._call("logging metrics", self._client.log_batch, self.run_id, metrics=batch)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self._call("logging params", self.client.log_batch, self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+            self._call("logging params", self._client.log_batch, self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._call("setting tags", self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._call("setting tags", self._client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
-        self._call("logging an artifact", self.client.log_artifact, self.run_id, str(path), artifact_path)
+        self._call("logging an artifact", self._client.log_artifact, self.run_id, str(path), artifact_path)
 
     def fail(self, **tags: Any) -> None:
         """Mark the run FAILED when it ends (e.g. a diverged trial), with explanatory tags."""
-        self.status = "FAILED"
+        self.end_status = "FAILED"
         if tags:
             self.set_tags(tags)
 
@@ -180,13 +180,13 @@ class TrackedRun:
         """End the run, even after a tracking error (then FAILED, tagged with the failure): a run is
         never left RUNNING while its store still takes writes; if it refuses, the run's folder
         says how it should have ended, for the next command that opens the store."""
-        status = status or self.status
+        status = status or self.end_status
         if self.errors and status == "FINISHED":  # trained, but its tracking is incomplete
             status = "FAILED"
         try:
             if self.failure and status != "FINISHED":
-                self.client.set_tag(self.run_id, FAILURE_TAG, self.failure)
-            self.client.set_terminated(self.run_id, status=status)
+                self._client.set_tag(self.run_id, FAILURE_TAG, self.failure)
+            self._client.set_terminated(self.run_id, status=status)
         except Exception as exc:
             if not self.tolerant:
                 raise
@@ -211,7 +211,7 @@ class Tracker:
         self.experiment_id = ""
         try:
             with creation_lock(self.uri) if create else nullcontext():  # creating a store: one process at a time
-                self.client = MlflowClient(tracking_uri=self.uri)  # (MLflow creates the sqlite schema here)
+                self._client = MlflowClient(tracking_uri=self.uri)  # (MLflow creates the sqlite schema here)
                 if experiment is not None:
                     self.experiment_id = self._experiment(experiment, artifact_location
                                                           or default_artifact_location(self.uri), create)
@@ -227,11 +227,11 @@ class Tracker:
         crash, a store that refused the end): FAILED as their folder says, else KILLED
         (`failure=process_gone`). Returns their ids."""
         ended = []
-        for run in self.client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        for run in self._client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
             if is_orphan(run):
                 status, failure = recovered_ending(run, OUTPUT_DIR_TAG)
-                self.client.set_tag(run.info.run_id, FAILURE_TAG, failure)
-                self.client.set_terminated(run.info.run_id, status=status)
+                self._client.set_tag(run.info.run_id, FAILURE_TAG, failure)
+                self._client.set_terminated(run.info.run_id, status=status)
                 log.info("run %s: its process is gone; ended %s (failure=%s)", run.info.run_id, status, failure)
                 ended.append(run.info.run_id)
         return ended
@@ -244,17 +244,17 @@ class Tracker:
 
     def _experiment(self, name: str, artifact_location: Optional[str], create: bool = True) -> str:
         try:
-            found = self.client.get_experiment_by_name(name)
+            found = self._client.get_experiment_by_name(name)
             if found is not None:
                 return found.experiment_id
             if not create:
                 raise ColorizeError(f"MLflow store {self.uri!r} has no experiment {name!r}: pass --experiment")
             try:
                 # MLflow 3's UI opens an experiment without this kind on its GenAI overview, not the runs table
-                return self.client.create_experiment(name, artifact_location=artifact_location,
+                return self._client.create_experiment(name, artifact_location=artifact_location,
                                                      tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
             except MlflowException:  # created meanwhile by a parallel job
-                found = self.client.get_experiment_by_name(name)
+                found = self._client.get_experiment_by_name(name)
                 if found is None:
                     raise
                 return found.experiment_id
@@ -275,43 +275,43 @@ class Tracker:
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
         try:
-            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+            run = self._client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
         except Exception as exc:  # nothing was tracked yet: one line, no run to end
             raise ColorizeError(store_problem(self.uri, exc)) from None
-        return TrackedRun(self.client, run.info.run_id, tolerant=True, output_dir=all_tags.get(OUTPUT_DIR_TAG))
+        return TrackedRun(self._client, run.info.run_id, tolerant=True, output_dir=all_tags.get(OUTPUT_DIR_TAG))
 
-    def run(self, run_id: str) -> TrackedRun:
+    def tracked_run(self, run_id: str) -> TrackedRun:
         """An existing run, to log more to it."""
-        return TrackedRun(self.client, run_id)
+        return TrackedRun(self._client, run_id)
 
     def get_run(self, run_id: str) -> Any:
         """An existing run's data (params, metrics, tags) and info; MlflowException if unknown."""
-        return self.client.get_run(run_id)
+        return self._client.get_run(run_id)
 
     def download(self, run_id: str, artifact: str, folder: Path) -> Path:
         """A run's artifact, copied into `folder`."""
-        return Path(self.client.download_artifacts(run_id, artifact, str(folder)))
+        return Path(self._client.download_artifacts(run_id, artifact, str(folder)))
 
     def upload(self, run_id: str, folder: Path, artifact_path: str) -> None:
         """Every file of `folder` as artifacts of a run, under `artifact_path`."""
-        self.client.log_artifacts(run_id, str(folder), artifact_path)
+        self._client.log_artifacts(run_id, str(folder), artifact_path)
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         """A run's values of one metric as (step, value), by step."""
-        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+        return sorted((m.step, m.value) for m in self._client.get_metric_history(run_id, key))
 
     def sweep_parents(self, preset: Optional[str] = None, status: Optional[str] = None) -> list:
         """Sweep parent runs of the experiment (of one preset, in one status), newest first."""
         query = f"tags.{SWEEP_TAG} = '{preset}'" if preset else f"tags.{SWEEP_TAG} != ''"
         if status:
             query += f" and attributes.status = '{status}'"
-        runs = self.client.search_runs([self.experiment_id], filter_string=query,
+        runs = self._client.search_runs([self.experiment_id], filter_string=query,
                                        order_by=["attributes.start_time DESC"], max_results=1000)
         return [r for r in runs if PARENT_TAG not in r.data.tags]
 
     def trial_runs(self, study_name: str, number: int, status: str = "RUNNING") -> list:
         """The runs of one trial of an Optuna study (in `status`), wherever they ran."""
-        return self.client.search_runs(
+        return self._client.search_runs(
             [self.experiment_id],
             filter_string=f"params.{TRIAL_KEY} = '{number}' and tags.{OPTUNA_STUDY_TAG} = '{study_name}' "
                           f"and attributes.status = '{status}'",
@@ -319,7 +319,7 @@ class Tracker:
 
     def children(self, parent_run_id: str) -> list:
         """The runs nested under a parent run, oldest first."""
-        return self.client.search_runs(
+        return self._client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
             order_by=["attributes.start_time ASC"],
@@ -329,9 +329,9 @@ class Tracker:
     def reopen(self, run_id: str) -> None:
         """Set an ended run RUNNING again, without the `failure` tag of how it stopped before."""
         try:
-            self.client.update_run(run_id, status="RUNNING")
-            if FAILURE_TAG in self.client.get_run(run_id).data.tags:
-                self.client.delete_tag(run_id, FAILURE_TAG)
+            self._client.update_run(run_id, status="RUNNING")
+            if FAILURE_TAG in self._client.get_run(run_id).data.tags:
+                self._client.delete_tag(run_id, FAILURE_TAG)
         except Exception as exc:
             raise ColorizeError(store_problem(self.uri, exc)) from None
 
@@ -339,7 +339,7 @@ class Tracker:
     def resume_run(self, run_id: str, tags: Optional[Mapping[str, Any]] = None) -> Iterator[TrackedRun]:
         """Reopen an interrupted run (status back to RUNNING) and log on into it."""
         self.reopen(run_id)
-        tracked = TrackedRun(self.client, run_id, tolerant=True, output_dir=(tags or {}).get(OUTPUT_DIR_TAG))
+        tracked = TrackedRun(self._client, run_id, tolerant=True, output_dir=(tags or {}).get(OUTPUT_DIR_TAG))
         if tags:
             tracked.set_tags(tags)
         with self._ending(tracked):
@@ -363,10 +363,10 @@ class Tracker:
         try:
             yield
         except KeyboardInterrupt:
-            tracked.status = "KILLED"
+            tracked.end_status = "KILLED"
             raise
         except BaseException as exc:
-            tracked.status = "FAILED"
+            tracked.end_status = "FAILED"
             tracked.failure = tracked.failure or failure_kind(exc)
             raise
         finally:

@@ -6,8 +6,6 @@ this process, in joblib workers or on other machines sharing the folder -- nests
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +17,8 @@ from colorize import names
 from colorize.models import default_run_name
 from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
 from colorize.paths import resolve_sqlite_uri
+from colorize.tables import markdown, records_csv
+from colorize.tracking.links import ui_link
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.results import best_trial, swept_keys, trial_status
@@ -75,24 +75,9 @@ def summarize(children: list) -> tuple[list[str], list[dict]]:
     return swept, rows
 
 
-def to_csv(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def to_markdown(rows: list[dict]) -> str:
-    if not rows:
-        return "(no trials)\n"
-    head = list(rows[0])
-    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(fmt(r[h]) for h in head) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    """The summary as a Markdown table ("(no trials)" for none)."""
+    return markdown(list(rows[0]), (r.values() for r in rows)) if rows else "(no trials)\n"
 
 
 class MlflowSweepCallback(Callback):
@@ -116,7 +101,7 @@ class MlflowSweepCallback(Callback):
         interrupted = interrupted_sweep(tracker, preset, overrides)
         if interrupted is not None:  # the same command again: continue that sweep and its parent run
             tracker.reopen(interrupted.info.run_id)
-            run = tracker.run(interrupted.info.run_id)
+            run = tracker.tracked_run(interrupted.info.run_id)
             run.set_tags(tags | {"resumed": "true"})  # its killed trials resume when their jobs come round
             log.info("continuing interrupted sweep: MLflow parent run %s", run.run_id)
         else:
@@ -125,7 +110,8 @@ class MlflowSweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(run.run_id)
         self.run_id = run.run_id
-        log.info("MLflow parent run %s (%s) in %s", run.run_id, preset, tracker.uri)
+        log.info("MLflow parent run %s (%s) in %s; browse: %s", run.run_id, preset, tracker.uri,
+                 ui_link(tracker.uri, tracker.experiment_id, run.run_id))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """One progress line per trial (see :mod:`colorize.tracking.progress`); never fails the trial."""
@@ -154,10 +140,10 @@ class MlflowSweepCallback(Callback):
         if run_id is None:
             return
         tracker = Tracker.from_config(config.tracking)
-        run = tracker.run(run_id)
+        run = tracker.tracked_run(run_id)
         children = tracker.children(run_id)
         swept, rows = summarize(children)
-        (sweep_dir / "summary.csv").write_text(to_csv(rows))
+        (sweep_dir / "summary.csv").write_text(records_csv(rows))
         (sweep_dir / "summary.md").write_text(to_markdown(rows))
         run.log_artifact(sweep_dir / "summary.csv")
         run.log_artifact(sweep_dir / "summary.md")
@@ -170,3 +156,5 @@ class MlflowSweepCallback(Callback):
         run.log_metrics(summary)
         run.end("FINISHED")
         log.info("sweep summary (%d trials):\n%s", len(rows), to_markdown(rows))
+        log.info("the sweep's parent run %s and its trials, in the runs table: %s", run_id,
+                 ui_link(tracker.uri, tracker.experiment_id))

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 from colorize import names
 from colorize.config import plain
-from colorize.training.checkpoint import save_checkpoint
-from colorize.training.loop import Callback, TrainState
-
-if TYPE_CHECKING:
-    from colorize.job import Job
+from colorize.training.checkpoint import LAST, save_checkpoint
+from colorize.training.loop import Callback, CallbackContext, TrainState
 
 log = logging.getLogger("colorize")
-
-LAST = "last.pt"  # the checkpoint a run resumes from
 
 
 class Checkpoint(Callback):
     """`last.pt` in the job's folder after every epoch: weights, optimizer, RNG, history, the config
     and the MLflow run id, written atomically, so a killed run resumes exactly."""
 
-    def setup(self, job: Job) -> None:
+    def setup(self, job: CallbackContext) -> None:
         self.job = job
 
     def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
@@ -34,16 +27,16 @@ class Checkpoint(Callback):
 class ConsoleLog(Callback):
     """One line per epoch (`epoch 3/24 train_mse ... (5.1s)`), and the epochs a time budget fixed."""
 
-    def setup(self, job: Job) -> None:
-        self.max_minutes = job.conf.trainer.max_minutes
-        self.epochs = job.conf.trainer.max_epochs
+    def setup(self, job: CallbackContext) -> None:
+        self.max_minutes = job.cfg.trainer.max_minutes
+        self.epochs = job.cfg.trainer.max_epochs
         self.prefix = f"{job.label}: " if job.label else ""
 
     def on_plan(self, epochs: int, measured: bool) -> None:
         self.epochs = epochs
         if measured:
-            log.info("%g min budget: %d epochs fit at the first epoch's pace (replay with trainer.max_epochs=%d)",
-                     self.max_minutes, epochs, epochs)
+            log.info("%s%g min budget: %d epochs fit at the first epoch's pace (replay with trainer.max_epochs=%d)",
+                     self.prefix, self.max_minutes, epochs, epochs)
 
     def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
         log.info("%sepoch %3d/%d  train_mse %.5f  val_mse %.5f  val_acc12 %.4f  (%.1fs)",

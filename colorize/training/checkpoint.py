@@ -12,8 +12,11 @@ import torch
 
 from torch import nn
 
-from colorize.config import build
+from colorize.config import build, saved_model
 from colorize.errors import ColorizeError
+from colorize.names import BEST, LAST
+
+__all__ = ["BEST", "LAST", "load_model", "load_weights", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "colorize-checkpoint/1"
 
@@ -45,7 +48,7 @@ def read_checkpoint(path: Path) -> dict:
         # never torch's own advice (weights_only=False): exactly what must not be done with such a file
         raise ColorizeError(f"checkpoint {str(path)!r} was refused: it is not a colorize checkpoint, or not a "
                             "safe one (it cannot be read without running code from it); "
-                            "use a best.pt or last.pt that colorize wrote") from None
+                            f"use a {BEST} or {LAST} that colorize wrote") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ColorizeError(f"checkpoint {str(path)!r} is not a colorize checkpoint ({FORMAT})")
     return payload
@@ -54,7 +57,7 @@ def read_checkpoint(path: Path) -> dict:
 def load_model(path: Path) -> tuple[nn.Module, dict]:
     """Rebuild the checkpoint's model from its stored config and load its weights."""
     payload = read_checkpoint(path)
-    model = build(payload["model_config"])
+    model = build(saved_model(payload["model_config"]))
     load_weights(model, payload["state_dict"], str(path))
     return model, payload
 

@@ -8,7 +8,8 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -305,13 +306,38 @@ class TrainState:
         return cls(**state)
 
 
+@runtime_checkable
+class RunRecord(Protocol):
+    """What a callback may do with its job's run (colorize.tracking.store.TrackedRun is one)."""
+
+    run_id: str
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None: ...
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class CallbackContext:
+    """What a callback gets in `setup`, before training starts: the job's run, model, composed config
+    (a DictConfig) and output folder; `label` names the trial in a fused group's shared log; `sweeper`
+    holds an Optuna search's `storage` and `study_name` (empty otherwise)."""
+
+    run: RunRecord
+    model: nn.Module
+    cfg: Any
+    output_dir: Path
+    label: str = ""
+    sweeper: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Callback:
     """The one protocol of what watches training (MLflow metrics, checkpoints, the console log, Optuna
     reporting): override the hooks you need. Built from the `callbacks` config group, given the job's
     objects by `setup`, then called by `fit`."""
 
-    def setup(self, job: Any) -> None:
-        """The job's run, model, config and output folder (colorize.job.Job), before training starts."""
+    def setup(self, job: CallbackContext) -> None:
+        """The job's run, model, config and output folder, before training starts."""
 
     def on_plan(self, epochs: int, measured: bool) -> None:
         """The run's length N: known at the start, or `measured` from the first epoch's pace (a time

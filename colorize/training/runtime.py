@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
 import torch
 
+from colorize.cores import available_cores, parallel_jobs
 from colorize.errors import ColorizeError
 
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+__all__ = ["parallel_jobs", "resolve_num_threads", "seed_everything", "select_device"]
 
 
 def resolve_num_threads(requested: int, parallel_jobs: int = 1) -> int:
@@ -24,14 +18,6 @@ def resolve_num_threads(requested: int, parallel_jobs: int = 1) -> int:
     if requested > 0:
         return requested
     return max(1, available_cores() // max(1, parallel_jobs))
-
-
-def parallel_jobs(n_jobs: object) -> int:
-    """Jobs that run at once for a launcher's `n_jobs` (joblib semantics: -1 = all cores)."""
-    if not isinstance(n_jobs, int) or n_jobs == 0:
-        return 1
-    cores = available_cores()
-    return min(cores, n_jobs) if n_jobs > 0 else max(1, cores + 1 + n_jobs)
 
 
 def select_device(choice: str) -> torch.device:

@@ -10,11 +10,14 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from pathlib import Path
 from types import SimpleNamespace
 
 from colorize.config import to_object
 from colorize.training.precision import bf16_is_native, probe
-from colorize.search.pruning import Pruned, TrialReporter, open_storage
+from colorize.search.pruning import Pruned, TrialReporter
+from colorize.search.storage import PruningAwareStorage, open_storage
+from colorize.training.loop import CallbackContext
 from tests.conftest import run_cli
 
 
@@ -109,17 +112,27 @@ def test_conditional_space_suggests_each_family_its_own_keys(tmp_path):
     assert families == {"baseline", "unet"}
 
 
+def reporter(url, study, number, pruner, objective="err"):
+    """The `callbacks` group's `optuna` entry, set up as a trial's job sets it up."""
+    cfg = OmegaConf.create({"optuna_trial": number, "pruner": pruner})
+    callback = TrialReporter(objective)
+    callback.setup(CallbackContext(run=None, model=None, cfg=cfg, output_dir=Path("."),
+                                   sweeper={"storage": url, "study_name": study}))
+    return callback
+
+
 def test_reporter_prunes_and_storage_records_pruned(tmp_path):
     """The job-side reporter and the sweeper-side storage on a real sqlite Optuna study."""
     url = f"sqlite:///{tmp_path}/study.db"
+    assert isinstance(open_storage(url), PruningAwareStorage)
     study = optuna.create_study(study_name="s", storage=open_storage(url), direction="minimize")
     trial = study.ask()
-    reporter = TrialReporter(url, "s", trial.number, optuna.pruners.ThresholdPruner(upper=0.5), "err")
+    reporter_ = reporter(url, "s", trial.number, {"_target_": "optuna.pruners.ThresholdPruner", "upper": 0.5})
     unbudgeted = SimpleNamespace(budget_epochs=None)  # what fit passes: a TrainState
-    reporter.on_epoch_end(1, {"err": 0.4}, unbudgeted)  # below the threshold: goes on
+    reporter_.on_epoch_end(1, {"err": 0.4}, unbudgeted)  # below the threshold: goes on
     with pytest.raises(Pruned):
-        reporter.on_epoch_end(2, {"err": 0.7}, unbudgeted)
-    reporter.teardown()
+        reporter_.on_epoch_end(2, {"err": 0.7}, unbudgeted)
+    reporter_.teardown()
     study.tell(trial, 0.4)  # what Hydra's sweeper tells with the job's return value
     frozen = study.trials[0]
     assert frozen.state == TrialState.PRUNED
@@ -235,10 +248,10 @@ def test_a_time_budgeted_trial_reports_at_quarters_of_its_budget(tmp_path):
     url = f"sqlite:///{tmp_path}/study.db"
     study = optuna.create_study(study_name="q", storage=open_storage(url), direction="minimize")
     trial = study.ask()
-    reporter = TrialReporter(url, "q", trial.number, optuna.pruners.NopPruner(), "err")
-    reporter.on_plan(6, measured=True)  # 6 epochs fit the budget
+    reporter_ = reporter(url, "q", trial.number, {"_target_": "optuna.pruners.NopPruner"})
+    reporter_.on_plan(6, measured=True)  # 6 epochs fit the budget
     for epoch in range(1, 7):
-        reporter.on_epoch_end(epoch, {"err": 1.0 / epoch}, SimpleNamespace(budget_epochs=6))
-    reporter.teardown()
+        reporter_.on_epoch_end(epoch, {"err": 1.0 / epoch}, SimpleNamespace(budget_epochs=6))
+    reporter_.teardown()
     # quarters reached after epochs 1 (4*1//6 = 0: none), 2 (1), 3 (2), 5 (3), 6 (4)
     assert study.trials[0].intermediate_values == {1: 0.5, 2: pytest.approx(1 / 3), 3: 0.2, 4: pytest.approx(1 / 6)}

@@ -6,7 +6,7 @@ import torch
 
 from colorize.config import model_of
 from colorize.errors import ColorizeError
-from colorize.training.graphs import use_cuda_graphs
+from colorize.training.graphs import GraphedForward, capture, use_cuda_graphs
 from colorize.training.loop import DeviceImages, FitOptions, fit
 from tests.conftest import run_cli
 
@@ -53,6 +53,8 @@ def test_a_graphed_run_trains_as_the_eager_one(faces):
         return fit(model, opt, train, val, torch.Generator().manual_seed(0),
                    FitOptions(max_epochs=3, batch_size=16, progress=False, cuda_graphs=graphs)).history
 
+    model = model_of("baseline", layers=2, channels=8, kernel_size=5).to(CUDA)
+    assert isinstance(capture(model, train.gray[:16], required=True), GraphedForward)
     eager, graphed = run("off"), run("on")
     for a, b in zip(eager, graphed):
         for key in ("train_mse", "val_mse", "val_margin12_accuracy"):

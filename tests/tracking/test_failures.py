@@ -252,8 +252,9 @@ def test_a_trial_whose_worker_falls_silent_is_failed_retried_and_its_run_killed(
     import optuna
 
     from colorize import names
-    from colorize.search.pruning import Heartbeat, fail_stale, open_storage
-    from colorize.tracking.attempts import end_trial_runs
+    from colorize.search.recovery import Heartbeat, fail_stale
+    from colorize.search.storage import open_storage
+    from colorize.search.recovery import end_trial_runs
     from colorize.tracking.store import Tracker
 
     storage = open_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2)

@@ -9,13 +9,14 @@ import torch
 from PIL import Image
 
 from colorize.data.faces import load_faces, load_split
-from colorize.data.images import list_images, read_images, to_unit_range
+from colorize.data.images import ImageSet, Splits, list_images, read_images, to_unit_range
 from colorize.data.samples import load_samples
 from colorize.errors import DataError
 
 
 def test_faces_decode_to_uint8_tensors_with_pil_luma(faces):
     splits = load_faces(str(faces), limit=20)
+    assert isinstance(splits, Splits) and isinstance(splits.train, ImageSet) and splits.name == "faces"
     assert splits.train.rgb.shape == (20, 3, 80, 80) and splits.train.rgb.dtype == torch.uint8
     assert splits.val.gray.shape == (20, 1, 80, 80) and splits.val.gray.dtype == torch.uint8
     first = Path(splits.train.names[0])

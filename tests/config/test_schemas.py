@@ -6,6 +6,7 @@ from importlib.resources import files
 import pytest
 from hydra.errors import ConfigCompositionException
 
+from colorize import names
 from colorize.config import GROUPS, to_object
 from colorize.errors import ColorizeError
 from colorize.paths import CONFIG_MODULE
@@ -120,3 +121,56 @@ def test_every_scheduler_option_builds_a_factory_of_optimizer_and_epochs(make_cf
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     scheduler = build(cfg.scheduler)(optimizer, 5)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
+
+
+def test_each_yaml_option_is_the_schema_it_names_and_the_root_nests_the_trainer(make_cfg):
+    """conf/<group>/<option>.yaml says which dataclass holds its defaults: that is the one it composes into."""
+    from colorize.config.data import FacesDataConfig, SamplesDataConfig
+    from colorize.config.loss import (CastSplitLossConfig, CharbonnierLossConfig, L1LossConfig, MarginLossConfig,
+                                      MseLossConfig)
+    from colorize.config.model import ConvNetConfig, UNetConfig
+    from colorize.config.optimizer import AdamConfig, AdamWConfig, SGDConfig
+    from colorize.config.pruner import HyperbandPrunerConfig, MedianPrunerConfig, NoPrunerConfig
+    from colorize.config.root import TrainConfig
+    from colorize.config.scheduler import (CosineSchedulerConfig, LinearSchedulerConfig, NoSchedulerConfig,
+                                           PlateauSchedulerConfig)
+    from colorize.config.tracking import MlflowConfig
+    from colorize.config.trainer import CudaGraphs, Device, EarlyStoppingConfig, Precision, TrainerConfig
+
+    named = {
+        "model": {"baseline": ConvNetConfig, "unet": UNetConfig},
+        "optimizer": {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig},
+        "loss": {"mse": MseLossConfig, "l1": L1LossConfig, "charbonnier": CharbonnierLossConfig,
+                 "cast_split": CastSplitLossConfig, "margin": MarginLossConfig},
+        "scheduler": {"none": NoSchedulerConfig, "plateau": PlateauSchedulerConfig, "cosine": CosineSchedulerConfig,
+                      "linear": LinearSchedulerConfig},
+        "data": {"samples": SamplesDataConfig, "faces": FacesDataConfig},
+        "pruner": {"none": NoPrunerConfig, "median": MedianPrunerConfig, "hyperband": HyperbandPrunerConfig},
+        "tracking": {"mlflow": MlflowConfig}, "trainer": {"default": TrainerConfig},
+    }
+    for group, schemas in named.items():
+        for option, schema in schemas.items():
+            assert schema.__name__ in (files(CONFIG_MODULE) / group / f"{option}.yaml").read_text(), (group, option)
+            assert type(getattr(to_object(make_cfg(f"{group}={option}")), group)) is schema, (group, option)
+    conf = to_object(make_cfg())
+    assert isinstance(conf, TrainConfig) and isinstance(conf.trainer.early_stopping, EarlyStoppingConfig)
+    assert getattr(conf, names.TRIAL_KEY) is None  # the sweeper's key is the schema's field
+    assert (conf.trainer.device, conf.trainer.precision, conf.trainer.cuda_graphs) == (
+        Device.auto, Precision.fp32, CudaGraphs.auto)
+
+
+def test_a_checked_schema_names_its_key_from_its_group_and_field():
+    from dataclasses import dataclass
+
+    from colorize.config.checks import Checked
+
+    @dataclass
+    class Probe(Checked):
+        GROUP = "trainer.early_stopping"
+        patience: int = 0
+
+        def __post_init__(self):
+            self.require(self.patience >= 1, "patience", "must be >= 1")
+
+    with pytest.raises(ColorizeError, match=r"^trainer\.early_stopping\.patience=0 is invalid: must be >= 1$"):
+        Probe()

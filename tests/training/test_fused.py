@@ -1,23 +1,18 @@
-"""Fused trials (hydra/launcher=fused): a group trains as one stacked model and each member computes
-what it would alone; the launcher groups only what can fuse, tracks each trial as its own run, and
-a SIGKILLed fused sweep resumes without duplicates."""
+"""Fused trials' stacked model (colorize/training/fused.py) and `fit_group`: one forward and one
+backward serve the whole group, and each member computes what it would alone."""
 
 import copy
-import signal
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from colorize.config import model_of
 from colorize.data.faces import load_faces
-from colorize.launch.fusing import FUSIBLE, groups
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.fused import StackedForward
 from colorize.training.loop import (DeviceImages, Diverged, EpochSums, FitOptions, FitProgress, Member, fit,
                                     fit_group, group_step)
-from tests.conftest import run_cli, run_until
 
 
 class Calls(TorchDispatchMode):
@@ -122,61 +117,3 @@ def test_members_of_different_shapes_are_refused(small):
     train, val = small
     with pytest.raises(ValueError, match="one architecture"):
         fit_group([member(0, 0.1), member(1, 0.1, channels=4)], train, val)
-
-
-def test_the_launcher_fuses_only_jobs_that_differ_in_fusible_keys(make_cfg):
-    jobs = [make_cfg(*o) for o in (
-        ["trainer.seed=0", "optimizer.lr=0.1"], ["trainer.seed=1", "optimizer=adam"], ["model.layers=3"],
-        ["trainer.seed=2", "trainer.early_stopping.patience=3"], ["model.layers=3", "optimizer.lr=1"],
-        ["trainer.batch_size=8"], ["data.limit=10"], ["loss=l1"],
-    )]
-    assert groups(jobs, max_size=0) == [[0, 1, 3], [2, 4], [5], [6], [7]]
-    assert groups(jobs, max_size=2) == [[0, 1], [2, 4], [3], [5], [6], [7]]
-    assert "trainer.seed" in FUSIBLE and not any(k.startswith(("model", "data", "loss")) for k in FUSIBLE)
-
-
-def sweep_args(faces, uri, experiment, folder, *extra):
-    return ["-m", "data=faces", f"data.root={faces}", "data.limit=100", "trainer.max_epochs=6",
-            "model.layers=2", "model.kernel_size=5", "model.channels=8", "trainer.early_stopping.patience=1",
-            "trainer.seed=0,1", "optimizer.lr=0.1,1", f"tracking.uri={uri}", f"tracking.experiment={experiment}",
-            f"hydra.sweep.dir={folder}", *extra]
-
-
-def trials(client, experiment):
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = {(r.data.params["trainer.seed"], r.data.params["optimizer.lr"]): r
-                for r in runs if "mlflow.parentRunId" in r.data.tags}
-    return parents, children, len(runs)
-
-
-def history(client, run, key):
-    return [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
-
-
-@pytest.mark.e2e
-def test_a_sigkilled_fused_sweep_resumes_and_logs_what_the_basic_launcher_logs(faces, mlflow_uri, tmp_path):
-    basic = run_cli(*sweep_args(faces, mlflow_uri, "fused_basic", tmp_path / "basic"))
-    assert basic.returncode == 0, basic.stderr[-3000:]
-    args = sweep_args(faces, mlflow_uri, "fused", tmp_path / "fused", "hydra/launcher=fused")
-    code, out = run_until(args, ["fused launcher: 4 jobs in 1 groups of 4", "epoch   3/6"], signal.SIGKILL)
-    assert code == -signal.SIGKILL
-    again = run_cli(*args)
-    assert again.returncode == 0, again.stderr[-3000:]
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    _, expected, _ = trials(client, "fused_basic")
-    parents, children, total = trials(client, "fused")
-    assert len(parents) == 1 and len(children) == 4 and total == 5  # resumed in place: no run twice
-    assert {c.info.status for c in [*parents, *children.values()]} <= {"FINISHED", "FAILED"}
-    assert len({c.data.tags["fused_group"] for c in children.values()}) == 1
-    assert {c.data.tags["fused_size"] for c in children.values()} == {"4"}
-    for key, run in children.items():
-        alone = expected[key]
-        assert run.info.status == alone.info.status, key  # an lr-1 trial diverges exactly when alone
-        assert run.data.tags.get("diverged_epoch") == alone.data.tags.get("diverged_epoch"), key
-        for metric in ("train_mse", "val_mse", "val_margin12_accuracy"):
-            got, want = history(client, run, metric), history(client, alone, metric)
-            assert [s for s, _ in got] == [s for s, _ in want] == list(range(1, len(want) + 1)), (key, metric)
-            if key[1] == "0.1":  # lr 1 is chaotic: status and epochs only
-                assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-5), (key, metric)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_script
+from tests.test_docs import documented_options
 
 BIN = Path(sys.executable).parent
 
@@ -20,10 +21,13 @@ BIN = Path(sys.executable).parent
     ("colorize-evaluate", ["--cast"]),
 ])
 def test_every_tool_has_a_console_script_whose_help_names_its_options(name, options):
+    """Its own options, and every option README.md and docs/ give it (tests/test_docs.py reads them)."""
+    documented = documented_options(name)
+    assert documented, f"the docs never show {name} with an option"
     proc = run_script(name, "--help")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith(f"usage: {name} ")  # the command's own name, not "python -m ..."
-    assert [o for o in options if o not in proc.stdout] == []
+    assert [o for o in sorted(set(options) | documented) if o not in proc.stdout] == []
 
 
 def complete(line: str) -> set[str]:
@@ -78,4 +82,6 @@ def test_the_first_command_colorizes_beyond_the_gray_baseline_and_says_where_to_
     assert accuracy >= gray + 0.05, (accuracy, gray)
     last = proc.stdout.strip().splitlines()[-2:]
     assert last[0].startswith("samples: ") and Path(last[0].split(": ", 1)[1]).is_file()
-    assert last[1].startswith("browse: mlflow ui --port 5000") and run.info.run_id in last[1]
+    exp = run.info.experiment_id
+    assert last[1] == ("browse: mlflow ui --port 5000, then open "
+                       f"http://127.0.0.1:5000/#/experiments/{exp}/runs/{run.info.run_id}?workflowType=machine_learning")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from colorize.config import model_of, build
-from colorize.models import describe
+from colorize.models import ConvNet, UNet, describe
 
 GRID = list(itertools.product([1, 2, 4], [3, 5], [2, 4, 8, 16], [False, True], [False, True]))
 
@@ -34,6 +34,7 @@ def test_output_is_rgb_at_input_size(make_cfg, layers, kernel, channels, bn, tan
 
 def test_baseline_default_is_one_conv_three_by_three():
     model = model_of("baseline")
+    assert isinstance(model, ConvNet) and isinstance(model_of("unet"), UNet)  # each option builds its model
     assert sum(p.numel() for p in model.parameters()) == 1 * 3 * 3 * 3 + 3
 
 

@@ -1,4 +1,4 @@
-"""Report figures and tables from a real MLflow store with known sweeps; the one-command study."""
+"""Report figures and tables (colorize/report/) from a real MLflow store with known sweeps."""
 
 import csv
 import math
@@ -9,6 +9,17 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import run_cli
 
 EXPERIMENT = "report"
+
+
+def assert_drawn(path):
+    """A real figure: a PNG of a readable size with something drawn on it (not one flat colour)."""
+    from PIL import Image, ImageStat
+
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width >= 600 and im.height >= 250, (path.name, im.size)
+        rgb = im.convert("RGB")
+        assert len(rgb.getcolors(maxcolors=1 << 20) or ()) > 50, path.name  # lines, text, faces: many colours
+        assert max(ImageStat.Stat(rgb).stddev) > 10, path.name
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +47,7 @@ def report(swept, mlflow_uri, tmp_path_factory):
 @pytest.mark.e2e
 def test_report_writes_figures_grid_and_documents(report):
     for name in ("layers_curves.png", "lr_curves.png", "best_mse.png", "best_margin12.png", "best_samples.png"):
-        assert (report / name).stat().st_size > 10_000, name
+        assert_drawn(report / name)
     md = (report / "report.md").read_text()
     for section in ("## Number of conv layers (sweep=layers)", "## Learning rate (sweep=lr)", "## Best configuration"):
         assert section in md
@@ -122,6 +133,17 @@ def test_report_is_logged_to_the_sweep_parent_runs(report, swept):
 
 
 @pytest.mark.e2e
+def test_the_report_reads_each_presets_newest_sweep_with_its_trials(swept, mlflow_uri):
+    from colorize.tracking.results import Sweep, latest_sweeps
+    from colorize.tracking.store import Tracker
+
+    sweeps = latest_sweeps(Tracker(mlflow_uri, EXPERIMENT, create=False))
+    assert all(isinstance(s, Sweep) for s in sweeps)
+    assert {s.preset: len(s.trials) for s in sweeps} == {"layers": 3, "lr": 10}
+    assert {s.preset: s.swept for s in sweeps}["lr"] == ["model.layers", "optimizer.lr"]
+
+
+@pytest.mark.e2e
 def test_unknown_sweep_run_is_a_one_line_error(mlflow_uri, tmp_path):
     proc = run_cli("--uri", mlflow_uri, "--experiment", EXPERIMENT, "--sweep", "0" * 32, "--out", str(tmp_path),
                    module="colorize.report")
@@ -144,26 +166,6 @@ def test_a_missing_or_empty_experiment_is_a_one_line_error_and_none_is_created(m
     assert proc.returncode == 1 and "no finished sweeps in experiment 'empty-here'" in proc.stderr
 
 
-@pytest.mark.e2e
-def test_study_runs_every_preset_and_the_report_then_skips_when_rerun(faces, mlflow_uri, tmp_path):
-    overrides = ["data=faces", f"data.root={faces}", "data.limit=24", "trainer.max_epochs=1",
-                 f"tracking.uri={mlflow_uri}", "tracking.experiment=study"]
-    first = run_cli(*overrides, "--search-trials", "2", "--name", "ci", module="colorize.study", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "report: outputs/report/ci/report.md" in first.stdout
-    md = (tmp_path / "outputs/report/ci/report.md").read_text()
-    for preset in ("layers", "kernel_size", "kernels", "lr", "further", "search"):
-        assert f"(sweep={preset})" in md
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    exp = client.get_experiment_by_name("study")
-    runs = client.search_runs([exp.experiment_id])
-    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 3 + 4 + 6 + 10 + 8 + 2
-    second = run_cli(*overrides, "--search-trials", "2", "--name", "ci", module="colorize.study", cwd=tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert (second.stderr + second.stdout).count("skipping") == 6
-    assert len(client.search_runs([exp.experiment_id])) == len(runs)
-
-
 def test_labels_name_the_model_and_the_swept_training_values():
     from colorize.tracking.results import label
 
@@ -173,48 +175,6 @@ def test_labels_name_the_model_and_the_swept_training_values():
     unet = {"model.depth": "3", "model.channels": "16", "model.batch_norm": "True", "model.chroma": "True",
             "optimizer.lr": "0.0170123"}
     assert label(unet, ["optimizer.lr", "model.depth"]) == "unet d3 c16 +bn chroma lr0.017"
-
-
-def test_study_splits_overrides_as_hydra_does_and_keeps_sweeper_settings_to_optuna_presets():
-    from colorize.study import preset_overrides
-
-    given = ["data=faces", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=3",
-             "trainer.max_epochs=1"]
-    task, hydra = preset_overrides("layers", given)
-    assert task == ["sweep=layers", "data=faces", "trainer.max_epochs=1"]  # what the parent's tag records
-    assert hydra == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]  # the basic sweeper has no n_trials
-    assert preset_overrides("search", given)[1] == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                                                    "hydra.sweeper.n_trials=3"]
-
-
-def test_study_gives_the_search_its_own_budget_replacing_the_common_keys():
-    from colorize.study import preset_overrides
-
-    given = ["data=faces", "trainer.max_epochs=20", "hydra/launcher=joblib"]
-    own = ["trainer.max_epochs=6", "trainer.max_minutes=1.5", "hydra.sweeper.n_trials=12"]
-    task, hydra = preset_overrides("search", given, own=own)
-    assert task == ["sweep=search", "data=faces", "trainer.max_epochs=6", "trainer.max_minutes=1.5"]
-    assert hydra == ["hydra/launcher=joblib", "hydra.sweeper.n_trials=12"]
-    assert preset_overrides("layers", given)[0] == ["sweep=layers", "data=faces", "trainer.max_epochs=20"]
-
-
-@pytest.mark.e2e
-def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlflow_uri, tmp_path):
-    """Options after overrides and Hydra overrides (launcher, sweeper) in any order; the parent run
-    is found by its task overrides, so the study finishes and a re-run skips both presets."""
-    common = [f"tracking.uri={mlflow_uri}", "tracking.experiment=study-joblib"]
-    args = ["data=faces", "--presets", "layers,search", f"data.root={faces}", "hydra/launcher=joblib",
-            "data.limit=16", "trainer.max_epochs=1", "hydra.sweeper.n_trials=2", "--name", "joblib", *common]
-    first = run_cli(*args, module="colorize.study", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    exp = client.get_experiment_by_name("study-joblib")
-    runs = client.search_runs([exp.experiment_id])
-    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 3 + 2  # n_trials reached search only
-    second = run_cli(*args, module="colorize.study", cwd=tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert (second.stderr + second.stdout).count("skipping") == 2
-    assert len(client.search_runs([exp.experiment_id])) == len(runs)
 
 
 def test_search_section_draws_optunas_four_plots(tmp_path):
@@ -317,4 +277,4 @@ def test_seed_replicates_are_one_configuration_and_findings_follow_the_spread_ru
     row = next(f for f in findings([sweep]) if f.experiment == "kernel_size")
     assert row.verdict == verdict and len(row.shows) == 2
     assert f"| {verdict} |" in md.split("## Findings")[1]
-    assert (out / "s" / "kernel_size_curves.png").stat().st_size > 10_000
+    assert_drawn(out / "s" / "kernel_size_curves.png")

@@ -10,9 +10,9 @@ import pytest
 from colorize import names
 from colorize.config import build, plain
 from colorize.errors import ColorizeError
-from colorize.tracking.attempts import NEW, RESUME, SKIP, decide, fingerprint
+from colorize.tracking.attempts import NEW, RESUME, SKIP, Attempt, decide, fingerprint
 from colorize.tracking.store import Tracker, owner_tags
-from colorize.training.callbacks import LAST
+from colorize.training.checkpoint import LAST
 from colorize.training.checkpoint import save_checkpoint
 
 OVERRIDES = ["model.layers=2", "trainer.max_epochs=3"]
@@ -50,6 +50,7 @@ def sweep(store):
 
 def test_outside_a_sweep_a_job_is_new(store, cfg):
     attempt = decide(cfg, store, None, OVERRIDES)
+    assert isinstance(attempt, Attempt)
     assert attempt.action == NEW and attempt.cfg is cfg and attempt.run_id is None
 
 
@@ -63,8 +64,8 @@ def test_a_new_job_in_a_sweep_is_new(store, cfg, make_cfg, tmp_path):
 def test_a_job_that_finished_in_this_sweep_is_skipped_with_its_objective(store, cfg, tmp_path):
     parent = sweep(store)
     done = child(store, parent, cfg, tmp_path)
-    store.run(done).log_metrics({names.OBJECTIVE: 0.25}, step=1)
-    store.run(done).end("FINISHED")
+    store.tracked_run(done).log_metrics({names.OBJECTIVE: 0.25}, step=1)
+    store.tracked_run(done).end("FINISHED")
     attempt = decide(cfg, store, parent, OVERRIDES)
     assert (attempt.action, attempt.run_id, attempt.status, attempt.objective) == (SKIP, done, "FINISHED", 0.25)
 
@@ -88,7 +89,7 @@ def test_a_job_killed_before_its_first_checkpoint_starts_over(store, cfg, tmp_pa
     killed = child(store, parent, cfg, tmp_path, status="KILLED")
     attempt = decide(cfg, store, parent, OVERRIDES)
     assert attempt.action == NEW
-    assert store.client.get_run(killed).info.status == "KILLED"
+    assert store.get_run(killed).info.status == "KILLED"
 
 
 def test_an_orphan_is_resumed_and_a_live_run_is_left_alone(store, cfg, tmp_path):
@@ -97,7 +98,7 @@ def test_an_orphan_is_resumed_and_a_live_run_is_left_alone(store, cfg, tmp_path)
     live = child(store, parent, cfg, tmp_path, checkpoint=True)  # owned by this (live) process
     assert decide(cfg, store, parent, OVERRIDES).action == NEW
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    store.client.set_tag(live, "pid", dead.stdout.strip())  # its owner has exited
+    store.tracked_run(live).set_tags({"pid": dead.stdout.strip()})  # its owner has exited
     attempt = decide(cfg, store, parent, OVERRIDES)
     assert (attempt.action, attempt.run_id) == (RESUME, live)
 
@@ -118,16 +119,17 @@ def test_trainer_resume_takes_the_run_saved_config_and_refuses_conflicts(store, 
 
 
 def test_a_checkpoint_from_before_the_package_moved_resumes(store, make_cfg, tmp_path):
-    """Checkpoints of 0.1 name colorize.schedules.*: the saved config loads under the new module path."""
+    """Checkpoints from before the package was grouped by layer name colorize.schedules.*: the saved
+    config loads under the new module path (colorize/config/compat.py)."""
     cfg = make_cfg("scheduler=cosine", *OVERRIDES)
     saved = plain(cfg)
-    saved["scheduler"]["_target_"] = "colorize.schedules.cosine"  # as 0.1 wrote it
-    del saved["callbacks"], saved["loss"]  # 0.1 had no callbacks nor loss group
+    saved["scheduler"]["_target_"] = "colorize.schedules.cosine"  # as it was written then
+    del saved["callbacks"], saved["loss"]  # there were no callbacks nor loss group then
     run = store.create_run("old")
     run.end("KILLED")  # interrupted (a live run is not resumed)
     save_checkpoint(tmp_path / LAST, build(cfg.model), plain(cfg.model), run_id=run.run_id, config=saved,
                     train_state={"epoch": 1, "history": []})
     attempt = decide(make_cfg(f"trainer.resume={tmp_path / LAST}"), store, None, [])
     assert attempt.action == RESUME and attempt.cfg.scheduler._target_ == "colorize.training.schedules.cosine"
-    assert list(attempt.cfg.callbacks) == ["checkpoint", "mlflow", "console"]  # today's callbacks watch it
-    assert attempt.cfg.loss._target_ == "colorize.training.losses.mse"  # what 0.1 trained on
+    assert list(attempt.cfg.callbacks) == ["checkpoint", "mlflow", "console", "optuna"]  # today's callbacks watch it
+    assert attempt.cfg.loss._target_ == "colorize.training.losses.mse"  # what it trained on

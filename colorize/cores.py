@@ -1,0 +1,22 @@
+"""The CPU cores a process may use, and how many jobs a launcher's `n_jobs` runs at once: read by
+the config's `${colorize.parallel_jobs:}` resolver and by each job's thread count."""
+
+from __future__ import annotations
+
+import os
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parallel_jobs(n_jobs: object) -> int:
+    """Jobs that run at once for a launcher's `n_jobs` (joblib semantics: -1 = all cores)."""
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return 1
+    cores = available_cores()
+    return min(cores, n_jobs) if n_jobs > 0 else max(1, cores + 1 + n_jobs)
