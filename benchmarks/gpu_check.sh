@@ -31,7 +31,7 @@ fi
 start=$SECONDS
 python3 -m benchmarks.throughput --device "$device" --out "$work/throughput" "${extra[@]}" 2>&1 | tee "$work/throughput.log"
 echo "throughput modes: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
-rm -rf "$work/throughput/runs" "$work/throughput/sweeps"  # checkpoints: not needed, and large
+rm -rf "$work/throughput/runs" "$work/throughput/sweeps" "$work/throughput/mlartifacts"  # checkpoints, samples: large
 tar czf "$OUT/gpu_check.tar.gz" -C "$work" .
 cp "$work/throughput/throughput.csv" "$OUT/" 2>/dev/null
 echo "== archive: $OUT/gpu_check.tar.gz ($(du -h "$OUT/gpu_check.tar.gz" | cut -f1))"

@@ -57,6 +57,9 @@ def main() -> None:
         tree = Path(tmp) / "earlier"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.commit],
                        check=True, capture_output=True)
+        for folder in ("conf", "sweeps"):  # the earlier commit's own configs as colorize.conf/.sweeps (an
+            # installed colorize would hand it this checkout's, which it may not understand)
+            (tree / "colorize" / folder).symlink_to(tree / folder, target_is_directory=True)
         try:
             before = train(tree, Path(tmp) / "before.db", args.overrides)
             after = train(ROOT, Path(tmp) / "after.db", args.overrides)

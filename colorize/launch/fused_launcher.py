@@ -10,8 +10,8 @@ processes (as Hydra's joblib launcher runs jobs), all on the one device.
 
 What it buys depends on the device: on a GPU, where one of the study's tiny nets leaves the device
 waiting on Python's launches, a group costs about one member's launches; on a CPU the work is the
-same arithmetic either way (measured: 0.92-0.96x of separate trials), and the numbers are the same
-as separate trials' to float rounding.
+same arithmetic either way (4 fused trials ran at 0.88x the trials per hour of the same 4 one after
+another: docs/guide/sweeps.md), and the numbers are the same as separate trials' to float rounding.
 
 Hydra's own `run_job` runs one task function per job; a group needs all its jobs' configs at once,
 so `_Member` repeats its bookkeeping for each: the job's folder, `.hydra/` configs, and the
