@@ -1,4 +1,4 @@
-"""`colorize-study` (colorize/study.py): every preset in one command, then its report; a rerun skips."""
+"""`colorize-study` (colorize/study.py): the presets in one command, then their report; a rerun skips."""
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -6,24 +6,15 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import run_cli
 
 
-@pytest.mark.e2e
-def test_study_runs_every_preset_and_the_report_then_skips_when_rerun(faces, mlflow_uri, tmp_path):
-    overrides = ["data=faces", f"data.root={faces}", "data.limit=24", "trainer.max_epochs=1",
-                 f"tracking.uri={mlflow_uri}", "tracking.experiment=study"]
-    first = run_cli(*overrides, "--search-trials", "2", "--name", "ci", module="colorize.study", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "report: outputs/report/ci/report.md" in first.stdout
-    md = (tmp_path / "outputs/report/ci/report.md").read_text()
-    for preset in ("layers", "kernel_size", "kernels", "lr", "further", "search"):
-        assert f"(sweep={preset})" in md
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    exp = client.get_experiment_by_name("study")
-    runs = client.search_runs([exp.experiment_id])
-    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 3 + 4 + 6 + 10 + 8 + 2
-    second = run_cli(*overrides, "--search-trials", "2", "--name", "ci", module="colorize.study", cwd=tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert (second.stderr + second.stdout).count("skipping") == 6
-    assert len(client.search_runs([exp.experiment_id])) == len(runs)
+def test_by_default_the_study_runs_the_reference_experiments_then_the_search(make_cfg):
+    """What one `colorize-study` runs, in order (each preset composes; the e2e test below runs two,
+    test_progress counts their trials, test_sweeper checks their grids)."""
+    from colorize.study import OPTUNA_PRESETS, PRESETS
+
+    assert PRESETS == ("layers", "kernel_size", "kernels", "lr", "further", "search") and OPTUNA_PRESETS == ("search",)
+    for preset in PRESETS:
+        assert make_cfg(f"sweep={preset}", return_hydra_config=True).hydra.sweep.dir.startswith(
+            f"outputs/multirun/{preset}/")
 
 
 def test_study_splits_overrides_as_hydra_does_and_keeps_sweeper_settings_to_optuna_presets():
@@ -59,6 +50,9 @@ def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlf
             "data.limit=16", "trainer.max_epochs=1", "hydra.sweeper.n_trials=2", "--name", "fused", *common]
     first = run_cli(*args, module="colorize.study", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "report: outputs/report/fused/report.md" in first.stdout
+    md = (tmp_path / "outputs/report/fused/report.md").read_text()
+    assert "(sweep=layers)" in md and "(sweep=search)" in md
     client = MlflowClient(tracking_uri=mlflow_uri)
     exp = client.get_experiment_by_name("study-fused")
     runs = client.search_runs([exp.experiment_id])

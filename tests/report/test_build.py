@@ -237,7 +237,7 @@ def test_spread_rule_on_mse_prefers_lower():
 def test_seed_replicates_are_one_configuration_and_findings_follow_the_spread_rule(faces, mlflow_uri, tmp_path):
     """A small seeded sweep: mean ± std (n=2) per configuration, bands in the figure, and the findings
     row for kernel size judged from the runs' own numbers by the spread rule."""
-    from colorize.report.findings import findings
+    from colorize.report.findings import Finding, findings
     from colorize.tracking.results import configurations, load_sweep
     from colorize.tracking.store import Tracker
 
@@ -275,6 +275,7 @@ def test_seed_replicates_are_one_configuration_and_findings_follow_the_spread_ru
     verdict = ("agree" if set(expected) == {"agree"} else "disagree" if set(expected) == {"disagree"}
                else "within noise" if set(expected) == {"within noise"} else "mixed")
     row = next(f for f in findings([sweep]) if f.experiment == "kernel_size")
+    assert isinstance(row, Finding)
     assert row.verdict == verdict and len(row.shows) == 2
     assert f"| {verdict} |" in md.split("## Findings")[1]
     assert_drawn(out / "s" / "kernel_size_curves.png")
