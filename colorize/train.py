@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from colorize.config import TRUSTED_TARGETS, register_configs
 from colorize.errors import ColorizeError
 from colorize.job import JobResult, run_job
-from colorize.launch.context import errors_as_lines, job_context
+from colorize.launch.context import errors_as_lines, interrupt, job_context
 from colorize.paths import CONFIG_MODULE
 from colorize.tracking.links import ui_link
 
@@ -29,15 +29,10 @@ def where_to_look(result: JobResult, output_dir: Path, uri: str) -> str:
     return "\n".join(lines)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM behaves like Ctrl-C: checkpoint kept, run marked KILLED, non-zero exit."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 @hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name="train", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float:
     """Train and return the best val 12-margin error (what sweepers minimise; NaN if diverged)."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     with errors_as_lines():
         ctx = job_context(cfg, HydraConfig.get())
         result = run_job(cfg, ctx)

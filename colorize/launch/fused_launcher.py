@@ -69,22 +69,17 @@ class _Member:
                 (saved / name).write_text(OmegaConf.to_yaml(node))
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM behaves like Ctrl-C: checkpoints kept, runs marked KILLED (as `colorize-train`)."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_function: Optional[TaskFunction],
               singleton_state: Any = None) -> list[JobReturn]:
     """Train one group's jobs together (in this process, or a loky worker given `singleton_state`)."""
     from colorize.job import run_jobs
-    from colorize.launch.context import errors_as_lines, job_context
+    from colorize.launch.context import errors_as_lines, interrupt, job_context
 
     if singleton_state is not None:
         setup_globals()
         Singleton.set_state(singleton_state)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
     nums = ",".join(str(m.config.hydra.job.num) for m in members)
     tags = {GROUP_TAG: "g" + hashlib.sha1(nums.encode()).hexdigest()[:10], SIZE_TAG: len(members)}
     first = members[0].config  # the group's log goes to its first job's folder
