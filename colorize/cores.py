@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+def available_cores(env: dict[str, str] | None = None) -> int:
+    """CPU cores this process may run on: its affinity mask (not the machine's total), capped by the
+    CPUs SLURM gave its task (a cluster without task/affinity or cgroups leaves the mask whole, and
+    two 1-CPU trials on one node would each start a thread per core)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    slurm = (os.environ if env is None else env).get("SLURM_CPUS_PER_TASK", "")
+    return min(cores, int(slurm)) if slurm.isdigit() and int(slurm) > 0 else cores
 
 
 def parallel_jobs(n_jobs: object) -> int:

@@ -50,6 +50,7 @@ FAILURE_TAG = "failure"  # why a run ended FAILED or KILLED: diverged, disk_full
 INCOMPLETE = "incomplete"  # a sweep's report section: trials left unfinished
 OPTUNA_STORAGE_TAG = "optuna_storage"  # a search's parent run: where its study lives (no password)
 OPTUNA_STUDY_TAG = "optuna_study"  # the Optuna study of a search's parent run and of each of its trials
+SLURM_JOB_TAG = "slurm_job_id"  # the SLURM job a run ran in (an array task as 12_3), as squeue and sacct name it
 
 # trial statuses (sweep summaries, reports); DIVERGED and PRUNED are also tags set to "true"
 FINISHED, PRUNED, DIVERGED, FAILED, KILLED, RUNNING = "finished", "pruned", "diverged", "failed", "killed", "running"

@@ -1,4 +1,4 @@
-"""Where a run was made: code version, library versions, machine. Logged as tags on every run.
+"""Where a run was made: code version, library versions, machine, batch job. Logged as tags on every run.
 
 MLflow's own context tags (``mlflow.user``, ``mlflow.source.name/type``, ``mlflow.source.git.*``) are
 added by the tracking layer (:meth:`colorize.tracking.Tracker.create_run`), as ``mlflow.start_run``
@@ -8,12 +8,15 @@ the numbers, and the CPU/GPU with its ISA.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from colorize import names
 
 PACKAGES = ("torch", "hydra-core", "optuna", "mlflow", "numpy")
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -64,6 +67,22 @@ def machine(device: torch.device | None = None) -> dict[str, str]:
     return tags
 
 
+def scheduler_tags(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The SLURM job a run ran in, as `squeue` and `sacct` name it (an array task as ``12_3``), so
+    that a trial's run leads to its job's accounting; nothing outside SLURM."""
+    env = os.environ if env is None else env
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    elif env.get("SLURM_JOB_ID"):
+        job = env["SLURM_JOB_ID"]
+    else:
+        return {}
+    tags = {names.SLURM_JOB_TAG: job}
+    if env.get("SLURM_CLUSTER_NAME"):
+        tags["slurm_cluster"] = env["SLURM_CLUSTER_NAME"]
+    return tags
+
+
 def provenance_tags(device: torch.device | None = None) -> dict[str, str]:
-    """Every provenance tag of a run on `device` (git, versions, machine)."""
-    return {**git_state(), **versions(), **machine(device)}
+    """Every provenance tag of a run on `device` (git, versions, machine, SLURM job)."""
+    return {**git_state(), **versions(), **machine(device), **scheduler_tags()}

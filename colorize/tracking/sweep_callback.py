@@ -7,6 +7,7 @@ this process, in joblib workers or on other machines sharing the folder -- nests
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -73,6 +74,15 @@ def summarize(children: list) -> tuple[list[str], list[dict]]:
              OBJECTIVE: m.get(OBJECTIVE, ""), "status": trial_status(r), "run_id": r.info.run_id}
         )
     return swept, rows
+
+
+def ending_status(error: Optional[BaseException]) -> str:
+    """How a multirun's parent run ends: FINISHED, or -- when an error is on its way out of the sweep
+    (Hydra calls on_multirun_end in a `finally`) -- KILLED for an interrupt or a sweep stopped in one
+    line (a lost SLURM job), FAILED for anything else. Either way the same command continues it."""
+    if error is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
 
 
 def to_markdown(rows: list[dict]) -> str:
@@ -154,7 +164,7 @@ class MlflowSweepCallback(Callback):
             summary[OBJECTIVE] = best[OBJECTIVE]
             run.set_tags({"best_run_id": best["run_id"], "best_run": best["run"], "swept": ",".join(swept)})
         run.log_metrics(summary)
-        run.end("FINISHED")
+        run.end(ending_status(sys.exc_info()[1]))
         log.info("sweep summary (%d trials):\n%s", len(rows), to_markdown(rows))
         log.info("the sweep's parent run %s and its trials, in the runs table: %s", run_id,
                  ui_link(tracker.uri, tracker.experiment_id))

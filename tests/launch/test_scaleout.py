@@ -80,7 +80,7 @@ def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
 @pytest.mark.parametrize(
     "launcher,target",
     [
-        ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
+        ("slurm", "colorize.launch.slurm_launcher.SlurmLauncher"),
         ("local_submitit", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"),
         ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
     ],
@@ -90,7 +90,7 @@ def test_cluster_launcher_configs_compose_and_validate(launcher, target):
         cfg = compose("train", overrides=["sweep=search", f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_ == target
     if launcher == "slurm":
-        assert cfg.hydra.launcher.timeout_min == 120 and cfg.hydra.launcher.cpus_per_task == 4
+        assert cfg.hydra.launcher.timeout_min == 120 and cfg.hydra.launcher.cpus_per_task == 1
         assert "partition" in cfg.hydra.launcher
     with pytest.raises(Exception, match="partitionz"):
         with initialize_config_module(CONFIG_MODULE):

@@ -1,0 +1,74 @@
+"""`hydra/launcher=slurm`: Hydra's submitit SLURM launcher, with one change in how a batch ends.
+
+Hydra's launcher waits for its jobs' results in order and raises the first job's error at once: a
+trial cancelled with `scancel` (or killed by the node, the time limit, the OOM killer) ends the
+sweep with submitit's traceback while the batch's other jobs are still running, and its parent run
+is left RUNNING. Here every job of the batch is waited for first; then, if any ended without a
+result, the sweep stops with one line naming each such SLURM job, its state and its trial, and its
+parent run ends KILLED. The trial's run was ended KILLED by the job itself (SLURM sends SIGTERM
+first, which colorize takes as an interrupt) with its `last.pt` kept, so the same command run again
+continues the sweep and resumes that trial from its checkpoint (colorize/tracking/attempts.py).
+
+Submitting is Hydra's own (`BaseSubmititLauncher.launch`, hydra-submitit-launcher 1.4); only its
+last line, ``[j.results()[0] for j in jobs]``, differs, so `launch` repeats the executor set-up
+before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
+from omegaconf import OmegaConf
+
+log = logging.getLogger("colorize")
+
+
+class SlurmLauncher(HydraSlurmLauncher):
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import submitit
+
+        jobs = self._submit(job_overrides, initial_job_idx)
+        returns, lost = [], []
+        for idx, job in enumerate(jobs, start=initial_job_idx):
+            try:
+                returns.append(job.results()[0])
+            except submitit.core.utils.UncompletedJobError:
+                trial = " ".join(filter_overrides(job_overrides[idx - initial_job_idx]))
+                lost.append(f"SLURM job {job.job_id} (trial #{idx}: {trial}) ended {job.state} without a result")
+        if lost:  # (the sweep callback then ends the parent run KILLED: colorize/tracking/sweep_callback.py)
+            raise SystemExit(f"colorize: error: {'; '.join(lost)}. The trial's run keeps its last checkpoint: "
+                             "run the same command again to resume it")
+        return returns
+
+    def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
+        """Hydra's submission as it is: one executor, one job array for the batch."""
+        import submitit
+
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **self._init_params())
+        baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(**{k if k in baseparams else f"{self._EXECUTOR}_{k}": v
+                                      for k, v in self.params.items() if k not in self._init_keys()})
+        log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR, self.config.hydra.sweep.dir)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            sweep_dir.chmod(int(str(self.config.hydra.sweep.mode), 8))
+        job_params: list[Any] = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+        return executor.map_array(self, *zip(*job_params))
+
+    def _init_keys(self) -> set[str]:
+        return {"max_num_timeout", "python", "submitit_folder"}
+
+    def _init_params(self) -> dict[str, Any]:
+        return {"folder": self.params["submitit_folder"],
+                **{f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k in {"max_num_timeout", "python"}}}
+

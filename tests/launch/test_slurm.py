@@ -1,0 +1,191 @@
+"""Sweeps on a real SLURM cluster (`source .ci/slurm.sh start`: slurmctld, slurmd, slurmdbd on a
+throw-away MariaDB, munge): every trial an `sbatch` array task submitted by Hydra's submitit launcher
+with the shipped `hydra/launcher=slurm`, its state read from `sacct` as submitit reads it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from colorize import names
+from colorize.cores import available_cores
+from colorize.tracking.provenance import scheduler_tags
+from colorize.tracking.sweep_callback import ending_status
+from tests.conftest import METRICS, ROOT, run_cli, runs_in
+from tests.launch.test_scaleout import postgres_url  # noqa: F401  (the PostgreSQL fixture)
+
+LAUNCHER = "hydra/launcher=slurm"
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """The test cluster's SLURM_CONF; skip (locally) or fail (in CI) without one."""
+    conf = os.environ.get("SLURM_CONF")
+    if not (os.environ.get("COLORIZE_TEST_SLURM") and conf and Path(conf).is_file()):
+        message = "no SLURM test cluster: start one with `source .ci/slurm.sh start`"
+        if os.environ.get("COLORIZE_REQUIRE_SLURM"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return conf
+
+
+def sacct(job_ids) -> dict[str, str]:
+    """Each job's state as SLURM's accounting records it (what submitit reads)."""
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    return dict(line.split("|", 1) for line in out.splitlines() if line)
+
+
+def queued(job_ids) -> set[str]:
+    """Those of `job_ids` still pending or running (an array task as squeue prints it, 12_3)."""
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, check=True,
+                         timeout=30).stdout
+    return set(out.split()) & set(job_ids)
+
+
+def trials(uri: str, experiment: str):
+    """(client, the parent runs, the trial runs) of an experiment."""
+    client, runs = runs_in(uri, experiment)
+    parents = [r for r in runs if names.PARENT_TAG not in r.data.tags]
+    return client, parents, [r for r in runs if names.PARENT_TAG in r.data.tags]
+
+
+def faces_args(faces, uri: str, experiment: str, limit: int, epochs: int) -> list[str]:
+    return ["data=faces", f"data.root={faces}", f"data.limit={limit}", f"trainer.max_epochs={epochs}",
+            LAUNCHER, f"tracking.uri={uri}", f"tracking.experiment={experiment}"]
+
+
+def test_a_run_names_its_slurm_job_as_squeue_and_sacct_do():
+    assert scheduler_tags({"SLURM_JOB_ID": "41", "SLURM_ARRAY_JOB_ID": "40", "SLURM_ARRAY_TASK_ID": "1",
+                           "SLURM_CLUSTER_NAME": "hpc"}) == {names.SLURM_JOB_TAG: "40_1", "slurm_cluster": "hpc"}
+    assert scheduler_tags({"SLURM_JOB_ID": "41"}) == {names.SLURM_JOB_TAG: "41"}
+    assert scheduler_tags({"HOME": "/root"}) == {}
+
+
+def test_a_slurm_task_uses_the_cpus_slurm_gave_it():
+    cores = available_cores({})
+    assert available_cores({"SLURM_CPUS_PER_TASK": "1"}) == 1
+    assert available_cores({"SLURM_CPUS_PER_TASK": str(cores + 8)}) == cores  # never more than the mask
+    assert available_cores({"SLURM_CPUS_PER_TASK": "bogus"}) == cores
+
+
+def test_a_sweep_that_stops_on_an_error_ends_its_parent_run_resumable():
+    assert ending_status(None) == "FINISHED"
+    assert ending_status(SystemExit("colorize: error: SLURM job 3_1 ... ended CANCELLED")) == "KILLED"
+    assert ending_status(KeyboardInterrupt()) == "KILLED"
+    assert ending_status(RuntimeError("store gone")) == "FAILED"
+
+
+@pytest.mark.e2e
+def test_a_preset_sweep_runs_each_trial_as_a_slurm_job_under_one_parent_run(slurm, faces, tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli("sweep=layers", *faces_args(faces, uri, "slurm", 32, 2), f"hydra.sweep.dir={tmp_path}/sweep",
+                   cwd=tmp_path, timeout=400)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    _, parents, children = trials(uri, "slurm")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 3 and {c.data.tags[names.PARENT_TAG] for c in children} == {parents[0].info.run_id}
+    assert sorted(c.data.params["model.layers"] for c in children) == ["1", "2", "4"]
+    jobs = [c.data.tags[names.SLURM_JOB_TAG] for c in children]
+    assert len(set(jobs)) == 3 and all(re.fullmatch(r"\d+_[0-2]", j) for j in jobs)  # one array, 3 tasks
+    assert sacct(jobs) == {j: "COMPLETED" for j in jobs}
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert queued(jobs) == set()
+
+
+@pytest.mark.e2e
+def test_an_optuna_search_on_postgres_runs_two_slurm_jobs_at_once_with_pruning(
+    slurm, faces, postgres_url, tmp_path  # noqa: F811
+):
+    uri, study_name = f"sqlite:///{tmp_path}/mlflow.db", f"slurm-{os.getpid()}"
+    proc = run_cli(
+        "sweep=search", "pruner=median", "pruner.n_startup_trials=1", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2", f"hydra.sweeper.storage={postgres_url}", f"hydra.sweeper.study_name={study_name}",
+        *faces_args(faces, uri, "slurm_search", 32, 3), f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, timeout=400,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    study = optuna.load_study(study_name=study_name, storage=postgres_url)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]
+    assert {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert all(t.intermediate_values for t in study.trials)  # each job reported its epochs to the pruner
+    _, parents, children = trials(uri, "slurm_search")
+    assert len(parents) == 1 and len(children) == 4
+    jobs = {int(c.data.params[names.TRIAL_KEY]): c.data.tags[names.SLURM_JOB_TAG] for c in children}
+    arrays = {j.split("_")[0] for j in jobs.values()}
+    assert len(arrays) == 2  # two batches of n_jobs=2 trials, each one array of 2 SLURM jobs
+    assert set(sacct(list(jobs.values())).values()) == {"COMPLETED"}
+    pruned = {c.data.params[names.TRIAL_KEY] for c in children if c.data.tags.get("pruned") == "true"}
+    assert pruned == {str(t.number) for t in study.trials if t.state == TrialState.PRUNED}
+    starts = job_times(list(jobs.values()))
+    for array in arrays:  # the two jobs of a batch ran side by side: each started before the other ended
+        (s1, e1), (s2, e2) = [t for j, t in starts.items() if j.startswith(array + "_")]
+        assert s1 <= e2 and s2 <= e1
+
+
+def job_times(job_ids) -> dict[str, tuple[str, str]]:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,Start,End", "-j", ",".join(job_ids)],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    return {job: (start, end) for job, start, end in (line.split("|") for line in out.splitlines() if line)}
+
+
+def wait_for_epoch(sweep_dir: Path, epoch: int, proc, timeout: float = 240) -> str:
+    """The SLURM job id of the first trial whose log shows `epoch` done."""
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rf"epoch +{epoch}/")
+    while time.monotonic() < deadline:
+        for log in sweep_dir.glob(".submitit/*/*_log.out"):
+            if pattern.search(log.read_text(errors="replace")):
+                return log.parent.name
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"no trial reached epoch {epoch} in {timeout} s")
+
+
+@pytest.mark.e2e
+def test_a_scancelled_trial_ends_the_sweep_and_the_same_command_resumes_it(slurm, faces, tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["sweep=layers", *faces_args(faces, uri, "slurm_cancel", 32, 30), "trainer.early_stopping.patience=100"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "colorize.train", *args, f"hydra.sweep.dir={tmp_path}/first"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        job = wait_for_epoch(tmp_path / "first", 3, proc)
+        subprocess.run(["scancel", job], check=True, timeout=30)
+        out = proc.communicate(timeout=300)[0]  # no hang: the sweep sees the cancelled job and ends
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, out[-3000:]
+    last = out.strip().splitlines()[-1]  # one line: the job, its state, its trial, what to do
+    assert last.startswith(f"colorize: error: SLURM job {job} (trial #") and "ended CANCELLED" in last, out[-3000:]
+    assert "run the same command again" in last and "Traceback" not in out, out[-3000:]
+    assert sacct([job]) == {job: "CANCELLED by 0"}
+    client, parents, children = trials(uri, "slurm_cancel")
+    assert [p.info.status for p in parents] == ["KILLED"]  # the sweep stopped: its parent is resumable
+    cancelled = next(c for c in children if c.data.tags[names.SLURM_JOB_TAG] == job)
+    assert cancelled.info.status == "KILLED"  # scancel's SIGTERM: the run ended, its last.pt kept
+    stopped_at = len(client.get_metric_history(cancelled.info.run_id, names.VAL_MSE))
+
+    again = run_cli(*args, f"hydra.sweep.dir={tmp_path}/second", cwd=tmp_path, timeout=400)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    logs = "".join(p.read_text() for p in (tmp_path / "second").glob(".submitit/*/*_log.out"))
+    resumed_at = re.search(rf"resuming interrupted run {cancelled.info.run_id} at epoch (\d+)", logs)
+    # from its last.pt, which is written before the epoch's metrics are logged: SIGTERM may fall
+    # between the two, and the resumed run backfills that epoch (the step check below)
+    assert resumed_at and int(resumed_at[1]) - 1 in (stopped_at, stopped_at + 1), logs[-3000:]
+    _, parents, children = trials(uri, "slurm_cancel")
+    assert len(parents) == 1 and len(children) == 3  # the same parent run, no trial twice
+    assert {c.info.status for c in children} == {"FINISHED"}
+    resumed = client.get_run(cancelled.info.run_id)
+    assert resumed.data.tags[names.SLURM_JOB_TAG] != job  # it finished in a job of the second sweep
+    for key in METRICS:
+        assert [m.step for m in client.get_metric_history(resumed.info.run_id, key)] == list(range(1, 31))
+    assert queued([c.data.tags[names.SLURM_JOB_TAG] for c in children]) == set()
