@@ -27,6 +27,8 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf
 
 log = logging.getLogger("colorize")
+# the launcher options that go to submitit.AutoExecutor(...) rather than to update_parameters (Hydra's split)
+EXECUTOR_INIT_KEYS = frozenset({"max_num_timeout", "python"})
 
 
 class SlurmLauncher(HydraSlurmLauncher):
@@ -50,10 +52,12 @@ class SlurmLauncher(HydraSlurmLauncher):
         """Hydra's submission as it is: one executor, one job array for the batch."""
         import submitit
 
-        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **self._init_params())
+        init_params = {f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k in EXECUTOR_INIT_KEYS}
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=self.params["submitit_folder"], **init_params)
         baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in baseparams else f"{self._EXECUTOR}_{k}": v
-                                      for k, v in self.params.items() if k not in self._init_keys()})
+                                      for k, v in self.params.items()
+                                      if k not in EXECUTOR_INIT_KEYS and k != "submitit_folder"})
         log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR, self.config.hydra.sweep.dir)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -64,11 +68,3 @@ class SlurmLauncher(HydraSlurmLauncher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
         return executor.map_array(self, *zip(*job_params))
-
-    def _init_keys(self) -> set[str]:
-        return {"max_num_timeout", "python", "submitit_folder"}
-
-    def _init_params(self) -> dict[str, Any]:
-        return {"folder": self.params["submitit_folder"],
-                **{f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k in {"max_num_timeout", "python"}}}
-
