@@ -44,6 +44,18 @@ def sacct(job_ids) -> dict[str, str]:
     return dict(line.split("|", 1) for line in out.splitlines() if line)
 
 
+def ended(job_ids, timeout: float = 60) -> dict[str, str]:
+    """`sacct` of the jobs once none is still pending, running or completing. The sweep returns when
+    submitit has read a job's result file, which the job writes just before it exits: SLURM records
+    the end a moment later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = sacct(job_ids)
+        if not {"PENDING", "RUNNING", "COMPLETING"} & set(states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
+
+
 def queued(job_ids) -> set[str]:
     """Those of `job_ids` still pending or running (an array task as squeue prints it, 12_3)."""
     out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, check=True,
@@ -96,7 +108,7 @@ def test_a_preset_sweep_runs_each_trial_as_a_slurm_job_under_one_parent_run(slur
     assert sorted(c.data.params["model.layers"] for c in children) == ["1", "2", "4"]
     jobs = [c.data.tags[names.SLURM_JOB_TAG] for c in children]
     assert len(set(jobs)) == 3 and all(re.fullmatch(r"\d+_[0-2]", j) for j in jobs)  # one array, 3 tasks
-    assert sacct(jobs) == {j: "COMPLETED" for j in jobs}
+    assert ended(jobs) == {j: "COMPLETED" for j in jobs}
     assert {c.info.status for c in children} == {"FINISHED"}
     assert queued(jobs) == set()
 
@@ -121,7 +133,7 @@ def test_an_optuna_search_on_postgres_runs_two_slurm_jobs_at_once_with_pruning(
     jobs = {int(c.data.params[names.TRIAL_KEY]): c.data.tags[names.SLURM_JOB_TAG] for c in children}
     arrays = {j.split("_")[0] for j in jobs.values()}
     assert len(arrays) == 2  # two batches of n_jobs=2 trials, each one array of 2 SLURM jobs
-    assert set(sacct(list(jobs.values())).values()) == {"COMPLETED"}
+    assert set(ended(list(jobs.values())).values()) == {"COMPLETED"}
     pruned = {c.data.params[names.TRIAL_KEY] for c in children if c.data.tags.get("pruned") == "true"}
     assert pruned == {str(t.number) for t in study.trials if t.state == TrialState.PRUNED}
     starts = job_times(list(jobs.values()))
@@ -167,7 +179,7 @@ def test_a_scancelled_trial_ends_the_sweep_and_the_same_command_resumes_it(slurm
     last = out.strip().splitlines()[-1]  # one line: the job, its state, its trial, what to do
     assert last.startswith(f"colorize: error: SLURM job {job} (trial #") and "ended CANCELLED" in last, out[-3000:]
     assert "run the same command again" in last and "Traceback" not in out, out[-3000:]
-    assert sacct([job]) == {job: "CANCELLED by 0"}
+    assert ended([job]) == {job: "CANCELLED by 0"}
     client, parents, children = trials(uri, "slurm_cancel")
     assert [p.info.status for p in parents] == ["KILLED"]  # the sweep stopped: its parent is resumable
     cancelled = next(c for c in children if c.data.tags[names.SLURM_JOB_TAG] == job)
@@ -188,4 +200,6 @@ def test_a_scancelled_trial_ends_the_sweep_and_the_same_command_resumes_it(slurm
     assert resumed.data.tags[names.SLURM_JOB_TAG] != job  # it finished in a job of the second sweep
     for key in METRICS:
         assert [m.step for m in client.get_metric_history(resumed.info.run_id, key)] == list(range(1, 31))
-    assert queued([c.data.tags[names.SLURM_JOB_TAG] for c in children]) == set()
+    last_jobs = [c.data.tags[names.SLURM_JOB_TAG] for c in children]
+    ended(last_jobs)  # (their ends recorded)
+    assert queued(last_jobs) == set()
