@@ -385,6 +385,35 @@ def test_the_report_of_a_killed_sweep_says_it_is_incomplete(faces, mlflow_uri, t
     assert "| running" not in report and " nan" not in report
 
 
+@pytest.mark.e2e
+def test_a_sweep_rerun_without_its_checkpoints_completes_and_its_report_leaves_the_killed_attempt_out(
+        faces, mlflow_uri, tmp_path):
+    """A sweep stopped mid-trial, rerun on another machine that has its store but not its job folders
+    or artifacts (a split GPU study carries the sqlite file only): the killed trial has nothing to
+    resume from, so it starts over as a new run of the same job; the report counts 3 trials, not 4,
+    and calls the sweep complete."""
+    common = [a for a in faces_args(faces, mlflow_uri, "rerun-sweep", limit=32, epochs=2) if "lr=" not in a]
+    args = ["-m", "optimizer.lr=0.1,0.05,0.02", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    code, _ = run_until(args, ["lr0.05 on faces", "epoch   1/2"], signal.SIGINT)
+    assert code != 0
+    client, all_runs = runs(mlflow_uri, "rerun-sweep")
+    (killed,) = [r for r in all_runs if r.info.status == "KILLED" and "mlflow.parentRunId" in r.data.tags]
+    shutil.rmtree(tmp_path / "sweep")
+    shutil.rmtree(Path(killed.info.artifact_uri.removeprefix("file://")))  # its last.pt with them
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, all_runs = runs(mlflow_uri, "rerun-sweep")
+    (parent,) = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(r.info.status for r in all_runs if r is not parent) == ["FINISHED"] * 3 + ["KILLED"]
+    assert killed.info.run_id in {r.info.run_id for r in all_runs}
+    proc = run_cli("--uri", mlflow_uri, "--experiment", "rerun-sweep", "--sweep", parent.info.run_id,
+                   "--out", str(tmp_path / "report"), module="colorize.report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = next((tmp_path / "report").glob("*/report.md")).read_text()
+    assert "3 trials." in report and "Incomplete" not in report
+    assert "1 killed attempt(s), each rerun to its end as a new run, are left out." in report
+
+
 def test_the_next_command_ends_orphans_as_their_folder_says_else_killed(mlflow_uri, tmp_path):
     """Runs left RUNNING by dead processes on this host: one whose store refused its end left
     run_end.json (FAILED, disk_full); one simply killed left nothing (KILLED, process_gone). Opening

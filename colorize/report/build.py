@@ -98,8 +98,9 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         figure = comparison_figure(sweep, out_dir / f"{sweep.preset}_curves.png")
         doc.add(
             Heading(f"{title} (sweep={sweep.preset})"),
-            Paragraph(f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'}; "
-                      f"{len(sweep.trials)} trials. {sweep.incomplete() or ''}".rstrip()),
+            Paragraph(" ".join(filter(None, [
+                f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'}; {len(sweep.trials)} trials.",
+                sweep.incomplete(), _superseded(sweep)]))),
             Image(figure.relative_to(out_dir), f"{title}: train (dashed) and validation (solid) curves"),
             Table(COLUMNS, [table_row(c) for c in configurations(sweep)]),
         )
@@ -128,6 +129,13 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
     for sweep in sweeps:
         tracker.upload(sweep.parent_run_id, out_dir, f"report/{name}")
     return out_dir
+
+
+def _superseded(sweep: Sweep) -> str:
+    """The killed attempts a rerun replaced (colorize.tracking.results.superseded_by_reruns), if any."""
+    if not sweep.superseded:
+        return ""
+    return f"{sweep.superseded} killed attempt(s), each rerun to its end as a new run, are left out."
 
 
 def _faces(doc: Document, tracker: Tracker, sweep: Sweep, out_dir: Path) -> None:

@@ -85,6 +85,7 @@ class Sweep:
     end_time: int = 0
     tags: dict = field(default_factory=dict)  # the parent run's tags (overrides, provenance, Optuna study)
     status: str = names.FINISHED  # the parent run's: finished, or killed / running / failed
+    superseded: int = 0  # killed attempts left out: a later attempt of the same job ended (superseded_by_reruns)
 
     @property
     def best(self) -> Optional[Trial]:
@@ -197,6 +198,19 @@ def _parse(value: str):
         return value
 
 
+def superseded_by_reruns(runs: list) -> tuple[list, int]:
+    """(the runs, less the killed attempts of a job that a later attempt of it ended; how many left out).
+    A rerun resumes a killed trial from its last.pt; where that file is gone (a fresh machine, a new
+    folder) it starts a new run of the same job (the same fingerprint tag) and the killed one stays
+    in the sweep: counting it would call a finished sweep incomplete and its trials more than ran."""
+    def job(run: Any) -> Optional[str]:
+        return run.data.tags.get(names.FINGERPRINT_TAG)
+
+    ended = {job(r) for r in runs if job(r) and trial_status(r) not in (names.KILLED, names.RUNNING)}
+    kept = [r for r in runs if not (trial_status(r) == names.KILLED and job(r) in ended)]
+    return kept, len(runs) - len(kept)
+
+
 def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     """A sweep's parent run, trials and curves; ColorizeError if the run id is unknown."""
     try:
@@ -206,6 +220,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     children = tracker.children(parent_run_id)
     if not children:
         raise ColorizeError(f"run {parent_run_id!r} is not a sweep parent run: it has no trials")
+    children, superseded = superseded_by_reruns(children)
     swept = swept_keys(children)
     trials = []
     for r in children:
@@ -219,7 +234,7 @@ def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
         )
     preset = parent.data.tags.get(names.SWEEP_TAG, parent.info.run_name or "multirun")
     return Sweep(parent_run_id, preset, trials, swept, parent.info.start_time or 0, parent.info.end_time or 0,
-                 dict(parent.data.tags), trial_status(parent))
+                 dict(parent.data.tags), trial_status(parent), superseded)
 
 
 def parent_runs(tracker: Tracker, preset: Optional[str] = None) -> list:

@@ -133,3 +133,19 @@ def test_a_checkpoint_from_before_the_package_moved_resumes(store, make_cfg, tmp
     assert attempt.action == RESUME and attempt.cfg.scheduler._target_ == "colorize.training.schedules.cosine"
     assert list(attempt.cfg.callbacks) == ["checkpoint", "mlflow", "console", "optuna"]  # today's callbacks watch it
     assert attempt.cfg.loss._target_ == "colorize.training.losses.mse"  # what it trained on
+
+
+def test_the_report_leaves_out_killed_attempts_a_rerun_replaced_and_keeps_the_rest(store, cfg, make_cfg, tmp_path):
+    from colorize.tracking.results import load_sweep
+
+    parent = sweep(store)
+    other = make_cfg("model.layers=4", "trainer.max_epochs=3", f"tracking.uri={store.uri}")
+    replaced = child(store, parent, cfg, tmp_path, status="KILLED")
+    rerun = child(store, parent, cfg, tmp_path, status="FINISHED")
+    not_rerun = child(store, parent, other, tmp_path, status="KILLED")
+    untagged = store.create_run("no fingerprint", parent_run_id=parent)  # a run from before fingerprints
+    untagged.end("KILLED")
+    loaded = load_sweep(store, parent)
+    assert {t.run_id for t in loaded.trials} == {rerun, not_rerun, untagged.run_id} and replaced not in loaded.trials
+    assert loaded.superseded == 1
+    assert "2 trial(s) killed" in loaded.incomplete()
