@@ -369,47 +369,35 @@ def test_an_unsafe_checkpoint_never_gets_torchs_weights_only_advice(content, tmp
 
 # ----------------------------------------------------------------------------- the report
 @pytest.mark.e2e
-def test_the_report_of_a_killed_sweep_says_it_is_incomplete(faces, mlflow_uri, tmp_path):
+def test_the_report_of_a_killed_sweep_says_it_is_incomplete_and_of_its_rerun_complete(faces, mlflow_uri, tmp_path):
+    """SIGKILLed mid-trial: the report says what is undone. Then rerun on another machine that has the
+    store but not the job folders or artifacts (a split GPU study carries the sqlite file only): the
+    killed trial has nothing to resume from, so it starts over as a new run of the same job, and the
+    report counts 3 trials, not 4, and calls the sweep complete."""
     common = [a for a in faces_args(faces, mlflow_uri, "killed-sweep", limit=32, epochs=3) if "lr=" not in a]
-    args = ["-m", "optimizer.lr=0.1,0.05,0.02", *common]
-    code, _ = run_until([*args, f"hydra.sweep.dir={tmp_path / 'sweep'}"], ["lr0.05 on faces", "epoch   1/3"],
-                        signal.SIGKILL)
+    args = ["-m", "optimizer.lr=0.1,0.05,0.02", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    code, _ = run_until(args, ["lr0.05 on faces", "epoch   1/3"], signal.SIGKILL)
     assert code == -signal.SIGKILL
     client, all_runs = runs(mlflow_uri, "killed-sweep")
     parent = next(r for r in all_runs if "mlflow.parentRunId" not in r.data.tags)
-    proc = run_cli("--uri", mlflow_uri, "--experiment", "killed-sweep", "--sweep", parent.info.run_id,
-                   "--out", str(tmp_path / "report"), module="colorize.report")
+    report_args = ["--uri", mlflow_uri, "--experiment", "killed-sweep", "--sweep", parent.info.run_id]
+    proc = run_cli(*report_args, "--out", str(tmp_path / "report"), module="colorize.report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = next((tmp_path / "report").glob("*/report.md")).read_text()
     assert "Incomplete: the sweep is killed, 1 trial(s) killed, 1 of 3 planned trial(s) never started" in report
     assert "| running" not in report and " nan" not in report
 
-
-@pytest.mark.e2e
-def test_a_sweep_rerun_without_its_checkpoints_completes_and_its_report_leaves_the_killed_attempt_out(
-        faces, mlflow_uri, tmp_path):
-    """A sweep stopped mid-trial, rerun on another machine that has its store but not its job folders
-    or artifacts (a split GPU study carries the sqlite file only): the killed trial has nothing to
-    resume from, so it starts over as a new run of the same job; the report counts 3 trials, not 4,
-    and calls the sweep complete."""
-    common = [a for a in faces_args(faces, mlflow_uri, "rerun-sweep", limit=32, epochs=2) if "lr=" not in a]
-    args = ["-m", "optimizer.lr=0.1,0.05,0.02", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    code, _ = run_until(args, ["lr0.05 on faces", "epoch   1/2"], signal.SIGINT)
-    assert code != 0
-    client, all_runs = runs(mlflow_uri, "rerun-sweep")
-    (killed,) = [r for r in all_runs if r.info.status == "KILLED" and "mlflow.parentRunId" in r.data.tags]
+    (killed,) = [r for r in all_runs if r.info.status == "RUNNING" and r is not parent]
     shutil.rmtree(tmp_path / "sweep")
     shutil.rmtree(Path(killed.info.artifact_uri.removeprefix("file://")))  # its last.pt with them
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _, all_runs = runs(mlflow_uri, "rerun-sweep")
-    (parent,) = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
-    assert sorted(r.info.status for r in all_runs if r is not parent) == ["FINISHED"] * 3 + ["KILLED"]
-    assert killed.info.run_id in {r.info.run_id for r in all_runs}
-    proc = run_cli("--uri", mlflow_uri, "--experiment", "rerun-sweep", "--sweep", parent.info.run_id,
-                   "--out", str(tmp_path / "report"), module="colorize.report")
+    _, all_runs = runs(mlflow_uri, "killed-sweep")
+    trials = {r.info.run_id: r.info.status for r in all_runs if r.info.run_id != parent.info.run_id}
+    assert trials.pop(killed.info.run_id) == "KILLED" and sorted(trials.values()) == ["FINISHED"] * 3
+    proc = run_cli(*report_args, "--out", str(tmp_path / "rerun"), module="colorize.report")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = next((tmp_path / "report").glob("*/report.md")).read_text()
+    report = next((tmp_path / "rerun").glob("*/report.md")).read_text()
     assert "3 trials." in report and "Incomplete" not in report
     assert "1 killed attempt(s), each rerun to its end as a new run, are left out." in report
 
