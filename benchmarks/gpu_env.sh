@@ -21,7 +21,7 @@ if [ "$(cat .whl/TREE 2>/dev/null)" != "$(bash benchmarks/tree_hash.sh)" ]; then
   python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site . \
     || { echo "colorize: error: cannot install this tree: run benchmarks/gpu_prepare.sh again"; exit 1; }
 fi
-[ -d .gpudata ] && export COLORIZE_FACES_ROOT=$PWD/.gpudata
+[ -d .gpudata ] && export COLORIZE_FACES_ROOT=$tree/.gpudata
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   device=cuda
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv | tee "$work/gpu.txt"

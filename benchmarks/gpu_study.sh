@@ -25,11 +25,11 @@ else
 fi
 mkdir -p "$store"
 export MLFLOW_TRACKING_URI=sqlite:///$store/mlflow.db
-echo "colorize-study ${args[*]} hydra.sweeper.storage=sqlite:///$store/optuna.db (budget ${budget} s)" | tee -a "$work/gpu.txt"
+args+=("hydra.sweeper.storage=sqlite:///$store/optuna.db")  # the search's Optuna study, beside the store
+echo "colorize-study ${args[*]} (budget ${budget} s)" | tee -a "$work/gpu.txt"
 start=$SECONDS
 # timeout signals the whole process group (the presets' processes and their workers too)
-timeout -s INT -k 60 "$budget" python3 -m colorize.study "${args[@]}" "hydra.sweeper.storage=sqlite:///$store/optuna.db" \
-  2>&1 | tee "$work/study.log"
+timeout -s INT -k 60 "$budget" python3 -m colorize.study "${args[@]}" 2>&1 | tee "$work/study.log"
 rc=${PIPESTATUS[0]}
 echo "study: exit $rc after $((SECONDS - start)) s$([ "$rc" = 124 ] && echo " (stopped at the budget)")" | tee -a "$work/gpu.txt"
 [ -d outputs/report/study ] && cp -r outputs/report/study "$work/report" && rm -f "$work/report/report.html"
