@@ -1,7 +1,7 @@
 """Run the benchmark suite, print a table and write outputs/benchmarks/results.json.
 
     python -m benchmarks                 # everything, medians of 3 runs
-    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead sweep pruning trial study gpu)
+    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead startup sweep pruning trial study gpu)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BENCHES = {
     "compile": lambda a: loop.compiled(a.repeats),
     "tuning": lambda a: tuning.tuning(a.repeats),
     "overhead": lambda a: overhead.overhead(a.repeats),
+    "startup": lambda a: overhead.startup(a.repeats),
     "sweep": lambda a: sweeps.sweep_throughput(a.repeats),
     "pruning": lambda a: sweeps.pruning(),
     "trial": lambda a: trials.trial_cost(a.repeats),

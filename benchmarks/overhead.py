@@ -50,3 +50,22 @@ def overhead(repeats: int, epochs: int = 3) -> list[Row]:
         Row("overhead", f"python -m colorize.train, {epochs} epochs", c, "s", cli, "+ Hydra, MLflow, artifacts"),
         Row("overhead", "end-to-end overhead", c / b - 1, "fraction", note="(cli - bare) / bare"),
     ]
+
+
+STARTUP = {  # what a command costs before it trains: the console's answer to help and to bad input
+    "colorize-train --help": ["--help"],
+    "a bad value (model.kernel_size=4)": ["model.kernel_size=4"],
+    "a bad key (model.layerz=2)": ["model.layerz=2"],
+}
+
+
+def startup(repeats: int) -> list[Row]:
+    """Wall seconds of `python -m colorize.train` that ends before training: help and refused input.
+    The test suite starts dozens of these, and a user waits for each."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case, args in STARTUP.items():
+            cmd = [sys.executable, "-m", "colorize.train", *args, f"hydra.run.dir={tmp}/run"]
+            samples = [timed(lambda: subprocess.run(cmd, cwd=ROOT, capture_output=True)) for _ in range(repeats)]
+            rows.append(Row("startup", case, statistics.median(samples), "s", samples, "exits before any data"))
+    return rows

@@ -6,17 +6,20 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from colorize.config import TRUSTED_TARGETS, register_configs
+from colorize.config import TRUSTED_TARGETS, register_configs, to_object
 from colorize.errors import ColorizeError
-from colorize.job import JobResult, run_job
 from colorize.launch.context import errors_as_lines, interrupt, job_context
 from colorize.paths import CONFIG_MODULE
 from colorize.tracking.links import ui_link
+
+if TYPE_CHECKING:
+    from colorize.job import JobResult
 
 register_configs()
 
@@ -34,7 +37,11 @@ def main(cfg: DictConfig) -> float:
     """Train and return the best val 12-margin error (what sweepers minimise; NaN if diverged)."""
     signal.signal(signal.SIGTERM, interrupt)
     with errors_as_lines():
+        # Bad input fails before torch, MLflow and matplotlib are imported (seconds of a process's start)
+        to_object(cfg)
         ctx = job_context(cfg, HydraConfig.get())
+        from colorize.job import run_job
+
         result = run_job(cfg, ctx)
         single = ctx.parent_run_id is None and HydraConfig.get().mode.name != "MULTIRUN"
         if single and result.diverged:  # a sweep goes on past a diverged trial; a single run fails

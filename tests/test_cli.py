@@ -85,3 +85,25 @@ def test_the_first_command_colorizes_beyond_the_gray_baseline_and_says_where_to_
     exp = run.info.experiment_id
     assert last[1] == ("browse: mlflow ui --port 5000, then open "
                        f"http://127.0.0.1:5000/#/experiments/{exp}/runs/{run.info.run_id}?workflowType=machine_learning")
+
+
+HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refused command need not pay
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args,said", [
+    (["--help"], "== Configuration groups =="),
+    (["model.kernel_size=4"], "colorize: error: model.kernel_size=4 is invalid"),  # the schemas' range check
+    (["model.layerz=2"], "model.layerz"),  # Hydra's composition
+    (["sweep=lr", "hydra.mode=RUN"], "sweep=lr is a multirun preset"),  # a job's context
+])
+def test_help_and_refused_input_answer_before_the_heavy_imports(args, said, tmp_path):
+    """Hydra imports every plugin and callback at start-up: those of colorize import none of these, and
+    colorize-train imports them once the input has passed its checks."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "colorize.train", *args,
+                           f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert said in proc.stdout + proc.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"hydra", "colorize.config"} <= imported  # the import log was read
+    assert [m for m in HEAVY if m in imported] == []

@@ -8,15 +8,17 @@ import logging
 import signal
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from omegaconf import DictConfig
 
 from colorize.errors import ColorizeError
-from colorize.job import JobContext
 from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_KEY, TRIAL_TAG
 from colorize.cores import parallel_jobs
 from colorize.tracking.sweep_callback import parent_run_id
+
+if TYPE_CHECKING:
+    from colorize.job import JobContext
 
 
 def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> JobContext:
@@ -30,6 +32,8 @@ def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> Jo
     if cfg.get(TRIAL_KEY) is not None and not (storage and study):  # refused before any run is made
         raise ColorizeError(f"{TRIAL_KEY}={cfg.get(TRIAL_KEY)} needs the study's storage and name: "
                             "set hydra.sweeper.storage and hydra.sweeper.study_name")
+    from colorize.job import JobContext  # torch, MLflow: once the input has passed the checks above
+
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,

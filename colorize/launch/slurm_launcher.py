@@ -43,7 +43,7 @@ class SlurmLauncher(HydraSlurmLauncher):
             except submitit.core.utils.UncompletedJobError:
                 trial = " ".join(filter_overrides(job_overrides[idx - initial_job_idx]))
                 lost.append(f"SLURM job {job.job_id} (trial #{idx}: {trial}) ended {job.state} without a result")
-        if lost:  # (the sweep callback then ends the parent run KILLED: colorize/tracking/sweep_callback.py)
+        if lost:  # (the sweep callback then ends the parent run KILLED: colorize/tracking/parent_run.py)
             raise SystemExit(f"colorize: error: {'; '.join(lost)}. The trial's run keeps its last checkpoint: "
                              "run the same command again to resume it")
         return returns

@@ -4,7 +4,7 @@ registered through the `hydra.plugins` entry point in pyproject.toml).
 Four additions to the released plugin, nothing else changes:
 * every launched job gets the override ``optuna_trial=<number>`` so that it can report per-epoch
   values to its own trial and consult the pruner (see :mod:`colorize.search.pruning`);
-* the study's RDB storage is a :class:`colorize.search.pruning.PruningAwareStorage`, which records trials
+* the study's RDB storage is a :class:`colorize.search.storage.PruningAwareStorage`, which records trials
   that the job pruned as PRUNED (not COMPLETE/FAIL), with their last reported value;
 * trials left RUNNING by a killed sweep are failed and queued again: at once when their process on
   this host is gone, and on any host once Optuna's heartbeat has been silent for its grace period
@@ -12,53 +12,21 @@ Four additions to the released plugin, nothing else changes:
 * when the study already holds trials (the same command run again resumes it), the seeded sampler
   is re-seeded with ``seed + number of trials so far``, so the new trials are new configurations
   rather than a replay of the first ones -- and still reproducible.
+
+This module is the plugin, which Hydra imports at every start-up: it imports no optuna. The
+additions live in colorize/search/optuna_sweep.py, imported when the sweeper is built.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-
-from colorize import names
-
-log = logging.getLogger(__name__)
-
-
-class _PruningSweeperImpl(OptunaSweeperImpl):
-    reseed: Optional[Callable[[int], Any]] = None  # seed offset -> a fresh sampler
-
-    def _configure_trials(self, trials: list, *args: Any) -> Sequence[Sequence[str]]:
-        overrides = super()._configure_trials(trials, *args)
-        return [tuple(o) + (f"{names.TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
-
-    def sweep(self, arguments: list[str]) -> None:
-        from colorize.search.recovery import recover
-        from colorize.tracking.store import Tracker
-
-        recover(self.storage, self.study_name, Tracker.from_config(self.config.tracking))
-        done = existing_trials(self.storage, self.study_name)
-        if done and self.reseed is not None:
-            self.sampler = self.reseed(done)
-        with warnings.catch_warnings():  # the heartbeat is meant for ask-and-tell too: the jobs send it
-            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
-            return super().sweep(arguments)
-
-
-def existing_trials(storage: Any, study_name: Optional[str]) -> int:
-    """Trials already in the named study (0 if it does not exist yet or lives in memory)."""
-    from colorize.search.storage import existing_study
-
-    study = existing_study(storage, study_name)
-    return 0 if study is None else len(study.trials)
 
 
 class ColorizeOptunaSweeper(OptunaSweeper):
@@ -74,13 +42,14 @@ class ColorizeOptunaSweeper(OptunaSweeper):
         custom_search_space: str | None,
         params: DictConfig | None,
     ) -> None:
+        from colorize.search.optuna_sweep import PruningSweeperImpl  # optuna: only when this sweeper runs
         from colorize.search.storage import open_storage
 
         super().__init__(
             sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
             custom_search_space, params,
         )
-        impl = _PruningSweeperImpl(
+        impl = PruningSweeperImpl(
             self.sweeper.sampler,  # already instantiated by the parent
             direction,
             open_storage(storage) if isinstance(storage, str) else storage,

@@ -2,6 +2,10 @@
 
 The parent run's id is written to ``<sweep dir>/mlflow_parent_run_id`` so that every job -- in
 this process, in joblib workers or on other machines sharing the folder -- nests its run under it.
+
+Hydra builds its callbacks for every command, a single run and a refused one included, so this
+module is the light adapter: the work (and MLflow, torch) is in colorize/tracking/parent_run.py,
+imported when a multirun starts.
 """
 
 from __future__ import annotations
@@ -14,17 +18,6 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from colorize import names
-from colorize.models import default_run_name
-from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
-from colorize.paths import resolve_sqlite_uri
-from colorize.tables import markdown, records_csv
-from colorize.tracking.links import ui_link
-from colorize.tracking.progress import planned_trials, trial_line
-from colorize.tracking.provenance import provenance_tags
-from colorize.tracking.results import best_trial, swept_keys, trial_status
-from colorize.tracking.store import Tracker, is_orphan, owner_tags
-
 log = logging.getLogger("colorize")
 
 PARENT_FILE = "mlflow_parent_run_id"
@@ -36,60 +29,6 @@ def parent_run_id(sweep_dir: str | Path) -> Optional[str]:
     return path.read_text().strip() if path.is_file() else None
 
 
-def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
-    """The newest parent run of the same command that did not finish (killed, or orphaned)."""
-    for run in tracker.sweep_parents(preset):
-        if run.data.tags.get(OVERRIDES_TAG) != overrides:
-            continue
-        if run.info.status in ("KILLED", "FAILED") or is_orphan(run):
-            return run
-        return None  # the newest such sweep finished, or is running live elsewhere
-    return None
-
-
-def optuna_tags(sweeper: Any) -> dict[str, str]:
-    """Where an Optuna sweep's study lives (for the report's tuning plots): sqlite made absolute,
-    a database password never written."""
-    storage, study = sweeper.get("storage"), sweeper.get("study_name")
-    if not storage or not study:
-        return {}
-    if str(storage).startswith("sqlite:///"):
-        storage = resolve_sqlite_uri(str(storage))
-    else:
-        from sqlalchemy.engine import make_url
-
-        storage = make_url(str(storage)).render_as_string(hide_password=True)
-    return {names.OPTUNA_STORAGE_TAG: storage, names.OPTUNA_STUDY_TAG: study}
-
-
-def summarize(children: list) -> tuple[list[str], list[dict]]:
-    """One row per trial: swept values, best epoch, best val error, status; and the swept keys."""
-    swept = swept_keys(children)
-    rows = []
-    for r in children:
-        m = r.data.metrics
-        rows.append(
-            {"run": r.data.tags.get(names.RUN_NAME_TAG, ""), **{k: r.data.params.get(k, "") for k in swept},
-             names.BEST_EPOCH: int(m[names.BEST_EPOCH]) if names.BEST_EPOCH in m else "",
-             OBJECTIVE: m.get(OBJECTIVE, ""), "status": trial_status(r), "run_id": r.info.run_id}
-        )
-    return swept, rows
-
-
-def ending_status(error: Optional[BaseException]) -> str:
-    """How a multirun's parent run ends: FINISHED, or -- when an error is on its way out of the sweep
-    (Hydra calls on_multirun_end in a `finally`) -- KILLED for an interrupt or a sweep stopped in one
-    line (a lost SLURM job), FAILED for anything else. Either way the same command continues it."""
-    if error is None:
-        return "FINISHED"
-    return "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
-
-
-def to_markdown(rows: list[dict]) -> str:
-    """The summary as a Markdown table ("(no trials)" for none)."""
-    return markdown(list(rows[0]), (r.values() for r in rows)) if rows else "(no trials)\n"
-
-
 class MlflowSweepCallback(Callback):
     """Opens the parent run when a multirun starts; summarises and closes it when it ends."""
 
@@ -97,74 +36,31 @@ class MlflowSweepCallback(Callback):
         self.run_id: Optional[str] = None  # the parent run this multirun opened (none if it was refused)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        hydra = config.hydra
-        preset = hydra.runtime.choices.get("sweep") or "multirun"
-        overrides = " ".join(hydra.overrides.task)
-        tracker = Tracker.from_config(config.tracking)  # (opening it ended the trials a killed sweep orphaned)
-        tags = {SWEEP_TAG: preset, "sweep_dir": str(Path(hydra.sweep.dir).resolve()), OVERRIDES_TAG: overrides,
-                names.NOTE_TAG: f"`colorize-train -m {overrides}`", **owner_tags(),
-                **provenance_tags()}
-        tags |= optuna_tags(hydra.sweeper)
-        planned = planned_trials(hydra.sweeper, hydra.overrides.task)
-        if planned:
-            tags[TRIALS_PLANNED_TAG] = planned
-        interrupted = interrupted_sweep(tracker, preset, overrides)
-        if interrupted is not None:  # the same command again: continue that sweep and its parent run
-            tracker.reopen(interrupted.info.run_id)
-            run = tracker.tracked_run(interrupted.info.run_id)
-            run.set_tags(tags | {"resumed": "true"})  # its killed trials resume when their jobs come round
-            log.info("continuing interrupted sweep: MLflow parent run %s", run.run_id)
-        else:
-            run = tracker.create_run(preset, tags=tags)
-        sweep_dir = Path(hydra.sweep.dir)
+        from colorize.tracking.parent_run import open_parent
+
+        self.run_id = open_parent(config)
+        sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PARENT_FILE).write_text(run.run_id)
-        self.run_id = run.run_id
-        log.info("MLflow parent run %s (%s) in %s; browse: %s", run.run_id, preset, tracker.uri,
-                 ui_link(tracker.uri, tracker.experiment_id, run.run_id))
+        (sweep_dir / PARENT_FILE).write_text(self.run_id)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """One progress line per trial (see :mod:`colorize.tracking.progress`); never fails the trial."""
-        hydra = config.hydra
-        run_id = parent_run_id(hydra.sweep.dir)
+        """One progress line per trial; never fails the trial."""
+        run_id = parent_run_id(config.hydra.sweep.dir)
         if run_id is None:
             return
         try:
-            tracker = Tracker.from_config(config.tracking)
-            parent = tracker.get_run(run_id)
-            finished = [r for r in tracker.children(run_id) if r.info.status != "RUNNING"]
-            planned = parent.data.tags.get(TRIALS_PLANNED_TAG)
-            line = trial_line(
-                hydra.runtime.choices.get("sweep") or "multirun", hydra.job.num + 1,
-                int(planned) if planned else None, config.tracking.get("run_name") or default_run_name(config),
-                finished,
-            )
+            from colorize.tracking.parent_run import progress_line
+
+            line = progress_line(config, run_id)
         except Exception as exc:  # progress is a courtesy: a store hiccup must not stop the trial
             log.debug("no progress line: %s", exc)
             return
         log.info("%s", line)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        run_id = self.run_id  # never the folder's file: a refused multirun must not end a live one's run
-        if run_id is None:
+        if self.run_id is None:  # never the folder's file: a refused multirun must not end a live one's run
             return
-        tracker = Tracker.from_config(config.tracking)
-        run = tracker.tracked_run(run_id)
-        children = tracker.children(run_id)
-        swept, rows = summarize(children)
-        (sweep_dir / "summary.csv").write_text(records_csv(rows))
-        (sweep_dir / "summary.md").write_text(to_markdown(rows))
-        run.log_artifact(sweep_dir / "summary.csv")
-        run.log_artifact(sweep_dir / "summary.md")
-        best = best_trial(rows, lambda r: r["status"], lambda r: r[OBJECTIVE])
-        summary = {"trials": len(rows),
-                   "failed_trials": sum(r["status"] in (names.FAILED, names.DIVERGED) for r in rows)}
-        if best is not None:
-            summary[OBJECTIVE] = best[OBJECTIVE]
-            run.set_tags({"best_run_id": best["run_id"], "best_run": best["run"], "swept": ",".join(swept)})
-        run.log_metrics(summary)
-        run.end(ending_status(sys.exc_info()[1]))
-        log.info("sweep summary (%d trials):\n%s", len(rows), to_markdown(rows))
-        log.info("the sweep's parent run %s and its trials, in the runs table: %s", run_id,
-                 ui_link(tracker.uri, tracker.experiment_id))
+        from colorize.tracking.parent_run import close_parent
+
+        # Hydra calls this in a `finally`: an error on its way out of the sweep is the one being handled
+        close_parent(config, self.run_id, sys.exc_info()[1])

@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 
 from colorize import names
 from colorize.cores import available_cores
+from colorize.tracking.parent_run import ending_status
 from colorize.tracking.provenance import scheduler_tags
-from colorize.tracking.sweep_callback import ending_status
 from tests.conftest import METRICS, ROOT, run_cli, runs_in
 from tests.launch.test_scaleout import postgres_url  # noqa: F401  (the PostgreSQL fixture)
 

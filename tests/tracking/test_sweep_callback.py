@@ -1,9 +1,10 @@
-"""The sweep's parent run and its summary (colorize/tracking/sweep_callback.py)."""
+"""The sweep's parent run and its summary (colorize/tracking/sweep_callback.py, parent_run.py)."""
 
 from colorize import names
 from colorize.folders import FolderLock
 from colorize.tracking.store import Tracker
-from colorize.tracking.sweep_callback import MlflowSweepCallback, summarize, to_markdown
+from colorize.tracking.parent_run import summarize, to_markdown
+from colorize.tracking.sweep_callback import MlflowSweepCallback
 from colorize.tables import records_csv
 
 
