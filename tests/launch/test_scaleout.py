@@ -13,6 +13,9 @@ from mlflow.tracking import MlflowClient
 from colorize.paths import CONFIG_MODULE
 from tests.conftest import ROOT, start_mlflow_server, stop_process_group
 
+# one pytest-xdist worker runs the tests that share the PostgreSQL server and the SLURM cluster, one at a time
+pytestmark = pytest.mark.xdist_group("services")
+
 
 @pytest.fixture(scope="module")
 def postgres_url():

@@ -23,6 +23,8 @@ from tests.conftest import METRICS, ROOT, run_cli, runs_in
 from tests.launch.test_scaleout import postgres_url  # noqa: F401  (the PostgreSQL fixture)
 
 LAUNCHER = "hydra/launcher=slurm"
+# one pytest-xdist worker runs the tests that share the PostgreSQL server and the SLURM cluster, one at a time
+pytestmark = pytest.mark.xdist_group("services")
 
 
 @pytest.fixture(scope="module")
