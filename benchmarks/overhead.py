@@ -52,20 +52,26 @@ def overhead(repeats: int, epochs: int = 3) -> list[Row]:
     ]
 
 
-STARTUP = {  # what a command costs before it trains: the console's answer to help and to bad input
-    "colorize-train --help": ["--help"],
-    "a bad value (model.kernel_size=4)": ["model.kernel_size=4"],
-    "a bad key (model.layerz=2)": ["model.layerz=2"],
+STARTUP = {  # what a command costs before it works: the console's answer to help and to bad input
+    "colorize-train --help": ["colorize.train", "--help"],
+    "a bad value (model.kernel_size=4)": ["colorize.train", "model.kernel_size=4"],
+    "a bad key (model.layerz=2)": ["colorize.train", "model.layerz=2"],
+    "colorize-study --help": ["colorize.study", "--help"],
+    "colorize-study, a bad value (model.kernel_size=4)": ["colorize.study", "model.kernel_size=4"],
+    "colorize-report --help": ["colorize.report", "--help"],
+    "colorize-predict --help": ["colorize.predict", "--help"],
+    "colorize-evaluate --help": ["colorize.evaluate", "--help"],
 }
 
 
 def startup(repeats: int) -> list[Row]:
-    """Wall seconds of `python -m colorize.train` that ends before training: help and refused input.
+    """Wall seconds of `python -m colorize.<command>` that ends before any work: help and refused input.
     The test suite starts dozens of these, and a user waits for each."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for case, args in STARTUP.items():
-            cmd = [sys.executable, "-m", "colorize.train", *args, f"hydra.run.dir={tmp}/run"]
-            samples = [timed(lambda: subprocess.run(cmd, cwd=ROOT, capture_output=True)) for _ in range(repeats)]
+        for case, (module, *args) in STARTUP.items():
+            hydra_dir = [f"hydra.run.dir={tmp}/run"] if module == "colorize.train" else []
+            cmd = [sys.executable, "-m", module, *args, *hydra_dir]
+            samples = [timed(lambda: subprocess.run(cmd, cwd=tmp, capture_output=True)) for _ in range(repeats)]
             rows.append(Row("startup", case, statistics.median(samples), "s", samples, "exits before any data"))
     return rows

@@ -8,19 +8,22 @@ averaged over images.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Sequence
 
 from colorize.cli import parser as cli_parser, run_tool
-from colorize.data.images import read_images
 from colorize.errors import ColorizeError
-from colorize.training.metrics import block_corrected_accuracy, cast_corrected_accuracy, cast_r2, margin_accuracy
+
+# NumPy, torch and PIL load once the arguments have passed argparse: --help answers at once
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def score(estimations: np.ndarray, truth: np.ndarray) -> float:
     """12-margin accuracy of uint8 N x H x W x 3 arrays; ColorizeError on a shape mismatch."""
+    import torch
+
+    from colorize.training.metrics import margin_accuracy
+
     if estimations.shape != truth.shape:
         raise ColorizeError(
             f"estimations have shape {estimations.shape} but the ground truth is {truth.shape} "
@@ -36,6 +39,10 @@ def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarr
             raise ColorizeError(f"{str(path)!r} is a folder: expected {what}")
         if not path.is_file():
             raise ColorizeError(f"{str(path)!r} does not exist")
+    import numpy as np
+
+    from colorize.data.images import read_images
+
     try:
         estimations = np.load(estimations_path, allow_pickle=False)
     except Exception as exc:
@@ -66,18 +73,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     accuracy = score(estimations, truth)
     print(f"12-margin accuracy: {accuracy:.4f}  (error {1 - accuracy:.4f})")
     if args.cast:
-        pred, truth_t = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (estimations, truth))
-        corrected = cast_corrected_accuracy(pred, truth_t)
-        print(f"with each image's colour cast corrected: {corrected:.4f}  "
-              f"(a per-image cast accounts for {corrected - accuracy:.4f} of the error)")
-        grids = [g for g in (2, 4, 8) if pred.shape[2] % g == 0 and pred.shape[3] % g == 0]
-        if grids:
-            regions = ", ".join(f"{g} x {g} blocks {block_corrected_accuracy(pred, truth_t, g):.4f}" for g in grids)
-            print(f"with each block's mean error removed instead (regions): {regions}")
-        cb, cr = cast_r2(pred, truth_t)
-        print(f"the images' casts foreseen: R² {cb:.3f} (mean Cb), {cr:.3f} (mean Cr) across images "
-              "(1: every cast; 0: no better than one mean cast for all)")
+        print_casts(estimations, truth, accuracy)
     return 0
+
+
+def print_casts(estimations: np.ndarray, truth: np.ndarray, accuracy: float) -> None:
+    """--cast: how much of the error is a per-image colour cast, or a region's, and how well the casts are foreseen."""
+    import torch
+
+    from colorize.training.metrics import block_corrected_accuracy, cast_corrected_accuracy, cast_r2
+
+    pred, truth_t = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (estimations, truth))
+    corrected = cast_corrected_accuracy(pred, truth_t)
+    print(f"with each image's colour cast corrected: {corrected:.4f}  "
+          f"(a per-image cast accounts for {corrected - accuracy:.4f} of the error)")
+    grids = [g for g in (2, 4, 8) if pred.shape[2] % g == 0 and pred.shape[3] % g == 0]
+    if grids:
+        regions = ", ".join(f"{g} x {g} blocks {block_corrected_accuracy(pred, truth_t, g):.4f}" for g in grids)
+        print(f"with each block's mean error removed instead (regions): {regions}")
+    cb, cr = cast_r2(pred, truth_t)
+    print(f"the images' casts foreseen: R² {cb:.3f} (mean Cb), {cr:.3f} (mean Cr) across images "
+          "(1: every cast; 0: no better than one mean cast for all)")
 
 
 def cli() -> None:

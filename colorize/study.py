@@ -18,24 +18,26 @@ same command skips the presets already completed with the same settings.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from hydra import compose, initialize_config_module
 
 from colorize.cli import parser as cli_parser, run_tool
-from colorize.config import register_configs
+from colorize.config import register_configs, to_object
 from colorize.errors import ColorizeError
 from colorize.paths import CONFIG_MODULE
-from colorize.tracking.progress import planned_trials, study_line
-from colorize.report.build import build_report
-from colorize.tracking.results import load_sweep, parent_runs
-from colorize.tracking.store import Tracker
+
+# MLflow, torch and matplotlib (tracking, report) load where they are first used, once the command line
+# has passed its checks: --help and bad input answer in well under a second, as colorize-train's do
+if TYPE_CHECKING:
+    from colorize.tracking.store import Tracker
 
 log = logging.getLogger("colorize.study")
 
@@ -89,6 +91,8 @@ def preset_overrides(preset: str, overrides: list[str], seeds: int = 1,
 
 def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optional[str]:
     """The newest finished sweep of `preset` run with exactly these task overrides, if any."""
+    from colorize.tracking.results import parent_runs
+
     wanted = " ".join(task_overrides)
     for run in parent_runs(tracker, preset):
         if run.data.tags.get("overrides") == wanted:
@@ -106,14 +110,18 @@ def compose_train(overrides: list[str], hydra_config: bool = False):
         raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
 
 
-def tracking_of(overrides: list[str]) -> Tracker:
-    """The MLflow store the presets will log to (composed by Hydra from the same overrides)."""
-    return Tracker.from_config(compose_train(overrides).tracking)
+def open_store(tracking) -> Tracker:
+    """The MLflow store the presets will log to (`tracking`: the config Hydra composed from the same overrides)."""
+    from colorize.tracking.store import Tracker
+
+    return Tracker.from_config(tracking)
 
 
 def preset_trials(task: list[str], hydra: list[str]) -> int:
     """Trials a preset will run (its grid, or Optuna's n_trials), for the study's ETA."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from colorize.tracking.progress import planned_trials
 
     fixed = [o.input_line for o in OverridesParser.create().parse_overrides(task) if not o.is_sweep_override()]
     sweeper = compose_train(fixed, hydra_config=True).hydra.sweeper
@@ -130,6 +138,26 @@ def run_preset(preset: str, task_overrides: list[str], hydra_overrides: list[str
         raise ColorizeError(f"preset {preset} failed: {' '.join(cmd[2:])}")
 
 
+def plan_study(args: argparse.Namespace) -> list[tuple[str, list[str], list[str], int]]:
+    """(preset, task overrides, Hydra overrides, trials) of each preset asked for, in order: every
+    preset's command is checked here, before any runs."""
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    unknown = sorted(set(presets) - set(PRESETS))
+    if unknown:
+        raise ColorizeError(f"--presets {','.join(unknown)} is invalid: choose from {','.join(PRESETS)}")
+    key = hashlib.sha1(" ".join(args.overrides).encode()).hexdigest()[:10]
+    plan = []
+    for preset in presets:
+        own = args.search_override if preset in OPTUNA_PRESETS else []
+        task, hydra = preset_overrides(preset, args.overrides, args.seeds, own)
+        if preset in OPTUNA_PRESETS:  # the study's sweeper defaults, unless the user set them
+            defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
+            given = {_key(o) for o in hydra}
+            hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
+        plan.append((preset, task, hydra, preset_trials(task, hydra)))
+    return plan
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-study", __doc__)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every preset")
@@ -142,22 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1,
                         help="replicates per configuration of the grid presets (trainer.seed=0..N-1)")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order
-    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    unknown = sorted(set(presets) - set(PRESETS))
-    if unknown:
-        raise ColorizeError(f"--presets {','.join(unknown)} is invalid: choose from {','.join(PRESETS)}")
-    tracker = tracking_of(split_overrides(args.overrides)[0])
-    key = hashlib.sha1(" ".join(args.overrides).encode()).hexdigest()[:10]
     started = time.perf_counter()
-    plan = []
-    for preset in presets:
-        own = args.search_override if preset in OPTUNA_PRESETS else []
-        task, hydra = preset_overrides(preset, args.overrides, args.seeds, own)
-        if preset in OPTUNA_PRESETS:  # the study's sweeper defaults, unless the user set them
-            defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
-            given = {_key(o) for o in hydra}
-            hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
-        plan.append((preset, task, hydra, preset_trials(task, hydra)))
+    common = compose_train(split_overrides(args.overrides)[0])
+    to_object(common)  # a bad key or value in the common overrides is one line here, before any preset runs
+    plan = plan_study(args)
+    presets = [preset for preset, *_ in plan]
+    tracker = open_store(common.tracking)  # once every preset's command is known to compose
+    from colorize.report.build import build_report
+    from colorize.tracking.progress import study_line
+    from colorize.tracking.results import load_sweep
+
     sweep_ids, trials_done = [], 0
     for i, (preset, task, hydra, _) in enumerate(plan):
         done = completed(tracker, preset, task)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from colorize.data.images import list_images, read_images
 from colorize.evaluate import score
-from colorize.predict import predict
+from colorize.inference import predict
 from colorize.training.checkpoint import load_model
 from colorize.job import JobContext, JobResult, run_job
 from colorize.errors import ColorizeError
@@ -157,7 +157,7 @@ def test_missing_run_and_empty_folder_fail_clearly(faces, mlflow_uri, tmp_path):
 
 def test_tta_maps_every_view_back():
     """A pointwise model commutes with mirroring and shifting: TTA changes nothing inside the border."""
-    from colorize.predict import predict
+    from colorize.inference import predict
 
     model = torch.nn.Conv2d(1, 3, 1)
     gray = torch.randint(0, 256, (4, 1, 12, 12), dtype=torch.uint8)

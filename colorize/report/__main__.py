@@ -12,18 +12,20 @@ artifacts of each included sweep's MLflow parent run (under report/<name>).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.errors import ColorizeError
 from colorize.paths import default_store_uri
-from colorize.report.build import build_report
-from colorize.report.compare import compare
-from colorize.tracking.results import Sweep, latest_sweeps, load_sweep, parent_runs
-from colorize.tracking.store import Tracker
+
+if TYPE_CHECKING:
+    from colorize.tracking.results import Sweep
+    from colorize.tracking.store import Tracker
 
 
 def select_sweeps(tracker: Tracker, sweep_ids: list[str], presets: Optional[list[str]], every: bool) -> list[Sweep]:
+    from colorize.tracking.results import latest_sweeps, load_sweep, parent_runs
+
     if sweep_ids:
         return [load_sweep(tracker, run_id) for run_id in sweep_ids]
     if every:
@@ -50,8 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="column titles for --compare (e.g. the budget and device of each)")
     args = parser.parse_args(argv)
     if args.compare:  # reads two folders: no store needed
+        from colorize.report.compare import compare
+
         print(compare(*args.compare, args.labels), end="")
         return 0
+    # MLflow, torch and matplotlib load once the arguments have passed argparse: --help answers at once
+    from colorize.report.build import build_report
+    from colorize.tracking.store import Tracker
+
     tracker = Tracker(args.uri, args.experiment, create=False)  # reads: never creates a store
     sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
     name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")
