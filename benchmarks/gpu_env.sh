@@ -30,5 +30,6 @@ else
   echo "no CUDA device: a dry run on the CPU" | tee "$work/gpu.txt"
 fi
 [ -f .gpudata/SOURCE ] && tee -a "$work/gpu.txt" < .gpudata/SOURCE
+echo "OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} (trainer.num_threads=0 takes it when set)" | tee -a "$work/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cpu', torch.backends.cpu.get_cpu_capability())" | tee -a "$work/gpu.txt"
 mkdir -p "$work/run" && cd "$work/run"

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from colorize import names
 from colorize.config import register_configs
+from colorize.cores import available_cores
 from colorize.paths import CONFIG_MODULE, faces_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 METRICS = [names.TRAIN_MSE, names.VAL_MSE, names.TRAIN_ERROR, names.VAL_ERROR, names.VAL_ACCURACY]
 
 register_configs()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, a worker's training (in-process and in the commands it starts) takes the
+    worker's share of the cores, through OMP_NUM_THREADS, which torch and `trainer.num_threads=0`
+    honour: 2 workers whose commands each took a thread per core oversubscribed 2 cores, and 10 of the
+    slowest tests took 377 s instead of 251 s. A test about the share itself drops the variable."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        share = max(1, available_cores() // workers)
+        os.environ["OMP_NUM_THREADS"] = str(share)
+        if "torch" in sys.modules:  # already imported: it read the variable before it was set
+            sys.modules["torch"].set_num_threads(share)
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +71,10 @@ def make_cfg():
     return _compose
 
 
-def run_cli(*args: str, module: str = "colorize.train", cwd: Path = ROOT, timeout: int = 600, env=None):
-    """Run `python -m <module> args...` in a subprocess; return the CompletedProcess."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+def run_cli(*args: str, module: str = "colorize.train", cwd: Path = ROOT, timeout: int = 600, env=None, drop=()):
+    """Run `python -m <module> args...` in a subprocess; return the CompletedProcess. `drop` names
+    environment variables to unset."""
+    full_env = {k: v for k, v in {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}.items() if k not in drop}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,

@@ -23,6 +23,7 @@ def trained(faces, mlflow_uri, tmp_path_factory):
         "data=faces", f"data.root={faces}", "data.limit=64", "model.layers=2", "model.channels=16",
         "model.kernel_size=5", "model.tanh=true", "optimizer.lr=0.1", "trainer.max_epochs=3",
         f"tracking.uri={mlflow_uri}", "tracking.experiment=e2e", f"hydra.run.dir={out}",
+        env={"OMP_NUM_THREADS": "3"},  # more than this machine's share of the cores: honoured all the same
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     client, runs = runs_in(mlflow_uri, "e2e")
@@ -39,6 +40,7 @@ def test_run_logs_params_per_epoch_metrics_and_artifacts(trained):
     assert params["model.channels"] == "16" and params["model.tanh"] == "True"
     assert params["optimizer.lr"] == "0.1" and params["trainer.batch_size"] == "16"
     assert params["data.name"] == "faces" and params["data.limit"] == "64"
+    assert run.data.tags["num_threads"] == "3"  # trainer.num_threads=0 (auto) takes $OMP_NUM_THREADS
     for key in METRICS:
         history = client.get_metric_history(run.info.run_id, key)
         assert sorted(m.step for m in history) == [1, 2, 3], key

@@ -54,7 +54,7 @@ class TrainerConfig(Checked):
     batch_size: int = 16
     seed: int = 0
     device: Device = Device.auto
-    num_threads: int = 0  # 0: the cores available to this job (divided among parallel jobs)
+    num_threads: int = 0  # 0: $OMP_NUM_THREADS if set, else the cores available to this job (divided among parallel jobs)
     eval_batch_size: int = 500
     num_samples: int = 6  # val images in the qualitative figure
     resume: Optional[str] = None  # an interrupted run's id, or its last.pt: continue that run

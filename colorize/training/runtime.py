@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -13,10 +15,17 @@ from colorize.errors import ColorizeError
 __all__ = ["parallel_jobs", "resolve_num_threads", "seed_everything", "select_device"]
 
 
-def resolve_num_threads(requested: int, parallel_jobs: int = 1) -> int:
-    """`requested` if set, else this job's share of the available cores (at least 1)."""
+def resolve_num_threads(requested: int, parallel_jobs: int = 1, env: Mapping[str, str] | None = None) -> int:
+    """`requested` if set; else `$OMP_NUM_THREADS` if set (torch's own default honours it, and joblib sets
+    it in its workers); else this job's share of the available cores (at least 1)."""
     if requested > 0:
         return requested
+    omp = (os.environ if env is None else env).get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp:  # OpenMP's syntax: the first of a comma-separated list is the outermost level's
+        if not omp.isdigit() or int(omp) < 1:
+            raise ColorizeError(f"OMP_NUM_THREADS={omp!r} is invalid: must be a positive integer "
+                                "(or unset: each job then takes its share of the cores)")
+        return int(omp)
     return max(1, available_cores() // max(1, parallel_jobs))
 
 

@@ -190,7 +190,8 @@ def test_search_with_pruning_in_parallel_resumes_and_adds_trials(faces, mlflow_u
         "data.limit=32", "trainer.max_epochs=3", f"hydra.sweeper.storage={storage}",
         f"tracking.uri={mlflow_uri}", "tracking.experiment=search",
     ]
-    first = run_cli("-m", *args, f"hydra.sweep.dir={tmp_path}/first")
+    # without the xdist worker's OMP_NUM_THREADS: each job's thread count is then its share of the cores
+    first = run_cli("-m", *args, f"hydra.sweep.dir={tmp_path}/first", drop=["OMP_NUM_THREADS"])
     assert first.returncode == 0, first.stderr[-3000:]
     study = optuna.load_study(study_name="colorize-search", storage=storage)
     states = [t.state for t in study.trials]
