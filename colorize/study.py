@@ -27,12 +27,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from hydra import compose, initialize_config_module
-
 from colorize.cli import parser as cli_parser, run_tool
-from colorize.config import register_configs, to_object
+from colorize.config import to_object
+from colorize.config.compose import compose_train, split_overrides
 from colorize.errors import ColorizeError
-from colorize.paths import CONFIG_MODULE
 
 # MLflow, torch and matplotlib (tracking, report) load where they are first used, once the command line
 # has passed its checks: --help and bad input answer in well under a second, as colorize-train's do
@@ -45,19 +43,6 @@ PRESETS = ("layers", "kernel_size", "kernels", "lr", "further", "search")
 
 
 OPTUNA_PRESETS = ("search",)  # presets run by the Optuna sweeper (the others by Hydra's basic sweeper)
-
-
-def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
-    """(task, hydra): Hydra's own split, so `task` is what a sweep's `overrides` tag records."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as exc:
-        raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
-    task = [o.input_line for o in parsed if not o.is_hydra_override()]
-    hydra = [o.input_line for o in parsed if o.is_hydra_override()]
-    return task, hydra
 
 
 def _key(override: str) -> str:
@@ -98,16 +83,6 @@ def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optio
         if run.data.tags.get("overrides") == wanted:
             return run.info.run_id
     return None
-
-
-def compose_train(overrides: list[str], hydra_config: bool = False):
-    """The config `python -m colorize.train` would compose from these (task) overrides."""
-    register_configs()
-    try:
-        with initialize_config_module(CONFIG_MODULE):
-            return compose("train", overrides=overrides, return_hydra_config=hydra_config)
-    except Exception as exc:
-        raise ColorizeError(f"bad overrides {overrides}: {str(exc).splitlines()[0]}") from None
 
 
 def open_store(tracking) -> Tracker:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +12,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from colorize.config import TRUSTED_TARGETS, register_configs, to_object
+from colorize.config.compose import check_command_line
 from colorize.errors import ColorizeError
-from colorize.launch.context import errors_as_lines, interrupt, job_context
+from colorize.interrupts import install as install_interrupts
+from colorize.launch.context import errors_as_lines, job_context
 from colorize.paths import CONFIG_MODULE
 from colorize.tracking.links import ui_link
 
@@ -35,7 +36,7 @@ def where_to_look(result: JobResult, output_dir: Path, uri: str) -> str:
 @hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name="train", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float:
     """Train and return the best val 12-margin error (what sweepers minimise; NaN if diverged)."""
-    signal.signal(signal.SIGTERM, interrupt)
+    install_interrupts()  # SIGTERM as Ctrl-C; neither cuts a store call short (colorize/interrupts.py)
     with errors_as_lines():
         # Bad input fails before torch, MLflow and matplotlib are imported (seconds of a process's start)
         to_object(cfg)
@@ -64,6 +65,10 @@ def cli() -> None:
     if any(a.startswith("sweep=") for a in argv) and not {"-m", "--multirun"} & set(argv) \
             and not any(a.startswith("hydra.mode=") for a in argv):
         sys.argv[1:] = ["--multirun", *argv]
+    try:  # one line for a bad key, type or option, before Hydra makes the run's folder
+        check_command_line(sys.argv[1:])
+    except ColorizeError as exc:
+        raise SystemExit(f"colorize: error: {exc}") from None
     main()
 
 

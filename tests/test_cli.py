@@ -94,7 +94,7 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
 @pytest.mark.parametrize("module,args,said", [
     ("colorize.train", ["--help"], "== Configuration groups =="),
     ("colorize.train", ["model.kernel_size=4"], "colorize: error: model.kernel_size=4 is invalid"),  # a range check
-    ("colorize.train", ["model.layerz=2"], "model.layerz"),  # Hydra's composition
+    ("colorize.train", ["model.layerz=2"], "colorize: error: model.layerz=2 is invalid"),  # Hydra's composition
     ("colorize.train", ["sweep=lr", "hydra.mode=RUN"], "sweep=lr is a multirun preset"),  # a job's context
     ("colorize.study", ["--help"], "usage: colorize-study"),
     ("colorize.study", ["--presets", "layers,nope"], "colorize: error: --presets nope is invalid"),
@@ -117,3 +117,19 @@ def test_help_and_refused_input_answer_before_the_heavy_imports(module, args, sa
     assert "colorize.errors" in imported  # the import log was read
     assert [m for m in HEAVY if m in imported] == []
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["run"])  # no store: at most Hydra's run folder
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args,said", [
+    (["model.layerz=2"], "model.layerz=2 is invalid: Could not override 'model.layerz'"),
+    (["model=resnet"], "model=resnet is invalid: In 'train': Could not find 'model/resnet'"),
+    (["model.kernel_size=4"], "model.kernel_size=4 is invalid: must be an odd integer"),
+    (["model.layers=1,2"], "model.layers=1,2 sweeps several values"),
+])
+def test_colorize_train_refuses_bad_input_in_one_line_and_makes_no_folder(args, said, tmp_path):
+    """Hydra would say these in several lines, some after making the run's folder under outputs/."""
+    proc = run_script("colorize-train", *args, cwd=tmp_path)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"colorize: error: {said}"), line
+    assert list(tmp_path.iterdir()) == []

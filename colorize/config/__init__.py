@@ -11,6 +11,8 @@ these dataclasses (before any data is read or any run is tracked).
     registry.py    Hydra registration: ConfigStore, the sweep presets, the resolvers
     compat.py      every backward-compatibility rule for saved configs and checkpoints
     build.py       to_object, plain, build (instantiate, restricted to TRUSTED_TARGETS), model_of
+    compose.py     the commands' composition: overrides split as Hydra does, the train config composed,
+                   a failed composition in one line, colorize-train's command line checked before Hydra runs
 """
 
 from colorize.config.build import TRUSTED_TARGETS, build, model_of, plain, to_object

@@ -1,0 +1,121 @@
+"""The train config as the commands compose it, with Hydra's own composition: overrides split into
+task and Hydra ones, the config composed from the task overrides, and a failed composition as one line.
+
+`colorize-train` checks its command line here before it hands it to Hydra (`check_command_line`):
+Hydra would report a bad key, type or option in several lines of its own, and only after making
+the run's folder; here it is one `colorize: error:` line naming the override, and nothing is made.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from hydra import compose, initialize_config_module
+
+from colorize.config.build import to_object
+from colorize.config.registry import register_configs
+from colorize.errors import ColorizeError
+from colorize.paths import CONFIG_MODULE
+
+MULTIRUN_FLAGS = ("-m", "--multirun")  # the only flags a checked command line may hold
+SCHEMA_SUFFIX = "_schema"  # registry.py's name for an option's schema in Hydra's ConfigStore
+DROPPED = ("full_key:", "object_type=", "reference_type=")  # OmegaConf's detail lines: the message names the key
+
+
+def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(task, hydra): Hydra's own split, so `task` is what a sweep's `overrides` tag records."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as exc:
+        message = one_line(exc)
+        raise ColorizeError(f"{culprit(overrides, message)}: {message}") from None
+    task = [o.input_line for o in parsed if not o.is_hydra_override()]
+    hydra = [o.input_line for o in parsed if o.is_hydra_override()]
+    return task, hydra
+
+
+def compose_train(overrides: Sequence[str], hydra_config: bool = False):
+    """The config `colorize-train` composes from these task overrides (no sweeps: one value per key)."""
+    register_configs()
+    try:
+        with initialize_config_module(CONFIG_MODULE):
+            return compose("train", overrides=list(overrides), return_hydra_config=hydra_config)
+    except Exception as exc:
+        message = one_line(exc)
+        raise ColorizeError(f"{culprit(overrides, message)}: {message}") from None
+
+
+def culprit(overrides: Sequence[str], message: str) -> str:
+    """`K=V is invalid` for the override that Hydra's message names first (whole, else its key or
+    group option `K/V` quoted), else `bad overrides` and all of them."""
+    for forms in (lambda o, key, value: [o], lambda o, key, value: [f"'{key}'", f"'{key}/{value}'"]):
+        found = {}
+        for override in overrides:
+            key, _, value = override.lstrip("+~").partition("=")
+            where = [message.find(form) for form in forms(override, key, value) if form in message]
+            if where:
+                found[override] = min(where)
+        if found:
+            return f"{min(found, key=found.get)} is invalid"
+    return f"bad overrides {' '.join(overrides)}"
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's composition error and its OmegaConf cause in one line: `Could not override 'model.layers';
+    Value 'two' of type 'str' could not be converted to Integer`. The config search path is left out;
+    a list of available options is joined by commas."""
+    lines: list[str] = []
+    for error in (exc, exc.__cause__):
+        text = str(error or "").split("Config search path")[0]
+        for line in (raw.strip() for raw in text.splitlines()):
+            if not line or line.startswith(DROPPED):
+                continue
+            if lines and lines[-1].endswith(":") and "options" in lines[-1] and not line.endswith(SCHEMA_SUFFIX):
+                lines[-1] += f" {line}"  # the first of the options
+            elif lines and "options in" in lines[-1] and " " not in line:
+                if not line.endswith(SCHEMA_SUFFIX):  # a schema beside its option: not one to choose
+                    lines[-1] += f", {line}"  # the next ones
+            else:
+                lines.append(line.rstrip("."))
+    return "; ".join(dict.fromkeys(lines))  # once each: Hydra repeats its cause's text in some messages
+
+
+def first_values(task: Sequence[str]) -> list[str]:
+    """The task overrides with each swept key at its first value (`model.layers=1,2,4` -> `model.layers=1`),
+    so that one composition checks every key; a sweep with no listable values (Optuna's `interval`)
+    is left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    single = []
+    for override in OverridesParser.create().parse_overrides(list(task)):
+        if not override.is_sweep_override():
+            single.append(override.input_line)
+            continue
+        try:
+            first = next(iter(override.sweep_string_iterator()))
+        except Exception:  # interval(...) and friends: Hydra and Optuna check those themselves
+            continue
+        single.append(f"{override.get_key_element()}={first}")
+    return single
+
+
+def check_command_line(argv: Sequence[str]) -> None:
+    """ColorizeError (one line) if `colorize-train argv` would not compose (a bad key, type or option),
+    or, for a single run, if a value is out of range. A command line with any flag but -m (`--help`,
+    `--cfg`, `-cn`, ...) is left to Hydra, as are the Hydra overrides (`hydra/launcher=...`). A multirun
+    is composed at each swept key's first value, as its first job will be; each job range-checks its
+    own values (a bad one fails that job, and the sweep goes on)."""
+    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
+        return
+    task, _ = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])
+    single = first_values(task)
+    cfg = compose_train(single)
+    if any(arg in MULTIRUN_FLAGS or arg == "hydra.mode=MULTIRUN" for arg in argv):
+        return
+    swept = [override for override in task if override not in single]
+    if swept:
+        raise ColorizeError(f"{swept[0]} sweeps several values, which a single run cannot: add -m to run "
+                            "one job per value (a list value is written [a,b])")
+    to_object(cfg)

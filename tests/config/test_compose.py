@@ -1,0 +1,61 @@
+"""colorize/config/compose.py: the commands' composition (real Hydra), and colorize-train's command line
+checked before Hydra runs: every bad key, type, option or value in one line that names it."""
+
+import pytest
+
+from colorize.config.compose import check_command_line, compose_train, first_values, split_overrides
+from colorize.errors import ColorizeError
+
+
+def refused(*argv: str) -> str:
+    with pytest.raises(ColorizeError) as info:
+        check_command_line(list(argv))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("argv,starts,says", [
+    (["model.layerz=2"], "model.layerz=2 is invalid: ", ["Key 'layerz' not in 'ConvNetConfig'", "+model.layerz=2"]),
+    (["data=faces", "model.layers=two"], "model.layers=two is invalid: ", ["'two'", "Integer"]),
+    (["model=resnet"], "model=resnet is invalid: ", ["'model/resnet'", "options in 'model': baseline, unet"]),
+    (["optimizer=sgd", "optimizer.lr=[1"], "optimizer.lr=[1 is invalid: ", ["no viable alternative at input '[1'"]),  # syntax
+    (["-m", "model.layerz=1,2"], "model.layerz=1 is invalid: ", ["Key 'layerz' not in"]),  # a sweep's key
+    (["model.kernel_size=4"], "model.kernel_size=4 is invalid: ", ["must be an odd integer"]),  # a range
+    (["model.layers=1,2"], "model.layers=1,2 sweeps several values", ["add -m"]),  # a sweep in a single run
+])
+def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
+    message = refused(*argv)
+    assert message.startswith(starts), message
+    assert [s for s in says if s not in message] == [], message
+    assert "Config search path" not in message and "full_key" not in message
+
+
+@pytest.mark.parametrize("argv", [
+    [],
+    ["data=faces", "model.layers=4", "model.kernel_size=5", "optimizer.lr=0.01"],
+    ["experiment=best"],
+    ["-m", "model.layers=1,2,4", "optimizer.lr=0.1,0.01"],
+    ["-m", "model.kernel_size=4,3"],  # a multirun: each job range-checks its own values
+    ["--multirun", "sweep=lr", "data.limit=50"],
+    ["--multirun", "sweep=search", "hydra.sweeper.n_trials=3", "hydra/launcher=fused"],
+    ["-m", "optimizer.lr=interval(0.001,0.1)"],  # no listable values: Optuna checks it
+    ["sweep=lr", "hydra.mode=RUN"],  # composes; the job's context refuses it, in one line of its own
+    ["--cfg", "job", "model.layerz=2"],  # another flag: the whole line is Hydra's to check
+    ["--help"],
+])
+def test_good_command_lines_and_those_with_other_flags_pass(argv):
+    check_command_line(argv)
+
+
+def test_first_values_puts_each_swept_key_at_its_first_value():
+    task = ["model.layers=1,2,4", "optimizer.lr=0.1", "trainer.seed=range(3,6)", "+model.extra=a,b",
+            "optimizer.weight_decay=interval(0,0.1)"]
+    assert first_values(task) == ["model.layers=1", "optimizer.lr=0.1", "trainer.seed=3", "+model.extra=a"]
+
+
+def test_overrides_split_as_hydra_splits_them_and_compose_as_colorize_train_does():
+    task, hydra = split_overrides(["model.layers=2", "hydra/launcher=fused", "hydra.sweeper.n_trials=3", "data=faces"])
+    assert (task, hydra) == (["model.layers=2", "data=faces"], ["hydra/launcher=fused", "hydra.sweeper.n_trials=3"])
+    cfg = compose_train(task)
+    assert cfg.model.layers == 2 and cfg.data._target_.endswith("load_faces") and "hydra" not in cfg
