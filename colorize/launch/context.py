@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import signal
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -62,8 +61,3 @@ def errors_as_lines() -> Iterator[None]:
                          "(an open run is ended FAILED, failure=disk_full)") from None
     except KeyboardInterrupt as exc:
         raise SystemExit(f"colorize: interrupted ({str(exc) or 'SIGINT'}); the last checkpoint is kept") from None
-
-
-def interrupt(signum: int, frame: object) -> None:
-    """A SIGTERM handler: SIGTERM behaves like Ctrl-C (checkpoints kept, runs marked KILLED, non-zero exit)."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)

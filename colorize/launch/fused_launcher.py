@@ -24,7 +24,6 @@ import copy
 import hashlib
 import logging
 import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -73,13 +72,13 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_func
               singleton_state: Any = None) -> list[JobReturn]:
     """Train one group's jobs together (in this process, or a loky worker given `singleton_state`)."""
     from colorize.job import run_jobs
-    from colorize.launch.context import errors_as_lines, interrupt, job_context
+    from colorize.interrupts import install as install_interrupts
+    from colorize.launch.context import errors_as_lines, job_context
 
     if singleton_state is not None:
         setup_globals()
         Singleton.set_state(singleton_state)
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, interrupt)
+    install_interrupts(replace=False)  # SIGTERM as Ctrl-C, unless another handler (submitit's) has it
     nums = ",".join(str(m.config.hydra.job.num) for m in members)
     tags = {GROUP_TAG: "g" + hashlib.sha1(nums.encode()).hexdigest()[:10], SIZE_TAG: len(members)}
     first = members[0].config  # the group's log goes to its first job's folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from colorize.errors import ColorizeError
+from colorize.interrupts import uninterrupted
 from colorize.names import (EXPERIMENT_KIND_TAG, FAILURE_TAG, OPTUNA_STUDY_TAG, OUTPUT_DIR_TAG, PARENT_TAG, SWEEP_TAG,
                             TRIAL_KEY)
 from colorize.paths import creation_lock, resolve_sqlite_uri
@@ -126,6 +128,26 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+class Uninterrupted:
+    """An MlflowClient whose calls an interrupt waits for (colorize/interrupts.py): Ctrl-C or SIGTERM
+    inside MLflow's code could leave the store unusable, and the run that should end KILLED RUNNING."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with uninterrupted():
+                return attr(*args, **kwargs)
+
+        return call
+
+
 @dataclass
 class TrackedRun:
     """An open MLflow run: log metrics per step in one batched call, params, tags, artifacts.
@@ -211,7 +233,7 @@ class Tracker:
         self.experiment_id = ""
         try:
             with creation_lock(self.uri) if create else nullcontext():  # creating a store: one process at a time
-                self._client = MlflowClient(tracking_uri=self.uri)  # (MLflow creates the sqlite schema here)
+                self._client = Uninterrupted(MlflowClient(tracking_uri=self.uri))  # (MLflow creates the sqlite schema here)
                 if experiment is not None:
                     self.experiment_id = self._experiment(experiment, artifact_location
                                                           or default_artifact_location(self.uri), create)

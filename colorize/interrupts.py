@@ -1,0 +1,74 @@
+"""Ctrl-C and SIGTERM: a KeyboardInterrupt at once, except during a call to the tracking store, which
+is let finish first (the interrupt follows as soon as it returns; a second signal meanwhile does not wait).
+
+Why: an interrupt raised inside MLflow's own code (a SQLAlchemy session, its connection pool, a lock
+it holds) can leave the store unusable for the rest of the process, and then the run it should end
+KILLED stays RUNNING, as does its sweep's parent run (seen once in CI, after a SIGTERM mid-epoch).
+
+The handler is an :class:`Interrupter` object; the signal module holds it, so the process state it
+keeps (a call under way, an interrupt waiting) lives where the signal handlers live, not in a
+module global.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager, nullcontext
+from typing import ContextManager, Iterator, Optional
+
+
+class Interrupter:
+    """The SIGTERM (and SIGINT) handler: raises KeyboardInterrupt(<signal name>), or, inside
+    :meth:`deferred`, when the deferred block ends."""
+
+    def __init__(self) -> None:
+        self.depth = 0  # deferred blocks under way (nested store calls)
+        self.pending: Optional[str] = None  # the signal that arrived during one
+
+    def __call__(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.depth and self.pending is None:
+            self.pending = name  # raised when the store call returns
+            return
+        self.pending = None  # not in a store call, or a second signal: at once, and only this one
+        raise KeyboardInterrupt(name)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if not self.depth and self.pending:
+                name, self.pending = self.pending, None
+                raise KeyboardInterrupt(name)
+
+
+def install(replace: bool = True) -> Optional[Interrupter]:
+    """Make SIGTERM behave like Ctrl-C (checkpoints kept, runs marked KILLED, non-zero exit), both
+    through one Interrupter, which is returned. One per process: an installed one is kept. With
+    `replace` False, a SIGTERM handler someone else installed is left alone (None is returned). SIGINT
+    is taken only from Python's default handler (a background job started with SIGINT ignored keeps
+    ignoring it)."""
+    current = signal.getsignal(signal.SIGTERM)
+    if isinstance(current, Interrupter):
+        return current
+    if not replace and current not in (signal.SIG_DFL, None):
+        return None
+    interrupter = Interrupter()
+    signal.signal(signal.SIGTERM, interrupter)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupter)
+    return interrupter
+
+
+def uninterrupted() -> ContextManager[None]:
+    """A block that an interrupt waits for (a store call), where the installed Interrupter handles
+    signals; otherwise nothing changes. Signal handlers run in the main thread: other threads' blocks
+    are not deferred."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if isinstance(handler, Interrupter) and threading.current_thread() is threading.main_thread():
+        return handler.deferred()
+    return nullcontext()

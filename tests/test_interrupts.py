@@ -1,0 +1,94 @@
+"""colorize/interrupts.py: Ctrl-C and SIGTERM wait for a store call under way, with real signals and a
+real MLflow store."""
+
+import signal
+import threading
+
+import pytest
+from mlflow.tracking import MlflowClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from colorize.interrupts import Interrupter, install, uninterrupted
+from colorize.tracking.store import Tracker
+
+
+@pytest.fixture
+def handlers():
+    """Python's default handlers while the test runs, this process's own afterwards."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def test_a_signal_waits_for_a_deferred_block_and_a_second_one_does_not(handlers):
+    interrupter = install()
+    steps = []
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        with uninterrupted():
+            signal.raise_signal(signal.SIGTERM)
+            steps.append("the block went on")
+        steps.append("never: the interrupt follows the block")
+    assert steps == ["the block went on"]
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        with interrupter.deferred():
+            signal.raise_signal(signal.SIGTERM)  # waits
+            signal.raise_signal(signal.SIGTERM)  # the second: at once
+            steps.append("never")
+    assert steps == ["the block went on"] and interrupter.pending is None and interrupter.depth == 0
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        signal.raise_signal(signal.SIGTERM)  # outside a block: at once
+
+
+def test_install_takes_sigterm_and_a_default_sigint_once_and_leaves_others_alone(handlers):
+    interrupter = install()
+    assert signal.getsignal(signal.SIGTERM) is interrupter and signal.getsignal(signal.SIGINT) is interrupter
+    assert install() is interrupter  # one per process
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job: SIGINT stays ignored
+    assert isinstance(install(), Interrupter) and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+    def theirs(signum, frame):  # e.g. submitit's
+        pass
+
+    signal.signal(signal.SIGTERM, theirs)
+    assert install(replace=False) is None and signal.getsignal(signal.SIGTERM) is theirs
+
+
+def test_other_threads_are_not_deferred(handlers):
+    install()
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(type(uninterrupted()).__name__))
+    thread.start()
+    thread.join()
+    assert seen == ["nullcontext"]
+
+
+def test_a_sigterm_inside_a_store_write_lets_it_finish_and_the_run_ends_killed(handlers, tmp_path):
+    """The signal arrives while SQLAlchemy executes MLflow's INSERT of a metric (a real hook of the
+    real engine): the write completes, then the interrupt ends the run KILLED."""
+    install()
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = Tracker(uri, "interrupts")
+    sent = []
+
+    def signal_mid_write(conn, cursor, statement, parameters, context, executemany):
+        if "INSERT INTO metrics" in statement and not sent:
+            sent.append(statement)
+            signal.raise_signal(signal.SIGTERM)
+
+    event.listen(Engine, "before_cursor_execute", signal_mid_write)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+            with tracker.start_run("interrupted") as run:
+                run.log_metrics({"val_mse": 0.25}, step=1)
+                pytest.fail("the interrupt follows the write at once")
+    finally:
+        event.remove(Engine, "before_cursor_execute", signal_mid_write)
+    assert sent  # the signal came inside the write
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(run.run_id).info.status == "KILLED"
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "val_mse")] == [(1, 0.25)]
