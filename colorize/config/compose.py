@@ -72,11 +72,9 @@ def one_line(exc: BaseException) -> str:
         for line in (raw.strip() for raw in text.splitlines()):
             if not line or line.startswith(DROPPED):
                 continue
-            if lines and lines[-1].endswith(":") and "options" in lines[-1] and not line.endswith(SCHEMA_SUFFIX):
-                lines[-1] += f" {line}"  # the first of the options
-            elif lines and "options in" in lines[-1] and " " not in line:
+            if lines and "options in" in lines[-1] and " " not in line:  # one of a group's options
                 if not line.endswith(SCHEMA_SUFFIX):  # a schema beside its option: not one to choose
-                    lines[-1] += f", {line}"  # the next ones
+                    lines[-1] += (" " if lines[-1].endswith(":") else ", ") + line
             else:
                 lines.append(line.rstrip("."))
     return "; ".join(dict.fromkeys(lines))  # once each: Hydra repeats its cause's text in some messages

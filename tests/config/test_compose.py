@@ -3,7 +3,7 @@ checked before Hydra runs: every bad key, type, option or value in one line that
 
 import pytest
 
-from colorize.config.compose import check_command_line, compose_train, first_values, split_overrides
+from colorize.config.compose import check_command_line, compose_train, first_values, one_line, split_overrides
 from colorize.errors import ColorizeError
 
 
@@ -59,3 +59,14 @@ def test_overrides_split_as_hydra_splits_them_and_compose_as_colorize_train_does
     assert (task, hydra) == (["model.layers=2", "data=faces"], ["hydra/launcher=fused", "hydra.sweeper.n_trials=3"])
     cfg = compose_train(task)
     assert cfg.model.layers == 2 and cfg.data._target_.endswith("load_faces") and "hydra" not in cfg
+
+
+def test_one_line_keeps_hydras_words_and_lists_the_options_without_their_schemas():
+    missing = Exception("In 'train': Could not find 'loss/l3'\n\nAvailable options in 'loss':\n\tcast_split_schema\n"
+                        "\tcast_split\n\tl1\n\tl1_schema\n\tmse\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf")
+    assert one_line(missing) == "In 'train': Could not find 'loss/l3'; Available options in 'loss': cast_split, l1, mse"
+    cause = Exception("Key 'layerz' not in 'ConvNetConfig'\n    full_key: model.layerz\n    object_type=ConvNetConfig")
+    error = Exception("Could not override 'model.layerz'.\nTo append to your config use +model.layerz=2")
+    error.__cause__ = cause
+    assert one_line(error) == ("Could not override 'model.layerz'; To append to your config use +model.layerz=2; "
+                               "Key 'layerz' not in 'ConvNetConfig'")
