@@ -51,6 +51,7 @@ INCOMPLETE = "incomplete"  # a sweep's report section: trials left unfinished
 OPTUNA_STORAGE_TAG = "optuna_storage"  # a search's parent run: where its study lives (no password)
 OPTUNA_STUDY_TAG = "optuna_study"  # the Optuna study of a search's parent run and of each of its trials
 SLURM_JOB_TAG = "slurm_job_id"  # the SLURM job a run ran in (an array task as 12_3), as squeue and sacct name it
+RAY_TASK_TAG, RAY_NODE_TAG = "ray_task_id", "ray_node_id"  # the Ray task and node a run ran in (hydra/launcher=ray)
 
 # trial statuses (sweep summaries, reports); DIVERGED and PRUNED are also tags set to "true"
 FINISHED, PRUNED, DIVERGED, FAILED, KILLED, RUNNING = "finished", "pruned", "diverged", "failed", "killed", "running"

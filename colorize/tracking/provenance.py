@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -83,6 +84,17 @@ def scheduler_tags(env: dict[str, str] | None = None) -> dict[str, str]:
     return tags
 
 
+def ray_tags() -> dict[str, str]:
+    """The Ray task and node a run ran in (`hydra/launcher=ray`), as Ray's state API and dashboard
+    name them; nothing outside a Ray task. Ray is never imported for it: a Ray worker has it loaded."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return {}
+    context = ray.get_runtime_context()
+    task = context.get_task_id()
+    return {names.RAY_TASK_TAG: task, names.RAY_NODE_TAG: context.get_node_id()} if task else {}
+
+
 def provenance_tags(device: torch.device | None = None) -> dict[str, str]:
-    """Every provenance tag of a run on `device` (git, versions, machine, SLURM job)."""
-    return {**git_state(), **versions(), **machine(device), **scheduler_tags()}
+    """Every provenance tag of a run on `device` (git, versions, machine, SLURM job or Ray task)."""
+    return {**git_state(), **versions(), **machine(device), **scheduler_tags(), **ray_tags()}
