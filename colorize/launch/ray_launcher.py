@@ -140,13 +140,16 @@ class RayLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self.start(ray)
         log.info("ray launcher: %d jobs on %s", len(job_overrides), ray.get_runtime_context().gcs_address)
-        labels, refs = [], []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            labels.append(f"trial #{idx} ({' '.join(filter_overrides(overrides)) or 'defaults'})")
+        jobs = list(enumerate(job_overrides, start=initial_job_idx))
+        for idx, overrides in jobs:
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-            refs.append(remote.remote(self.hydra_context, self._job_config(idx, overrides), self.task_function,
-                                      Singleton.get_state()))
-        return settle(ray, wait(ray, refs), labels)
+
+        def submit(idx: int, overrides: Sequence[str]):
+            return remote.remote(self.hydra_context, self._job_config(idx, overrides), self.task_function,
+                                 Singleton.get_state())
+
+        labels = [f"trial #{idx} ({' '.join(filter_overrides(overrides)) or 'defaults'})" for idx, overrides in jobs]
+        return settle(ray, run_all(ray, submit, jobs), labels)
 
     def remote_function(self, ray):
         """`_run_job` as a Ray remote function with `ray.remote`'s options; a bad one is one line."""
@@ -190,17 +193,22 @@ def check_address(address: Optional[str], timeout: float = 5.0) -> None:
                          "address out to start Ray for this sweep") from None
 
 
-def wait(ray, refs: list) -> list:
-    """Each task's result, or the Ray error it ended with; all of them. Interrupted, the tasks are
-    cancelled (a KeyboardInterrupt in each trial, which ends its run KILLED) and waited for."""
+def run_all(ray, submit, jobs: list) -> list:
+    """Submit each job (`submit(*job)` -> a Ray ref); each one's result, or the Ray error it ended with.
+    Interrupted, while submitting or waiting, the tasks are cancelled (a KeyboardInterrupt in each
+    trial, which ends its run KILLED) and waited for."""
+    refs: list = []
     try:
+        for job in jobs:
+            refs.append(submit(*job))
         pending = refs
         while pending:  # in short waits: a blocking ray.wait sees a signal only when a task ends
             _, pending = ray.wait(pending, num_returns=len(pending), timeout=WAIT_S)
     except KeyboardInterrupt:  # (Ray raises its own, without the signal's name)
         for ref in refs:
             ray.cancel(ref)
-        ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
         end(ray, "colorize: interrupted; the trials' runs are KILLED with their last checkpoints: run the same "
                  "command again to resume them")
     results = []
