@@ -32,10 +32,10 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
-from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from colorize.launch.base import SweepLauncher
 from colorize.launch.fusing import groups
 
 log = logging.getLogger("colorize")
@@ -114,28 +114,19 @@ class FusedLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLauncherConf, provider="colorize")
 
 
-class FusedLauncher(Launcher):
+class FusedLauncher(SweepLauncher):
     """Groups a batch's fusible jobs; trains each group as one model; `n_jobs` groups at a time."""
 
     def __init__(self, n_jobs: int = 1, max_group: int = 16) -> None:
         if n_jobs < 1 or max_group < 0:
             raise ValueError(f"hydra.launcher: n_jobs={n_jobs}, max_group={max_group} are invalid: "
                              "n_jobs must be >= 1 and max_group >= 0 (0: no limit)")
+        super().__init__()
         self.n_jobs, self.max_group = n_jobs, max_group
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        assert self.config is not None and self.hydra_context is not None
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose,
-                      execution_whitelist=self.hydra_context.execution_whitelist)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        configs = [self._job_config(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+        self.open_sweep()
+        configs = [self.job_config(idx, o, str(idx)) for idx, o in enumerate(job_overrides, start=initial_job_idx)]
         members = [_Member(config) for config in configs]
         batches = groups(configs, self.max_group)
         log.info("fused launcher: %d jobs in %d groups of %s, %d at a time", len(configs), len(batches),
@@ -145,12 +136,6 @@ class FusedLauncher(Launcher):
         returns = self._run([[members[i] for i in g] for g in batches])
         by_job = {i: ret for g, rets in zip(batches, returns) for i, ret in zip(g, rets)}
         return [by_job[i] for i in range(len(configs))]
-
-    def _job_config(self, idx: int, overrides: Sequence[str]) -> DictConfig:
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        with open_dict(config):
-            config.hydra.job.id, config.hydra.job.num = str(idx), idx
-        return config
 
     def _run(self, batches: list[list[_Member]]) -> list[list[JobReturn]]:
         if self.n_jobs == 1 or len(batches) == 1:

@@ -36,10 +36,11 @@ from typing import Any, Dict, Optional, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
-from hydra.plugins.launcher import Launcher
+from hydra.core.utils import JobReturn, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
+
+from colorize.launch.base import SweepLauncher
 
 log = logging.getLogger("colorize")
 
@@ -118,26 +119,17 @@ def options(settings: DictConfig, key: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-class RayLauncher(Launcher):
+class RayLauncher(SweepLauncher):
     """Each job a Ray task; the batch waited for whole; lost or cancelled trials named in one line."""
 
     def __init__(self, ray: DictConfig) -> None:
+        super().__init__()
         self.settings = ray
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        assert self.config is not None and self.hydra_context is not None
         ray = _ray()
         remote = self.remote_function(ray)
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose,
-                      execution_whitelist=self.hydra_context.execution_whitelist)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        self.open_sweep()
         self.start(ray)
         log.info("ray launcher: %d jobs on %s", len(job_overrides), ray.get_runtime_context().gcs_address)
         jobs = list(enumerate(job_overrides, start=initial_job_idx))
@@ -145,8 +137,8 @@ class RayLauncher(Launcher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
 
         def submit(idx: int, overrides: Sequence[str]):
-            return remote.remote(self.hydra_context, self._job_config(idx, overrides), self.task_function,
-                                 Singleton.get_state())
+            return remote.remote(self.hydra_context, self.job_config(idx, overrides, f"ray_{idx}"),
+                                 self.task_function, Singleton.get_state())
 
         labels = [f"trial #{idx} ({' '.join(filter_overrides(overrides)) or 'defaults'})" for idx, overrides in jobs]
         return settle(ray, run_all(ray, submit, jobs), labels)
@@ -171,12 +163,6 @@ class RayLauncher(Launcher):
             except (ConnectionError, ValueError, TypeError, RuntimeError) as exc:
                 raise SystemExit(f"colorize: error: hydra.launcher.ray.init={init} failed: {exc}") from None
         install_interrupts()  # SIGTERM as Ctrl-C, in place of Ray's: the sweep cancels its trials (wait)
-
-    def _job_config(self, idx: int, overrides: Sequence[str]) -> DictConfig:
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        with open_dict(config):
-            config.hydra.job.id, config.hydra.job.num = f"ray_{idx}", idx
-        return config
 
 
 def check_address(address: Optional[str], timeout: float = 5.0) -> None:

@@ -1,0 +1,39 @@
+"""What colorize's own launchers (fused, ray) share, as Hydra's launchers each repeat it: the setup
+Hydra calls, the sweep's logging and folder, and each job's composed config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hydra.core.utils import configure_log, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+
+class SweepLauncher(Launcher):
+    """A Hydra launcher's set-up: the sweep's config, task function and context, as Hydra hands them."""
+
+    def __init__(self) -> None:
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+
+    def open_sweep(self) -> None:
+        """Hydra's globals and logging in this process, and the sweep's folder."""
+        assert self.config is not None and self.hydra_context is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose,
+                      execution_whitelist=self.hydra_context.execution_whitelist)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+
+    def job_config(self, idx: int, overrides: Sequence[str], job_id: str) -> DictConfig:
+        """Job `idx`'s config: the sweep's, composed with its overrides, numbered `idx`, id `job_id`."""
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(config):
+            config.hydra.job.id, config.hydra.job.num = job_id, idx
+        return config
