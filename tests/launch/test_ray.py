@@ -173,9 +173,11 @@ def test_an_interrupted_sweep_or_a_killed_worker_loses_no_run_and_the_same_comma
     assert "Traceback" not in out
     client, parents, children = trials(uri, "ray_lost")
     assert [p.info.status for p in parents] == ["KILLED"]
-    assert [c.info.status for c in children] == ["KILLED", "KILLED"]  # the two running trials (num_cpus=2)
+    # the trials that had opened their runs (one or two: num_cpus=2, and the second may still be
+    # starting on a busy machine) ended them KILLED; the queued third never started
+    assert len(children) in (1, 2) and {c.info.status for c in children} == {"KILLED"}
     done = {c.data.tags[names.TRIAL_TAG]: len(client.get_metric_history(c.info.run_id, names.VAL_MSE)) for c in children}
-    assert max(done.values()) >= 3 and max(done.values()) < 20, done  # stopped mid-run
+    assert 2 <= max(done.values()) < 20, done  # stopped mid-run (its log said epoch 3: epochs 1, 2 are logged)
     for trial, epochs in done.items():  # each with the checkpoint of its last epoch done, if it did one
         assert epochs == 0 or (tmp_path / "first" / str(int(trial) - 1) / "last.pt").is_file(), done
 
