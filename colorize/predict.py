@@ -1,7 +1,8 @@
 """`python -m colorize.predict MODEL IMAGES`: colorize a folder into the course's submission format.
 
-MODEL is an MLflow run id, a ``runs:/<run id>/best.pt`` URI or a checkpoint path; several MODELs
-are an ensemble (their predictions averaged before rounding). IMAGES is a folder of gray or colour
+MODEL is an MLflow run id, a ``runs:/<run id>/best.pt`` URI, a registered model's version
+(``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME/latest``: colorize-register
+writes them) or a checkpoint path; several MODELs are an ensemble (their predictions averaged before rounding). IMAGES is a folder of gray or colour
 images (colour is converted to gray). Writes ``estimations.npy`` (uint8,
 N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same order).
 """
@@ -24,7 +25,9 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def resolve_checkpoint(model: str, uri: str, workdir: Path) -> Path:
-    """A local checkpoint path for a run id, a runs:/ URI or a path."""
+    """A local checkpoint path for a run id, a runs:/ URI, a registered model's models:/ URI or a path."""
+    if model.startswith("models:/"):
+        return _download(*_registered(model, uri), uri, workdir)
     if model.startswith("runs:/"):
         run_id, _, artifact = model[len("runs:/") :].partition("/")
         return _download(run_id, artifact or BEST, uri, workdir)
@@ -32,8 +35,17 @@ def resolve_checkpoint(model: str, uri: str, workdir: Path) -> Path:
         return _download(model, BEST, uri, workdir)
     path = Path(model)
     if not path.is_file():
-        raise ColorizeError(f"model {model!r} is neither a checkpoint file nor an MLflow run id / runs:/ URI")
+        raise ColorizeError(f"model {model!r} is neither a checkpoint file nor an MLflow run id, runs:/ or "
+                            "models:/ URI")
     return path
+
+
+def _registered(model: str, uri: str) -> tuple[str, str]:
+    """(run id, artifact) of a registered model's version (colorize-register wrote it)."""
+    from colorize.tracking.registry import parse_model_uri, resolve
+    from colorize.tracking.store import Tracker
+
+    return resolve(Tracker(uri, None, create=False), parse_model_uri(model))
 
 
 def _download(run_id: str, artifact: str, uri: str, workdir: Path) -> Path:
@@ -72,7 +84,8 @@ def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-predict", __doc__)
-    parser.add_argument("model", nargs="+", help="MLflow run id, runs:/<run id>/best.pt, or checkpoint path; "
+    parser.add_argument("model", nargs="+", help="MLflow run id, runs:/<run id>/best.pt, models:/NAME@ALIAS or /VERSION, "
+                                                 "or checkpoint path; "
                                                  "several are averaged (an ensemble)")
     parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
@@ -83,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tta", action="store_true",
                         help="test-time averaging over the mirror image and 1-pixel shifts (6 views, 6x the time)")
     args = parser.parse_args(argv)
+    from colorize.tracking.registry import parse_model_uri
+
+    for model in (m for m in args.model if m.startswith("models:/")):
+        parse_model_uri(model)  # a malformed models:/ URI fails before any image is read
     from colorize.data.images import list_images, read_images
     from colorize.inference import predict
     from colorize.training.runtime import select_device

@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent
     ("colorize-report", ["--sweep", "--preset", "--all", "--compare", "--labels", "--uri", "--out"]),
     ("colorize-predict", ["--out", "--uri", "--tta", "--device", "--limit"]),
     ("colorize-evaluate", ["--cast"]),
+    ("colorize-register", ["--alias", "--uri"]),
 ])
 def test_every_tool_has_a_console_script_whose_help_names_its_options(name, options):
     """Its own options, and every option README.md and docs/ give it (tests/test_docs.py reads them)."""
@@ -104,6 +105,9 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
     ("colorize.predict", ["--help"], "usage: colorize-predict"),
     ("colorize.evaluate", ["--help"], "usage: colorize-evaluate"),
     ("colorize.evaluate", ["nothing.npy", "names.txt"], "colorize: error: 'nothing.npy' does not exist"),
+    ("colorize.register", ["--help"], "usage: colorize-register"),
+    ("colorize.register", ["0" * 32, "fa/ces"], "colorize: error: name='fa/ces' is invalid"),
+    ("colorize.predict", ["models:/faces", "images"], "colorize: error: model='models:/faces' is invalid"),
 ])
 def test_help_and_refused_input_answer_before_the_heavy_imports(module, args, said, tmp_path):
     """Hydra imports every plugin and callback at start-up: those of colorize import none of these, and

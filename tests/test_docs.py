@@ -27,7 +27,7 @@ from colorize.paths import CONFIG_MODULE
 from tests.conftest import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-TOOLS = ("colorize-study", "colorize-report", "colorize-predict", "colorize-evaluate")  # the others
+TOOLS = ("colorize-study", "colorize-report", "colorize-predict", "colorize-evaluate", "colorize-register")  # the others
 WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i"}  # Hydra flags that take a value
 
 

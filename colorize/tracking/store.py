@@ -302,6 +302,12 @@ class Tracker:
             raise ColorizeError(store_problem(self.uri, exc)) from None
         return TrackedRun(self._client, run.info.run_id, tolerant=True, output_dir=all_tags.get(OUTPUT_DIR_TAG))
 
+    @property
+    def client(self) -> Any:
+        """The store's MlflowClient, whose calls a Ctrl-C waits for: for the Model Registry
+        (tracking/registry.py), which has no run to go through."""
+        return self._client
+
     def tracked_run(self, run_id: str) -> TrackedRun:
         """An existing run, to log more to it."""
         return TrackedRun(self._client, run_id)
@@ -340,9 +346,10 @@ class Tracker:
         )
 
     def children(self, parent_run_id: str) -> list:
-        """The runs nested under a parent run, oldest first."""
+        """The runs nested under a parent run, oldest first (in its experiment, when the Tracker has none)."""
+        experiment_id = self.experiment_id or self._client.get_run(parent_run_id).info.experiment_id
         return self._client.search_runs(
-            [self.experiment_id],
+            [experiment_id],
             filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
             order_by=["attributes.start_time ASC"],
             max_results=5000,
