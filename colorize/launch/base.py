@@ -1,5 +1,6 @@
 """What colorize's own launchers (fused, ray) share, as Hydra's launchers each repeat it: the setup
-Hydra calls, the sweep's logging and folder, and each job's composed config."""
+Hydra calls, the sweep's logging and folder, and each job's composed config; and the one line the
+cluster launchers (ray, slurm) end a sweep with when a trial's task or job is lost."""
 
 from __future__ import annotations
 
@@ -37,3 +38,10 @@ class SweepLauncher(Launcher):
         with open_dict(config):
             config.hydra.job.id, config.hydra.job.num = job_id, idx
         return config
+
+
+def lost_trials(lost: Sequence[str]) -> str:
+    """The line that ends a sweep whose trials ended without a result (each named in `lost`); the sweep
+    callback then ends the parent run KILLED (colorize/tracking/parent_run.py)."""
+    return (f"colorize: error: {'; '.join(lost)}. The trial's run keeps its last checkpoint: "
+            "run the same command again to resume it")

@@ -40,7 +40,7 @@ from hydra.core.utils import JobReturn, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from colorize.launch.base import SweepLauncher
+from colorize.launch.base import SweepLauncher, lost_trials
 
 log = logging.getLogger("colorize")
 
@@ -133,14 +133,15 @@ class RayLauncher(SweepLauncher):
         self.start(ray)
         log.info("ray launcher: %d jobs on %s", len(job_overrides), ray.get_runtime_context().gcs_address)
         jobs = list(enumerate(job_overrides, start=initial_job_idx))
-        for idx, overrides in jobs:
-            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        shown = {idx: " ".join(filter_overrides(overrides)) for idx, overrides in jobs}
+        for idx, _ in jobs:
+            log.info("\t#%d : %s", idx, shown[idx])
 
         def submit(idx: int, overrides: Sequence[str]):
             return remote.remote(self.hydra_context, self.job_config(idx, overrides, f"ray_{idx}"),
                                  self.task_function, Singleton.get_state())
 
-        labels = [f"trial #{idx} ({' '.join(filter_overrides(overrides)) or 'defaults'})" for idx, overrides in jobs]
+        labels = [f"trial #{idx} ({shown[idx] or 'defaults'})" for idx, _ in jobs]
         return settle(ray, run_all(ray, submit, jobs), labels)
 
     def remote_function(self, ray):
@@ -215,11 +216,10 @@ def end(ray, line: str) -> None:
 def settle(ray, results: list, labels: list[str]) -> list[JobReturn]:
     """The batch's JobReturns, or -- when a trial was lost or ended in one line -- that line, which
     ends the sweep (its parent run KILLED: colorize/tracking/parent_run.py)."""
-    lost = [f"{label} ended without a result: {type(r).__name__}" for label, r in zip(labels, results)
+    lost = [f"Ray task of {label} ended without a result: {type(r).__name__}" for label, r in zip(labels, results)
             if isinstance(r, ray.exceptions.RayError)]
     if lost:
-        end(ray, f"colorize: error: Ray task of {'; '.join(lost)}. The trial's run keeps its last checkpoint: "
-                 "run the same command again to resume it")
+        end(ray, lost_trials(lost))
     exited = [r.line for r in results if isinstance(r, Exited)]
     if exited:
         end(ray, exited[0])

@@ -26,6 +26,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
 from omegaconf import OmegaConf
 
+from colorize.launch.base import lost_trials
+
 log = logging.getLogger("colorize")
 # the launcher options that go to submitit.AutoExecutor(...) rather than to update_parameters (Hydra's split)
 EXECUTOR_INIT_KEYS = frozenset({"max_num_timeout", "python"})
@@ -43,9 +45,8 @@ class SlurmLauncher(HydraSlurmLauncher):
             except submitit.core.utils.UncompletedJobError:
                 trial = " ".join(filter_overrides(job_overrides[idx - initial_job_idx]))
                 lost.append(f"SLURM job {job.job_id} (trial #{idx}: {trial}) ended {job.state} without a result")
-        if lost:  # (the sweep callback then ends the parent run KILLED: colorize/tracking/parent_run.py)
-            raise SystemExit(f"colorize: error: {'; '.join(lost)}. The trial's run keeps its last checkpoint: "
-                             "run the same command again to resume it")
+        if lost:
+            raise SystemExit(lost_trials(lost))
         return returns
 
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:

@@ -184,7 +184,9 @@ def _best_section(doc: Document, tracker: Tracker, best: Trial, out_dir: Path) -
         Paragraph(
             f"Run {best.run_id}: chosen epoch {best.best_epoch} (of {int(m.get('stopped_epoch', 0))} trained), "
             f"val MSE {m['best_val_mse']:.5f}, val 12-margin accuracy {m['best_val_margin12_accuracy']:.4f} "
-            f"(error {m['best_val_margin12_error']:.4f}), train time {m.get('train_seconds', 0):.1f} s."
+            f"(error {m['best_val_margin12_error']:.4f}), train time {m.get('train_seconds', 0):.1f} s. "
+            f"Ship it: `colorize-register {best.run_id} <name> --alias champion`, then "
+            "`colorize-predict models:/<name>@champion <images>`."
         ),
         Image(best_figure(best, "mse", out_dir / "best_mse.png").relative_to(out_dir),
               "Best configuration: MSE loss, with the chosen epoch marked"),

@@ -2,6 +2,7 @@
 
 import csv
 import math
+import re
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -81,6 +82,9 @@ def test_table_values_equal_the_metrics_in_mlflow(report, swept):
         assert row["max_epochs"] == run.data.params["trainer.max_epochs"] and row["device"] == run.data.tags["device"]
     assert {(r["preset"], r["max_epochs"]) for r in rows} == {("layers", "2"), ("lr", "1")}
     assert {r["device"] for r in rows} == {"cpu"}
+    shipped = re.search(r"Ship it: `colorize-register ([0-9a-f]{32}) <name> --alias champion`", md)[1]
+    top = max(float(r["val_margin12_accuracy"]) for r in rows if r["status"] == "finished")
+    assert [float(r["val_margin12_accuracy"]) for r in rows if r["run_id"] == shipped] == [top]  # the best run
 
 
 @pytest.mark.e2e
