@@ -52,10 +52,7 @@ def _download(run_id: str, artifact: str, uri: str, workdir: Path) -> Path:
     from colorize.tracking.store import Tracker
 
     tracker = Tracker(uri, None, create=False)  # a reading command: never creates a store
-    try:
-        tracker.get_run(run_id)
-    except Exception:
-        raise ColorizeError(f"run {run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
+    tracker.get_run(run_id)  # an unknown run: one line
     try:
         return tracker.download(run_id, artifact, workdir)
     except Exception as exc:

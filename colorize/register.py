@@ -28,10 +28,7 @@ def chosen_run(tracker: Tracker, run_id: str) -> tuple[Any, str]:
     from colorize import names
     from colorize.tracking.results import best_trial, superseded_by_reruns, trial_status
 
-    try:
-        run = tracker.get_run(run_id)
-    except Exception:
-        raise ColorizeError(f"run {run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
+    run = tracker.get_run(run_id)
     trials = tracker.children(run_id)
     if not trials:
         return run, ""

@@ -213,10 +213,7 @@ def superseded_by_reruns(runs: list) -> tuple[list, int]:
 
 def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     """A sweep's parent run, trials and curves; ColorizeError if the run id is unknown."""
-    try:
-        parent = tracker.get_run(parent_run_id)
-    except Exception:
-        raise ColorizeError(f"run {parent_run_id!r} does not exist in the MLflow store {tracker.uri!r}") from None
+    parent = tracker.get_run(parent_run_id)
     children = tracker.children(parent_run_id)
     if not children:
         raise ColorizeError(f"run {parent_run_id!r} is not a sweep parent run: it has no trials")

@@ -313,8 +313,11 @@ class Tracker:
         return TrackedRun(self._client, run_id)
 
     def get_run(self, run_id: str) -> Any:
-        """An existing run's data (params, metrics, tags) and info; MlflowException if unknown."""
-        return self._client.get_run(run_id)
+        """An existing run's data (params, metrics, tags) and info; one line if the store has no such run."""
+        try:
+            return self._client.get_run(run_id)
+        except Exception:
+            raise ColorizeError(f"run {run_id!r} does not exist in the MLflow store {self.uri!r}") from None
 
     def download(self, run_id: str, artifact: str, folder: Path) -> Path:
         """A run's artifact, copied into `folder`."""
