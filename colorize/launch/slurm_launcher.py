@@ -12,13 +12,21 @@ continues the sweep and resumes that trial from its checkpoint (colorize/trackin
 Submitting is Hydra's own (`BaseSubmititLauncher.launch`, hydra-submitit-launcher 1.4); only its
 last line, ``[j.results()[0] for j in jobs]``, differs, so `launch` repeats the executor set-up
 before it.
+
+In the job, a preemption or the time limit drawing near (SLURM's USR2, `signal_delay_s` ahead) first
+ends the trial's run KILLED with its `last.pt`, as Ctrl-C does, and only then lets submitit requeue
+the job (`__call__`); the requeued job resumes the run. submitit's own handler would stop training
+at any line -- inside a store call too -- with SystemExit (the run FAILED, so the requeued job
+started it anew), or, out of requeues (`max_num_timeout`), with an exception (the same).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
@@ -26,6 +34,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
 from omegaconf import OmegaConf
 
+from colorize.interrupts import install as install_interrupts
 from colorize.launch.base import lost_trials
 
 log = logging.getLogger("colorize")
@@ -33,7 +42,42 @@ log = logging.getLogger("colorize")
 EXECUTOR_INIT_KEYS = frozenset({"max_num_timeout", "python"})
 
 
+class Preemption:
+    """The requeue signal's handler in a trial's job: note it, then interrupt as SIGTERM does (at once,
+    or when a store call under way returns)."""
+
+    def __init__(self) -> None:
+        self.interrupter = install_interrupts()
+        self.signum = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]  # submitit's
+        self.requeue: Optional[Callable] = None  # submitit's handler: checkpoint, `scontrol requeue`, exit
+        self.seen = False
+
+    def __enter__(self) -> "Preemption":
+        handler = signal.getsignal(self.signum)
+        self.requeue = handler if callable(handler) else None
+        signal.signal(self.signum, self)
+        return self
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        self.interrupter(signum, frame)
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None or not (self.seen and self.requeue):
+            return  # a trial that ended anyway keeps its result; another error goes on
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # `scontrol requeue` ends this step with SIGTERM
+        try:
+            self.requeue(self.signum, None)  # requeued: exits
+        except Exception as exc:  # no requeue left (max_num_timeout): the sweep names the job in one line
+            raise SystemExit(f"colorize: {exc}") from None
+
+
 class SlurmLauncher(HydraSlurmLauncher):
+    def __call__(self, *args: Any) -> JobReturn:
+        """One trial, in its SLURM job (module docstring: a preemption or the time limit)."""
+        with Preemption():
+            return super().__call__(*args)
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import submitit
 

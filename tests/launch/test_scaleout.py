@@ -1,5 +1,6 @@
 """Scale-out on real engines: one Optuna study on PostgreSQL shared by 3 worker processes, runs
-logged over HTTP to an `mlflow server` on 127.0.0.1, and the shipped cluster launcher configs."""
+logged over HTTP to an `mlflow server` on 127.0.0.1 (and the best trial shipped through its Model
+Registry), and the shipped cluster launcher configs."""
 
 import os
 import subprocess
@@ -11,6 +12,9 @@ from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
 from colorize.paths import CONFIG_MODULE
+from colorize.register import main as register
+from colorize.tracking.registry import parse_model_uri, resolve
+from colorize.tracking.store import Tracker
 from tests.conftest import ROOT, start_mlflow_server, stop_process_group
 
 # one pytest-xdist worker runs the tests that share the PostgreSQL server and the SLURM cluster, one at a time
@@ -78,6 +82,13 @@ def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
     per_worker = [len([c for c in children if c.data.tags["mlflow.parentRunId"] == p.info.run_id])
                   for p in runs if "mlflow.parentRunId" not in p.data.tags]
     assert per_worker == [3, 3, 3]
+    # the best trial shipped through the server's Model Registry, and its checkpoint read back over HTTP
+    parent = next(p for p in runs if "best_run_id" in p.data.tags)
+    assert register([parent.info.run_id, "scaleout", "--alias", "champion", "--uri", mlflow_server]) == 0
+    tracker = Tracker(mlflow_server, None, create=False)
+    run_id, artifact = resolve(tracker, parse_model_uri("models:/scaleout@champion"))
+    assert (run_id, artifact) == (parent.data.tags["best_run_id"], "best.pt")
+    assert tracker.download(run_id, artifact, tmp_path / "shipped").stat().st_size > 0
 
 
 @pytest.mark.parametrize(

@@ -205,3 +205,79 @@ def test_a_scancelled_trial_ends_the_sweep_and_the_same_command_resumes_it(slurm
     last_jobs = [c.data.tags[names.SLURM_JOB_TAG] for c in children]
     ended(last_jobs)  # (their ends recorded)
     assert queued(last_jobs) == set()
+
+
+def start_sweep(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "colorize.train", "-m", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_pending(job: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30)
+        if out.stdout.strip() == "PENDING":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} was not requeued within {timeout} s")
+
+
+@pytest.mark.e2e
+def test_a_preempted_trial_is_requeued_and_resumes_its_run_within_the_same_sweep(slurm, faces, tmp_path):
+    """SLURM's preemption notice (USR2, as `scancel --signal=USR2` sends it): the run ends KILLED with
+    its last.pt, submitit requeues the job, and the requeued job resumes the run; the sweep never stops."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = [*faces_args(faces, uri, "slurm_preempt", 32, 30), "model.layers=2", "trainer.early_stopping.patience=100",
+            f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = start_sweep(args, tmp_path)
+    try:
+        job = wait_for_epoch(tmp_path / "sweep", 3, proc)
+        subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+        wait_pending(job)
+        # SLURM holds a requeued job for ~2 minutes (its BeginTime): the test's cluster lets it go at once
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+        out = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in out, out[-3000:]
+    client, parents, children = trials(uri, "slurm_preempt")
+    assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 1
+    run = children[0]
+    assert run.info.status == "FINISHED" and run.data.tags[names.SLURM_JOB_TAG] == job  # one run, one job
+    log = "".join(p.read_text() for p in (tmp_path / "sweep").glob(f".submitit/{job}/*_log.out"))
+    assert f"interrupted: resume with trainer.resume={run.info.run_id}" in log, log[-3000:]
+    resumed_at = re.search(rf"resuming interrupted run {run.info.run_id} at epoch (\d+)", log)
+    assert resumed_at and 4 <= int(resumed_at[1]) < 30, log[-3000:]  # from its last.pt, not from epoch 1
+    for key in METRICS:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == list(range(1, 31)), key
+    states = subprocess.run(["sacct", "-n", "-X", "-P", "-D", "-o", "State", "-j", job], capture_output=True,
+                            text=True, check=True, timeout=30).stdout.split()
+    assert states[0] == "REQUEUED" and states[-1] in ("COMPLETED", "RUNNING", "COMPLETING"), states
+
+
+@pytest.mark.e2e
+def test_a_trial_out_of_requeues_ends_its_run_resumable_and_the_sweep_in_one_line(slurm, faces, tmp_path):
+    """The time limit's notice with no requeue left (`max_num_timeout=0`; submitit counts any notice to
+    a 1-minute job as its time limit): the run ends KILLED, not FAILED, so the same command resumes it."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = [*faces_args(faces, uri, "slurm_timeout", 32, 30), "model.layers=2", "trainer.early_stopping.patience=100",
+            "hydra.launcher.timeout_min=1", "hydra.launcher.max_num_timeout=0", f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = start_sweep(args, tmp_path)
+    try:
+        job = wait_for_epoch(tmp_path / "sweep", 2, proc)
+        subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+        out = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    last = out.strip().splitlines()[-1]
+    assert proc.returncode != 0 and "Traceback" not in out, out[-3000:]
+    assert last.startswith(f"colorize: error: SLURM job {job} (trial #0: ") and "run the same command again" in last
+    errors = "".join(p.read_text() for p in (tmp_path / "sweep").glob(f".submitit/{job}/*_log.err"))
+    assert "colorize: Job not requeued because: timed-out too many times." in errors, errors[-3000:]
+    _, parents, children = trials(uri, "slurm_timeout")
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert [c.info.status for c in children] == ["KILLED"]  # resumable: its last.pt kept
+    assert (tmp_path / "sweep" / "0" / "last.pt").is_file()
