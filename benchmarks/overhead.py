@@ -61,6 +61,7 @@ STARTUP = {  # what a command costs before it works: the console's answer to hel
     "colorize-report --help": ["colorize.report", "--help"],
     "colorize-predict --help": ["colorize.predict", "--help"],
     "colorize-evaluate --help": ["colorize.evaluate", "--help"],
+    "colorize-register --help": ["colorize.register", "--help"],
 }
 
 
