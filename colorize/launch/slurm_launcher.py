@@ -88,10 +88,17 @@ class SlurmLauncher(HydraSlurmLauncher):
                 returns.append(job.results()[0])
             except submitit.core.utils.UncompletedJobError:
                 trial = " ".join(filter_overrides(job_overrides[idx - initial_job_idx]))
-                lost.append(f"SLURM job {job.job_id} (trial #{idx}: {trial}) ended {job.state} without a result")
+                lost.append(f"SLURM job {job.job_id} (trial #{idx}: {trial}) ended {job.state} without a result"
+                            + said(job.stderr() or ""))
         if lost:
             raise SystemExit(lost_trials(lost))
         return returns
+
+
+def said(log: str) -> str:
+    """What the trial's last one-line message in its job's log said, as `` (...)``; "" if none."""
+    lines = [line[len("colorize: "):] for line in log.splitlines() if line.startswith("colorize: ")]
+    return f" ({lines[-1].rstrip('.')})" if lines else ""
 
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
         """Hydra's submission as it is: one executor, one job array for the batch."""

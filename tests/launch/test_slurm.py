@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from colorize import names
 from colorize.cores import available_cores
+from colorize.launch.slurm_launcher import said
 from colorize.tracking.parent_run import ending_status
 from colorize.tracking.provenance import scheduler_tags
 from tests.conftest import METRICS, ROOT, run_cli, runs_in
@@ -96,6 +97,14 @@ def test_a_sweep_that_stops_on_an_error_ends_its_parent_run_resumable():
     assert ending_status(SystemExit("colorize: error: SLURM job 3_1 ... ended CANCELLED")) == "KILLED"
     assert ending_status(KeyboardInterrupt()) == "KILLED"
     assert ending_status(RuntimeError("store gone")) == "FAILED"
+
+
+def test_a_lost_job_is_named_with_the_last_thing_its_trial_said():
+    log = ("submitit WARNING - Caught signal SIGUSR2: this job is timed-out.\n"
+           "colorize: interrupted (SIGUSR2); the last checkpoint is kept\n"
+           "colorize: Job not requeued because: timed-out too many times.\nsrun: error: task 0: Exited\n")
+    assert said(log) == " (Job not requeued because: timed-out too many times)"
+    assert said("srun: error: task 0: Exited with exit code 1\n") == ""
 
 
 @pytest.mark.e2e
@@ -180,6 +189,7 @@ def test_a_scancelled_trial_ends_the_sweep_and_the_same_command_resumes_it(slurm
     assert proc.returncode != 0, out[-3000:]
     last = out.strip().splitlines()[-1]  # one line: the job, its state, its trial, what to do
     assert last.startswith(f"colorize: error: SLURM job {job} (trial #") and "ended CANCELLED" in last, out[-3000:]
+    assert "without a result (interrupted (SIGTERM); the last checkpoint is kept)." in last  # what the job said
     assert "run the same command again" in last and "Traceback" not in out, out[-3000:]
     assert ended([job]) == {job: "CANCELLED by 0"}
     client, parents, children = trials(uri, "slurm_cancel")
@@ -275,6 +285,7 @@ def test_a_trial_out_of_requeues_ends_its_run_resumable_and_the_sweep_in_one_lin
     last = out.strip().splitlines()[-1]
     assert proc.returncode != 0 and "Traceback" not in out, out[-3000:]
     assert last.startswith(f"colorize: error: SLURM job {job} (trial #0: ") and "run the same command again" in last
+    assert "without a result (Job not requeued because: timed-out too many times)." in last  # why, from its log
     errors = "".join(p.read_text() for p in (tmp_path / "sweep").glob(f".submitit/{job}/*_log.err"))
     assert "colorize: Job not requeued because: timed-out too many times." in errors, errors[-3000:]
     _, parents, children = trials(uri, "slurm_timeout")
