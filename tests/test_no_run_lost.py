@@ -203,6 +203,10 @@ def test_reading_commands_never_create_a_store(tmp_path):
     Image.new("L", (8, 8)).save(images / "0.png")
     predict = run_cli("0123456789abcdef0123456789abcdef", str(images), module="colorize.predict", cwd=tmp_path)
     assert "no MLflow store at" in one_line_error(predict)
+    registered = run_cli("models:/faces@champion", str(images), module="colorize.predict", cwd=tmp_path)
+    assert "no MLflow store at" in one_line_error(registered)
+    register = run_cli("0123456789abcdef0123456789abcdef", "faces", module="colorize.register", cwd=tmp_path)
+    assert "no MLflow store at" in one_line_error(register)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]  # no mlflow.db, no lock, no outputs
 
 
