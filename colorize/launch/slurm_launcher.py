@@ -94,12 +94,6 @@ class SlurmLauncher(HydraSlurmLauncher):
             raise SystemExit(lost_trials(lost))
         return returns
 
-
-def said(log: str) -> str:
-    """What the trial's last one-line message in its job's log said, as `` (...)``; "" if none."""
-    lines = [line[len("colorize: "):] for line in log.splitlines() if line.startswith("colorize: ")]
-    return f" ({lines[-1].rstrip('.')})" if lines else ""
-
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
         """Hydra's submission as it is: one executor, one job array for the batch."""
         import submitit
@@ -120,3 +114,9 @@ def said(log: str) -> str:
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
         return executor.map_array(self, *zip(*job_params))
+
+
+def said(log: str) -> str:
+    """What the trial's last one-line message in its job's log said, as `` (...)``; "" if none."""
+    lines = [line[len("colorize: "):] for line in log.splitlines() if line.startswith("colorize: ")]
+    return f" ({lines[-1].rstrip('.')})" if lines else ""
