@@ -63,7 +63,8 @@ def version_tags(run: Any, chosen_from: str) -> tuple[dict, str]:
     metrics, params = run.data.metrics, run.data.params
     epoch = metrics.get(names.BEST_EPOCH)
     tags = {"run_name": run.info.run_name, "model": label(params, []),
-            names.BEST_VAL_ACCURACY: metrics.get(names.BEST_VAL_ACCURACY), names.BEST_VAL_MSE: metrics.get(names.BEST_VAL_MSE),
+            names.BEST_VAL_ACCURACY: metrics.get(names.BEST_VAL_ACCURACY),
+            names.BEST_VAL_MSE: metrics.get(names.BEST_VAL_MSE),
             names.BEST_EPOCH: None if epoch is None else int(epoch), "chosen_as": chosen_from or None,
             "data": params.get("data.root", params.get("data._target_"))}
     tags = {k: v for k, v in tags.items() if v is not None}

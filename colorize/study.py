@@ -151,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_study(args)
     presets = [preset for preset, *_ in plan]
     tracker = open_store(common.tracking)  # once every preset's command is known to compose
-    from colorize.report.build import build_report
+    from colorize import names
+    from colorize.report.build import best_overall, build_report
     from colorize.tracking.progress import study_line
     from colorize.tracking.results import load_sweep
 
@@ -169,9 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep_ids.append(done)
         trials_left = sum(n for *_, n in plan[i + 1:])
         log.info("%s", study_line(i + 1, presets, trials_done, trials_left, time.perf_counter() - started))
-    out = build_report(tracker, [load_sweep(tracker, i) for i in sweep_ids], Path("outputs/report") / args.name, args.name)
+    sweeps = [load_sweep(tracker, i) for i in sweep_ids]
+    out = build_report(tracker, sweeps, Path("outputs/report") / args.name, args.name)
     print(f"study done in {time.perf_counter() - started:.0f} s: {len(sweep_ids)} presets")
     print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    best = best_overall(sweeps)
+    if best is not None:
+        accuracy = best.metrics[names.BEST_VAL_ACCURACY]
+        print(f"best: run {best.run_id} ({best.label}, val 12-margin accuracy {accuracy:.4f}); "
+              f"ship it: colorize-register {best.run_id} <name> --alias champion")
     return 0
 
 

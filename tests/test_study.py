@@ -1,5 +1,7 @@
 """`colorize-study` (colorize/study.py): the presets in one command, then their report; a rerun skips."""
 
+import re
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -51,6 +53,10 @@ def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlf
     first = run_cli(*args, module="colorize.study", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "report: outputs/report/fused/report.md" in first.stdout
+    shipped = re.search(r"^best: run ([0-9a-f]{32}) \(.*\); ship it: colorize-register \1 <name> --alias champion$",
+                        first.stdout, re.MULTILINE)
+    report = (tmp_path / "outputs/report/fused/report.md").read_text()
+    assert shipped and f"Ship it: `colorize-register {shipped[1]} " in report  # the report's best, the same run
     md = (tmp_path / "outputs/report/fused/report.md").read_text()
     assert "(sweep=layers)" in md and "(sweep=search)" in md
     client = MlflowClient(tracking_uri=mlflow_uri)
