@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -41,6 +40,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from colorize.launch.base import SweepLauncher, lost_trials
+from colorize.ports import unanswered
 
 log = logging.getLogger("colorize")
 
@@ -172,12 +172,11 @@ def check_address(address: Optional[str], timeout: float = 5.0) -> None:
     host, _, port = str(address or "").split("://", 1)[-1].rpartition(":")
     if not host or not port.isdigit():
         return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
+    why = unanswered(host, int(port), timeout)
+    if why:
         raise SystemExit(f"colorize: error: hydra.launcher.ray.init.address={address}: no Ray cluster answers "
-                         f"there ({exc.strerror or exc}); start one with `ray start --head`, or leave the "
-                         "address out to start Ray for this sweep") from None
+                         f"there ({why}); start one with `ray start --head`, or leave the "
+                         "address out to start Ray for this sweep")
 
 
 def run_all(ray, submit, jobs: list) -> list:

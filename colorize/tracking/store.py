@@ -22,6 +22,7 @@ from colorize.interrupts import uninterrupted
 from colorize.names import (EXPERIMENT_KIND_TAG, FAILURE_TAG, OPTUNA_STUDY_TAG, OUTPUT_DIR_TAG, PARENT_TAG, SWEEP_TAG,
                             TRIAL_KEY)
 from colorize.paths import creation_lock, resolve_sqlite_uri
+from colorize.ports import unanswered
 from colorize.tracking.failures import check_uri, failure_kind, recovered_ending, store_problem, write_end_file
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,10 @@ def check_database(uri: str, timeout: float = 5.0) -> None:
         raise ColorizeError(store_problem(uri, exc)) from None
     if not url.host:  # a Unix socket: the driver's own error will do
         return
-    try:
-        socket.create_connection((url.host, url.port or DB_PORTS[scheme]), timeout=timeout).close()
-    except OSError as exc:
+    why = unanswered(url.host, url.port or DB_PORTS[scheme], timeout)
+    if why:
         raise ColorizeError(f"cannot reach the database of MLflow store {url.render_as_string(hide_password=True)!r} "
-                            f"within {timeout:g} s: {exc.strerror or exc}") from None
+                            f"within {timeout:g} s: {why}")
 
 
 def default_artifact_location(uri: str) -> Optional[str]:
