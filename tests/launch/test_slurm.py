@@ -273,7 +273,9 @@ def test_a_trial_out_of_requeues_ends_its_run_resumable_and_the_sweep_in_one_lin
     a 1-minute job as its time limit): the run ends KILLED, not FAILED, so the same command resumes it."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = [*faces_args(faces, uri, "slurm_timeout", 32, 30), "model.layers=2", "trainer.early_stopping.patience=100",
-            "hydra.launcher.timeout_min=1", "hydra.launcher.max_num_timeout=0", f"hydra.sweep.dir={tmp_path}/sweep"]
+            # SLURM's own notice 5 s before the 1-minute limit, not 120 s (which is at once: CI d02b706)
+            "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5", "hydra.launcher.max_num_timeout=0",
+            f"hydra.sweep.dir={tmp_path}/sweep"]
     proc = start_sweep(args, tmp_path)
     try:
         job = wait_for_epoch(tmp_path / "sweep", 2, proc)
