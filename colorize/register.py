@@ -51,7 +51,7 @@ def check_registrable(tracker: Tracker, run: Any) -> None:
         hint = f": resume it with trainer.resume={run_id}" if status == names.KILLED else ""
         raise ColorizeError(f"run {run_id} is {status}: only a finished (or pruned) run's best.pt is "
                             f"registered{hint}")
-    if names.BEST not in {a.path for a in tracker.client.list_artifacts(run_id)}:
+    if names.BEST not in tracker.artifact_paths(run_id):
         raise ColorizeError(f"run {run_id} has no {names.BEST} artifact to register")
 
 
@@ -83,14 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--uri", default=default_store_uri(),
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     args = parser.parse_args(argv)
-    from colorize.tracking.registry import aliases_of, check_names, register
+    from colorize.tracking.registry import aliases_of, check_names, parse_run_uri, register
 
     check_names(args.name, args.alias)  # before MLflow is imported and the store opened
     from colorize import names
     from colorize.tracking.links import model_page, open_page
     from colorize.tracking.store import Tracker
 
-    run_id = args.run[len("runs:/"):].split("/")[0] if args.run.startswith("runs:/") else args.run
+    run_id = parse_run_uri(args.run).run_id if args.run.startswith("runs:/") else args.run
     tracker = Tracker(args.uri, None, create=False)  # a store that exists: this command never creates one
     run, chosen_from = chosen_run(tracker, run_id)
     check_registrable(tracker, run)

@@ -24,7 +24,7 @@ NAME = re.compile(r"^[\w.\-]+$")  # MLflow forbids / and :; @ would split a mode
 ALIAS = re.compile(r"^[\w\-]+$")  # MLflow's rule; it also reserves `latest` and v<digits>
 RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+|latest)|@(?P<alias>[^/@]+))$")
-RUN_SOURCE = re.compile(r"^runs:/(?P<run_id>[^/]+)/(?P<artifact>.+)$")
+RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(?:/(?P<artifact>.*))?$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,13 @@ class ModelRef:
 
     def __str__(self) -> str:
         return f"models:/{self.name}@{self.alias}" if self.alias else f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class RunArtifact:
+    """A parsed ``runs:/<run id>[/<artifact>]`` URI (the artifact is best.pt when the URI names none)."""
+    run_id: str
+    artifact: str = BEST
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,14 @@ def parse_model_uri(uri: str) -> ModelRef:
     return ModelRef(match["name"], match["version"], match["alias"])
 
 
+def parse_run_uri(uri: str) -> RunArtifact:
+    """``runs:/<run id>`` or ``runs:/<run id>/<artifact>``; ColorizeError otherwise."""
+    match = RUN_URI.match(uri)
+    if not match:
+        raise invalid("model", uri, "a run's artifact is runs:/<run id> or runs:/<run id>/<artifact>")
+    return RunArtifact(match["run_id"], match["artifact"] or BEST)
+
+
 def check_names(name: str, aliases: Sequence[str]) -> None:
     """One line for a model name or alias the registry would refuse, before anything is written."""
     if not NAME.match(name):
@@ -72,7 +87,7 @@ def register(tracker: Tracker, run_id: str, name: str, aliases: Sequence[str] = 
     check_names(name, aliases)
     client, source = tracker.client, f"runs:/{run_id}/{BEST}"
     try:
-        if not client.search_registered_models(f"name = '{name}'"):
+        if _find(tracker, name) is None:
             client.create_registered_model(name)
         existing = [v for v in client.search_model_versions(f"name = '{name}'") if v.source == source]
         created = not existing
@@ -89,14 +104,17 @@ def register(tracker: Tracker, run_id: str, name: str, aliases: Sequence[str] = 
 
 def aliases_of(tracker: Tracker, name: str) -> dict[str, str]:
     """A registered model's aliases and the version each points at (none for a model not registered)."""
-    if not tracker.client.search_registered_models(f"name = '{name}'"):
-        return {}
-    return {alias: str(v) for alias, v in (tracker.client.get_registered_model(name).aliases or {}).items()}
+    model = _find(tracker, name)
+    return {alias: str(v) for alias, v in (model.aliases or {}).items()} if model else {}
 
 
-def resolve(tracker: Tracker, ref: ModelRef) -> tuple[str, str]:
-    """(run id, artifact path) of the version `ref` names; one line when it does not exist."""
-    model = _registered_model(tracker, ref.name)
+def resolve(tracker: Tracker, ref: ModelRef) -> RunArtifact:
+    """The run and artifact of the version `ref` names; one line when it does not exist."""
+    model = _find(tracker, ref.name)
+    if model is None:
+        known = ", ".join(sorted(m.name for m in tracker.client.search_registered_models())) or "none"
+        raise ColorizeError(f"MLflow store {tracker.uri!r} has no registered model {ref.name!r} "
+                            f"(registered: {known})")
     # (a version number is an int from a database store, a str from a server: compared as str)
     versions = sorted(tracker.client.search_model_versions(f"name = '{ref.name}'"), key=lambda v: int(v.version))
     numbers = ", ".join(str(v.version) for v in versions) or "none"
@@ -111,16 +129,15 @@ def resolve(tracker: Tracker, ref: ModelRef) -> tuple[str, str]:
     found = next((v for v in versions if str(v.version) == wanted), None)
     if found is None:
         raise ColorizeError(f"registered model {ref.name!r} has no version {ref.version!r} (its versions: {numbers})")
-    source = RUN_SOURCE.match(found.source or "")
-    if not source:
+    source = RUN_URI.match(found.source or "")
+    if not (source and source["artifact"]):
         raise ColorizeError(f"{ref} has the source {found.source!r}, not a run's checkpoint (runs:/<run id>/"
                             "best.pt): register models with colorize-register")
-    return source["run_id"], source["artifact"]
+    return RunArtifact(source["run_id"], source["artifact"])
 
 
-def _registered_model(tracker: Tracker, name: str) -> Any:
-    found = tracker.client.search_registered_models(f"name = '{name}'") if NAME.match(name) else []
-    if not found:
-        known = ", ".join(sorted(m.name for m in tracker.client.search_registered_models())) or "none"
-        raise ColorizeError(f"MLflow store {tracker.uri!r} has no registered model {name!r} (registered: {known})")
+def _find(tracker: Tracker, name: str) -> Any:
+    """The registered model `name`, aliases included, or None (a name MLflow would refuse is none)."""
+    if not NAME.match(name) or not tracker.client.search_registered_models(f"name = '{name}'"):
+        return None
     return tracker.client.get_registered_model(name)  # (a search's results may leave the aliases out)

@@ -319,6 +319,14 @@ class Tracker:
         except Exception:
             raise ColorizeError(f"run {run_id!r} does not exist in the MLflow store {self.uri!r}") from None
 
+    def artifact_paths(self, run_id: str) -> set[str]:
+        """The paths of a run's top-level artifacts; one line if the store cannot list them."""
+        try:
+            return {a.path for a in self._client.list_artifacts(run_id)}
+        except Exception as exc:
+            raise ColorizeError(f"cannot list the artifacts of run {run_id!r} in MLflow store {self.uri!r}: "
+                                f"{_first_line(exc)}") from None
+
     def download(self, run_id: str, artifact: str, folder: Path) -> Path:
         """A run's artifact, copied into `folder`."""
         return Path(self._client.download_artifacts(run_id, artifact, str(folder)))

@@ -86,9 +86,9 @@ def test_three_workers_share_one_study_on_postgres_and_log_to_an_mlflow_server(
     parent = next(p for p in runs if "best_run_id" in p.data.tags)
     assert register([parent.info.run_id, "scaleout", "--alias", "champion", "--uri", mlflow_server]) == 0
     tracker = Tracker(mlflow_server, None, create=False)
-    run_id, artifact = resolve(tracker, parse_model_uri("models:/scaleout@champion"))
-    assert (run_id, artifact) == (parent.data.tags["best_run_id"], "best.pt")
-    assert tracker.download(run_id, artifact, tmp_path / "shipped").stat().st_size > 0
+    shipped = resolve(tracker, parse_model_uri("models:/scaleout@champion"))
+    assert (shipped.run_id, shipped.artifact) == (parent.data.tags["best_run_id"], "best.pt")
+    assert tracker.download(shipped.run_id, shipped.artifact, tmp_path / "shipped").stat().st_size > 0
 
 
 @pytest.mark.parametrize(

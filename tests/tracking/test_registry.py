@@ -4,7 +4,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from colorize.errors import ColorizeError
-from colorize.tracking.registry import ModelRef, aliases_of, check_names, parse_model_uri, register, resolve
+from colorize.tracking.registry import (ModelRef, RunArtifact, aliases_of, check_names, parse_model_uri, parse_run_uri,
+                                        register, resolve)
 from colorize.tracking.store import Tracker
 
 
@@ -22,6 +23,22 @@ def test_model_uris_name_a_version_by_number_latest_or_alias(uri, ref):
 def test_a_malformed_model_uri_is_one_line_naming_the_forms(uri):
     with pytest.raises(ColorizeError, match="is invalid: a registered model is models:/NAME/VERSION"):
         parse_model_uri(uri)
+
+
+@pytest.mark.parametrize("uri, artifact", [
+    ("runs:/0123abcd", RunArtifact("0123abcd", "best.pt")),
+    ("runs:/0123abcd/", RunArtifact("0123abcd", "best.pt")),
+    ("runs:/0123abcd/last.pt", RunArtifact("0123abcd", "last.pt")),
+    ("runs:/0123abcd/samples/epoch_1.png", RunArtifact("0123abcd", "samples/epoch_1.png")),
+])
+def test_run_uris_name_a_run_and_an_artifact_best_pt_unless_said(uri, artifact):
+    assert parse_run_uri(uri) == artifact
+
+
+@pytest.mark.parametrize("uri", ["runs:/", "runs://best.pt", "models:/faces/1", "0123abcd"])
+def test_a_malformed_run_uri_is_one_line_naming_the_forms(uri):
+    with pytest.raises(ColorizeError, match="is invalid: a run's artifact is runs:/<run id>"):
+        parse_run_uri(uri)
 
 
 @pytest.mark.parametrize("name, aliases, bad", [
@@ -72,9 +89,9 @@ def test_models_uris_resolve_to_the_run_and_its_checkpoint(store):
     tracker, (a, b) = store
     register(tracker, a, "faces", ["champion"])
     register(tracker, b, "faces")
-    assert resolve(tracker, parse_model_uri("models:/faces@champion")) == (a, "best.pt")
-    assert resolve(tracker, parse_model_uri("models:/faces/2")) == (b, "best.pt")
-    assert resolve(tracker, parse_model_uri("models:/faces/latest")) == (b, "best.pt")
+    assert resolve(tracker, parse_model_uri("models:/faces@champion")) == RunArtifact(a, "best.pt")
+    assert resolve(tracker, parse_model_uri("models:/faces/2")) == RunArtifact(b, "best.pt")
+    assert resolve(tracker, parse_model_uri("models:/faces/latest")) == RunArtifact(b, "best.pt")
 
 
 @pytest.mark.parametrize("uri, line", [
@@ -101,3 +118,13 @@ def test_a_version_another_tool_registered_is_refused_in_one_line(store):
 def test_no_model_registered_means_no_aliases(store):
     tracker, _ = store
     assert aliases_of(tracker, "faces") == {}
+
+
+def test_a_store_that_cannot_list_a_runs_artifacts_is_one_line(store, tmp_path):
+    tracker, (a, _) = store
+    assert tracker.artifact_paths(a) == {"best.pt"}
+    lost = tracker.client.create_experiment("lost", artifact_location="nosuch://bucket/artifacts")
+    run_id = tracker.client.create_run(lost).info.run_id
+    with pytest.raises(ColorizeError) as err:
+        tracker.artifact_paths(run_id)
+    assert f"cannot list the artifacts of run '{run_id}'" in str(err.value) and "\n" not in str(err.value)
