@@ -26,7 +26,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
@@ -81,6 +81,7 @@ class SlurmLauncher(HydraSlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import submitit
 
+        check_time_limit(self.params)
         jobs = self._submit(job_overrides, initial_job_idx)
         returns, lost = [], []
         for idx, job in enumerate(jobs, start=initial_job_idx):
@@ -114,6 +115,17 @@ class SlurmLauncher(HydraSlurmLauncher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
         return executor.map_array(self, *zip(*job_params))
+
+
+def check_time_limit(params: Mapping[str, Any]) -> None:
+    """One line, before anything is submitted, for a time limit SLURM's notice (`signal_delay_s` ahead
+    of it) would reach as the job starts: each attempt would stop at once, and the trial never train."""
+    minutes, delay = params.get("timeout_min"), params.get("signal_delay_s")
+    if minutes is not None and delay is not None and minutes * 60 <= delay:
+        raise SystemExit(f"colorize: error: hydra.launcher.timeout_min={minutes} is invalid: SLURM warns a job "
+                         f"hydra.launcher.signal_delay_s={delay} s before its time limit, so every trial would "
+                         f"be stopped as it starts; give more than {delay / 60:g} minutes, or a shorter "
+                         "signal_delay_s")
 
 
 def said(log: str) -> str:

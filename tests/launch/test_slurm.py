@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from colorize import names
 from colorize.cores import available_cores
-from colorize.launch.slurm_launcher import said
+from colorize.launch.slurm_launcher import check_time_limit, said
 from colorize.tracking.parent_run import ending_status
 from colorize.tracking.provenance import scheduler_tags
 from tests.conftest import METRICS, ROOT, run_cli, runs_in
@@ -294,3 +294,31 @@ def test_a_trial_out_of_requeues_ends_its_run_resumable_and_the_sweep_in_one_lin
     assert [p.info.status for p in parents] == ["KILLED"]
     assert [c.info.status for c in children] == ["KILLED"]  # resumable: its last.pt kept
     assert (tmp_path / "sweep" / "0" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("minutes, delay, ok", [(1, 5, True), (3, 120, True), (2, 120, False), (1, 120, False)])
+def test_a_time_limit_within_slurms_notice_is_refused_before_submitting(minutes, delay, ok):
+    params = {"timeout_min": minutes, "signal_delay_s": delay}
+    if ok:
+        check_time_limit(params)
+        return
+    with pytest.raises(SystemExit) as err:
+        check_time_limit(params)
+    line = str(err.value)
+    assert line.startswith(f"colorize: error: hydra.launcher.timeout_min={minutes} is invalid: ") and "\n" not in line
+    assert f"signal_delay_s={delay} s before its time limit" in line and "more than 2 minutes" in line
+
+
+@pytest.mark.e2e
+def test_a_sweep_with_such_a_time_limit_submits_nothing_and_says_so_in_one_line(tmp_path):
+    """No cluster needed: the line comes before sbatch would run."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli("-m", "model.layers=1,2", "data.limit=8", "trainer.max_epochs=1", LAUNCHER,
+                   "hydra.launcher.timeout_min=1", f"tracking.uri={uri}", "tracking.experiment=short",
+                   f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert last.startswith("colorize: error: hydra.launcher.timeout_min=1 is invalid"), proc.stdout + proc.stderr
+    assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing submitted
+    _, parents, children = trials(uri, "short")
+    assert children == [] and [p.info.status for p in parents] == ["KILLED"]  # as any sweep stopped in one line
