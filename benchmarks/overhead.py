@@ -75,4 +75,12 @@ def startup(repeats: int) -> list[Row]:
             cmd = [sys.executable, "-m", module, *args, *hydra_dir]
             samples = [timed(lambda: subprocess.run(cmd, cwd=tmp, capture_output=True)) for _ in range(repeats)]
             rows.append(Row("startup", case, statistics.median(samples), "s", samples, "exits before any data"))
+        # the least a training process costs (most end-to-end tests start several): imports, the store,
+        # one epoch on 8 bundled tiles, its checkpoints and samples figure
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        cmd = [sys.executable, "-m", "colorize.train", "data.limit=8", "trainer.max_epochs=1", f"tracking.uri={uri}"]
+        samples = [timed(lambda: subprocess.run([*cmd, f"hydra.run.dir={tmp}/least{i}"], cwd=tmp, check=True,
+                                                capture_output=True)) for i in range(repeats)]
+        rows.append(Row("startup", "a 1-epoch run on 8 tiles", statistics.median(samples), "s", samples,
+                        "imports, store, 1 epoch, checkpoints, samples.png"))
     return rows

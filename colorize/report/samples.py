@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from torch import Tensor  # noqa: E402
+from colorize.training.metrics import to_uint8
 
-from colorize.training.metrics import to_uint8  # noqa: E402
+# Drawn with Pillow, not matplotlib: every run draws its samples.png as it ends, and matplotlib's
+# import and layout cost each run process about a second (benchmarks/overhead.py: startup).
+GAP, PAD, FONT_SIZE = 4, 8, 12
 
 
 SAMPLE_ARRAYS = "samples.npz"
@@ -33,24 +33,27 @@ def save_sample_arrays(gray: Tensor, pred: Tensor, target: Tensor, path: Path) -
 def faces_figure(rows: list[tuple[str, np.ndarray]], gray: np.ndarray, target: np.ndarray, path: Path,
                  title: str = "") -> Path:
     """The same images across runs: the gray input, one row of predictions per run (`rows`: label,
-    uint8 N x H x W x 3), and the target."""
-    grid = [("gray input", gray[..., 0])] + rows + [("target", target)]
-    n = gray.shape[0]
-    fig, axes = plt.subplots(len(grid), n, figsize=(1.4 * n + 1.2, 1.45 * len(grid)), squeeze=False)
-    for r, (label, images) in enumerate(grid):
-        for c in range(n):
-            ax = axes[r][c]
-            ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    uint8 N x H x W x 3), and the target; a label left of each row, the title above."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    grid = [("gray input", np.repeat(gray, 3, axis=-1))] + rows + [("target", target)]
+    n, h, w = gray.shape[:3]
+    font = ImageFont.load_default(FONT_SIZE)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max(measure.textlength(label, font=font) for label, _ in grid)
+    left, top = PAD + int(label_w) + PAD, PAD + (2 * FONT_SIZE if title else 0)
+    width = max(left + n * (w + GAP) - GAP + PAD, PAD + int(measure.textlength(title, font=font)) + PAD)
+    canvas = Image.new("RGB", (width, top + len(grid) * (h + GAP) - GAP + PAD), "white")
+    draw = ImageDraw.Draw(canvas)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        draw.text((canvas.width // 2, PAD), title, fill="black", font=font, anchor="mt")
+    for r, (label, images) in enumerate(grid):
+        y = top + r * (h + GAP)
+        draw.text((left - PAD, y + h // 2), label, fill="black", font=font, anchor="rm")
+        for c in range(n):
+            canvas.paste(Image.fromarray(np.ascontiguousarray(images[c])), (left + c * (w + GAP), y))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    canvas.save(path)
     return path
 
 

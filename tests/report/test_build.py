@@ -12,12 +12,13 @@ from tests.conftest import run_cli
 EXPERIMENT = "report"
 
 
-def assert_drawn(path):
-    """A real figure: a PNG of a readable size with something drawn on it (not one flat colour)."""
+def assert_drawn(path, least=(600, 250)):
+    """A real figure: a PNG of a readable size with something drawn on it (not one flat colour). A
+    samples figure shows its images pixel for pixel (80 x 80 faces): `least` is its smallest size."""
     from PIL import Image, ImageStat
 
     with Image.open(path) as im:
-        assert im.format == "PNG" and im.width >= 600 and im.height >= 250, (path.name, im.size)
+        assert im.format == "PNG" and im.width >= least[0] and im.height >= least[1], (path.name, im.size)
         rgb = im.convert("RGB")
         assert len(rgb.getcolors(maxcolors=1 << 20) or ()) > 50, path.name  # lines, text, faces: many colours
         assert max(ImageStat.Stat(rgb).stddev) > 10, path.name
@@ -47,8 +48,9 @@ def report(swept, mlflow_uri, tmp_path_factory):
 
 @pytest.mark.e2e
 def test_report_writes_figures_grid_and_documents(report):
-    for name in ("layers_curves.png", "lr_curves.png", "best_mse.png", "best_margin12.png", "best_samples.png"):
+    for name in ("layers_curves.png", "lr_curves.png", "best_mse.png", "best_margin12.png"):
         assert_drawn(report / name)
+    assert_drawn(report / "best_samples.png", least=(6 * 80, 3 * 80))  # trainer.num_samples=6 faces, 3 rows
     md = (report / "report.md").read_text()
     for section in ("## Number of conv layers (sweep=layers)", "## Learning rate (sweep=lr)", "## Best configuration"):
         assert section in md
