@@ -45,11 +45,12 @@ def faces_figure(rows: list[tuple[str, np.ndarray]], gray: np.ndarray, target: n
     width = max(left + n * (w + GAP) - GAP + PAD, PAD + int(measure.textlength(title, font=font)) + PAD)
     canvas = Image.new("RGB", (width, top + len(grid) * (h + GAP) - GAP + PAD), "white")
     draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((canvas.width // 2, PAD), title, fill="black", font=font, anchor="mt")
+    if title:  # centred above (placed by its box: a Pillow without FreeType has no text anchors)
+        draw.text(((canvas.width - draw.textlength(title, font=font)) // 2, PAD), title, fill="black", font=font)
     for r, (label, images) in enumerate(grid):
         y = top + r * (h + GAP)
-        draw.text((left - PAD, y + h // 2), label, fill="black", font=font, anchor="rm")
+        _, top_px, right, bottom = draw.textbbox((0, 0), label, font=font)
+        draw.text((left - PAD - right, y + (h - top_px - bottom) // 2), label, fill="black", font=font)
         for c in range(n):
             canvas.paste(Image.fromarray(np.ascontiguousarray(images[c])), (left + c * (w + GAP), y))
     path.parent.mkdir(parents=True, exist_ok=True)
