@@ -1,11 +1,11 @@
 """`python -m colorize.predict MODEL IMAGES`: colorize a folder into the course's submission format.
 
-MODEL is an MLflow run id, a ``runs:/<run id>/best.pt`` URI, a registered model's version
-(``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME/latest``: colorize-register
-writes them) or a checkpoint path; several MODELs are an ensemble (their predictions averaged
-before rounding). IMAGES is a folder of gray or colour images (colour is converted to gray). Writes
-``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the
-same order).
+MODEL is an MLflow run id (a sweep's parent run stands for its best trial), a
+``runs:/<run id>/best.pt`` URI, a registered model's version (``models:/NAME@ALIAS``,
+``models:/NAME/VERSION`` or ``models:/NAME/latest``: colorize-register writes them) or a checkpoint
+path; several MODELs are an ensemble (their predictions averaged before rounding). IMAGES is a
+folder of gray or colour images (colour is converted to gray). Writes ``estimations.npy`` (uint8,
+N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same order).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.errors import ColorizeError
+from colorize.names import BEST
 from colorize.paths import default_store_uri
 
 # torch, NumPy and MLflow load once the arguments have passed argparse: --help answers at once
@@ -44,12 +45,19 @@ def parse_model(model: str) -> Any:
 def resolve_checkpoint(source: Any, tracker: Any, workdir: Path) -> Path:
     """A local checkpoint for what parse_model gave: a registered version's or a run's artifact is
     downloaded from the store into `workdir`."""
-    from colorize.tracking.registry import ModelRef, resolve
+    from colorize.tracking.registry import ModelRef, RunArtifact, resolve
+    from colorize.tracking.results import run_or_best_trial
 
     if isinstance(source, Path):
         return source
     artifact = resolve(tracker, source) if isinstance(source, ModelRef) else source
-    tracker.get_run(artifact.run_id)  # an unknown run: one line
+    if artifact.artifact == BEST:  # a sweep's parent run stands for its best trial (an unknown run: one line)
+        run, how = run_or_best_trial(tracker, artifact.run_id)
+        if how:
+            print(f"model {artifact.run_id}: {how}, run {run.info.run_id}")
+            artifact = RunArtifact(run.info.run_id)
+    else:
+        tracker.get_run(artifact.run_id)  # an unknown run: one line
     try:
         return tracker.download(artifact.run_id, artifact.artifact, workdir)
     except Exception as exc:
@@ -84,8 +92,8 @@ def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-predict", __doc__)
-    parser.add_argument("model", nargs="+", help="MLflow run id, runs:/<run id>/best.pt, models:/NAME@ALIAS or "
-                        "/VERSION, or checkpoint path; several are averaged (an ensemble)")
+    parser.add_argument("model", nargs="+", help="MLflow run id (a sweep's: its best trial), runs:/<run id>/best.pt, "
+                        "models:/NAME@ALIAS or /VERSION, or checkpoint path; several are averaged (an ensemble)")
     parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
     parser.add_argument("--uri", default=default_store_uri(),

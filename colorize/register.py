@@ -23,24 +23,6 @@ if TYPE_CHECKING:
 # MLflow loads once the arguments have passed argparse: --help answers at once
 
 
-def chosen_run(tracker: Tracker, run_id: str) -> tuple[Any, str]:
-    """The run to register, and how it was chosen ("" for the run itself; a sweep's best trial)."""
-    from colorize import names
-    from colorize.tracking.results import best_trial, superseded_by_reruns, trial_status
-
-    run = tracker.get_run(run_id)
-    trials = tracker.children(run_id)
-    if not trials:
-        return run, ""
-    trials, _ = superseded_by_reruns(trials)
-    best = best_trial(trials, trial_status, lambda r: r.data.metrics.get(names.OBJECTIVE))
-    preset = run.data.tags.get(names.SWEEP_TAG, "multirun")
-    if best is None:
-        raise ColorizeError(f"sweep {run_id} ({preset}) has no scored trial to register: every one of its "
-                            f"{len(trials)} trials diverged, failed or is unfinished")
-    return best, f"the best of the {len(trials)} trials of sweep {run_id} ({preset})"
-
-
 def check_registrable(tracker: Tracker, run: Any) -> None:
     """A scored run (finished, or pruned) with a best.pt; one line otherwise."""
     from colorize import names
@@ -88,11 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_names(args.name, args.alias)  # before MLflow is imported and the store opened
     from colorize import names
     from colorize.tracking.links import model_page, open_page
+    from colorize.tracking.results import run_or_best_trial
     from colorize.tracking.store import Tracker
 
     run_id = parse_run_uri(args.run).run_id if args.run.startswith("runs:/") else args.run
     tracker = Tracker(args.uri, None, create=False)  # a store that exists: this command never creates one
-    run, chosen_from = chosen_run(tracker, run_id)
+    run, chosen_from = run_or_best_trial(tracker, run_id)
     check_registrable(tracker, run)
     before = aliases_of(tracker, args.name)
     tags, description = version_tags(run, chosen_from)

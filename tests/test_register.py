@@ -67,6 +67,17 @@ def test_a_sweeps_best_trial_is_registered_and_predicts_as_its_run(sweep, faces,
 
 
 @pytest.mark.e2e
+def test_a_sweeps_parent_run_predicts_as_its_best_trial_and_says_which(sweep, faces, mlflow_uri, tmp_path, capsys):
+    _, parent, _ = sweep
+    best = parent.data.tags["best_run_id"]  # the sweep summary's pick
+    by_parent = estimations(tmp_path, faces, mlflow_uri, parent.info.run_id)
+    assert f"model {parent.info.run_id}: the best of the 3 trials of sweep {parent.info.run_id} (multirun), " \
+           f"run {best}" in capsys.readouterr().out
+    assert np.array_equal(by_parent, estimations(tmp_path, faces, mlflow_uri, best))
+    assert f"model {best}:" not in capsys.readouterr().out  # a trial is itself
+
+
+@pytest.mark.e2e
 def test_a_new_champion_moves_the_alias_and_the_old_version_stays(sweep, mlflow_uri, capsys):
     _, parent, trials = sweep
     finished = sorted((t for t in trials if t.info.status == "FINISHED"), key=lambda t: t.data.metrics[names.OBJECTIVE])

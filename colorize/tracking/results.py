@@ -29,6 +29,23 @@ def trial_status(run: Any) -> str:
     return run.info.status.lower()
 
 
+def run_or_best_trial(tracker: Tracker, run_id: str) -> tuple[Any, str]:
+    """The run `run_id` names, or, for a sweep's parent run, its best trial by the sweep summary's rule
+    (:func:`best_trial`, after :func:`superseded_by_reruns`), and how it was chosen ("" for the run
+    itself). One line for an unknown run, or a sweep with no scored trial."""
+    run = tracker.get_run(run_id)
+    trials = tracker.children(run_id)
+    if not trials:
+        return run, ""
+    trials, _ = superseded_by_reruns(trials)
+    best = best_trial(trials, trial_status, lambda r: r.data.metrics.get(OBJECTIVE))
+    preset = run.data.tags.get(names.SWEEP_TAG, "multirun")
+    if best is None:
+        raise ColorizeError(f"sweep {run_id} ({preset}) has no scored trial: every one of its {len(trials)} "
+                            "trials diverged, failed or is unfinished")
+    return best, f"the best of the {len(trials)} trials of sweep {run_id} ({preset})"
+
+
 def swept_keys(runs: list) -> list[str]:
     """The params whose values differ between the runs of a sweep (its swept axes)."""
     keys = sorted({k for r in runs for k in r.data.params})
