@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from colorize import names
     from colorize.report.build import best_overall, build_report
     from colorize.tracking.progress import study_line
+    from colorize.tracking.registry import ship_command
     from colorize.tracking.results import load_sweep
 
     sweep_ids, trials_done = [], 0
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if best is not None:
         accuracy = best.metrics[names.BEST_VAL_ACCURACY]
         print(f"best: run {best.run_id} ({best.label}, val 12-margin accuracy {accuracy:.4f}); "
-              f"ship it: colorize-register {best.run_id} <name> --alias champion")
+              f"ship it: {ship_command(best.run_id)}")
     return 0
 
 

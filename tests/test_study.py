@@ -55,9 +55,8 @@ def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlf
     assert "report: outputs/report/fused/report.md" in first.stdout
     shipped = re.search(r"^best: run ([0-9a-f]{32}) \(.*\); ship it: colorize-register \1 <name> --alias champion$",
                         first.stdout, re.MULTILINE)
-    report = (tmp_path / "outputs/report/fused/report.md").read_text()
-    assert shipped and f"Ship it: `colorize-register {shipped[1]} " in report  # the report's best, the same run
     md = (tmp_path / "outputs/report/fused/report.md").read_text()
+    assert shipped and f"Ship it: `colorize-register {shipped[1]} " in md  # the report's best, the same run
     assert "(sweep=layers)" in md and "(sweep=search)" in md
     client = MlflowClient(tracking_uri=mlflow_uri)
     exp = client.get_experiment_by_name("study-fused")

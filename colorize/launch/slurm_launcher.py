@@ -34,6 +34,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
 from omegaconf import OmegaConf
 
+from colorize.errors import invalid
 from colorize.interrupts import install as install_interrupts
 from colorize.launch.base import lost_trials
 
@@ -122,10 +123,11 @@ def check_time_limit(params: Mapping[str, Any]) -> None:
     of it) would reach as the job starts: each attempt would stop at once, and the trial never train."""
     minutes, delay = params.get("timeout_min"), params.get("signal_delay_s")
     if minutes is not None and delay is not None and minutes * 60 <= delay:
-        raise SystemExit(f"colorize: error: hydra.launcher.timeout_min={minutes} is invalid: SLURM warns a job "
-                         f"hydra.launcher.signal_delay_s={delay} s before its time limit, so every trial would "
-                         f"be stopped as it starts; give more than {delay / 60:g} minutes, or a shorter "
-                         "signal_delay_s")
+        why = invalid("hydra.launcher.timeout_min", minutes,
+                      f"SLURM warns a job hydra.launcher.signal_delay_s={delay} s before its time limit, so every "
+                      f"trial would be stopped as it starts; give more than {delay / 60:g} minutes, or a shorter "
+                      "signal_delay_s")
+        raise SystemExit(f"colorize: error: {why}")
 
 
 def said(log: str) -> str:

@@ -16,6 +16,7 @@ from colorize.report.document import Document, Heading, Image, Paragraph, Table
 from colorize.report.figures import TITLES, best_figure, comparison_figure
 from colorize.report.findings import findings
 from colorize.report.samples import SAMPLE_ARRAYS, faces_figure
+from colorize.tracking.registry import ship_command
 from colorize.tracking.results import Configuration, Sweep, Trial, best_trial, configurations
 from colorize.tables import records_csv
 from colorize.tracking.store import Tracker
@@ -185,7 +186,7 @@ def _best_section(doc: Document, tracker: Tracker, best: Trial, out_dir: Path) -
             f"Run {best.run_id}: chosen epoch {best.best_epoch} (of {int(m.get('stopped_epoch', 0))} trained), "
             f"val MSE {m['best_val_mse']:.5f}, val 12-margin accuracy {m['best_val_margin12_accuracy']:.4f} "
             f"(error {m['best_val_margin12_error']:.4f}), train time {m.get('train_seconds', 0):.1f} s. "
-            f"Ship it: `colorize-register {best.run_id} <name> --alias champion`, then "
+            f"Ship it: `{ship_command(best.run_id)}`, then "
             "`colorize-predict models:/<name>@champion <images>`."
         ),
         Image(best_figure(best, "mse", out_dir / "best_mse.png").relative_to(out_dir),

@@ -40,13 +40,14 @@ def faces_figure(rows: list[tuple[str, np.ndarray]], gray: np.ndarray, target: n
     n, h, w = gray.shape[:3]
     font = ImageFont.load_default(FONT_SIZE)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    label_w = max(measure.textlength(label, font=font) for label, _ in grid)
+    label_w, title_w = (max(measure.textlength(label, font=font) for label, _ in grid),
+                        measure.textlength(title, font=font))
     left, top = PAD + int(label_w) + PAD, PAD + (2 * FONT_SIZE if title else 0)
-    width = max(left + n * (w + GAP) - GAP + PAD, PAD + int(measure.textlength(title, font=font)) + PAD)
+    width = max(left + n * (w + GAP) - GAP + PAD, PAD + int(title_w) + PAD)
     canvas = Image.new("RGB", (width, top + len(grid) * (h + GAP) - GAP + PAD), "white")
     draw = ImageDraw.Draw(canvas)
     if title:  # centred above (placed by its box: a Pillow without FreeType has no text anchors)
-        draw.text(((canvas.width - draw.textlength(title, font=font)) // 2, PAD), title, fill="black", font=font)
+        draw.text(((canvas.width - title_w) // 2, PAD), title, fill="black", font=font)
     for r, (label, images) in enumerate(grid):
         y = top + r * (h + GAP)
         _, top_px, right, bottom = draw.textbbox((0, 0), label, font=font)

@@ -70,6 +70,11 @@ def parse_run_uri(uri: str) -> RunArtifact:
     return RunArtifact(match["run_id"], match["artifact"] or BEST)
 
 
+def ship_command(run_id: str) -> str:
+    """How to ship a run (the report's and colorize-study's last word on their best run)."""
+    return f"colorize-register {run_id} <name> --alias champion"
+
+
 def check_names(name: str, aliases: Sequence[str]) -> None:
     """One line for a model name or alias the registry would refuse, before anything is written."""
     if not NAME.match(name):
