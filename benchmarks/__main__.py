@@ -1,7 +1,8 @@
 """Run the benchmark suite, print a table and write outputs/benchmarks/results.json.
 
     python -m benchmarks                 # everything, medians of 3 runs
-    python -m benchmarks --only sweep    # one benchmark (epoch conv compile tuning overhead startup sweep pruning trial study gpu)
+    python -m benchmarks --only sweep    # one benchmark: epoch conv compile tuning overhead startup sweep
+                                         # pruning trial study gpu
 """
 
 from __future__ import annotations

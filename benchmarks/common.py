@@ -75,7 +75,8 @@ def machine() -> str:
     cpu = cpu_name()
 
     c = cpu_class()
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python {platform.python_version()}; "
+    cores = len(os.sched_getaffinity(0))
+    return (f"{cpu}, {cores} cores, torch {torch.__version__}, Python {platform.python_version()}; "
             f"ISA {c['isa']} (ONEDNN_MAX_CPU_ISA {c['onednn_max_cpu_isa']}), native bf16 {c['native_bf16']}, "
             f"mkldnn bf16 {c['mkldnn_bf16_supported']}")
 

@@ -13,8 +13,10 @@ from colorize.config import model_of
 from colorize.data.faces import load_faces
 
 from colorize.paths import faces_root
+from colorize.training.device_images import DeviceImages
+from colorize.training.epoch import train_epoch
+from colorize.training.options import FitOptions
 from colorize.training.precision import bf16_is_native, probe
-from colorize.training.loop import DeviceImages, FitOptions, train_epoch
 
 BF16_NET = "2-conv k5 c16 +tanh"
 NETS = {  # the study's 1-, 2- and 4-conv nets (2-conv/16/k5/tanh is the report's best)
@@ -65,7 +67,8 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
             opt3 = torch.optim.SGD(half.parameters(), lr=lr)
         t_ours, t_theirs, t_bf16 = [], [], []
         for r in range(repeats):  # interleaved, same process
-            t_ours.append(timed(lambda: train_epoch(ours, opt, train, gen, r + 1, FitOptions(1, batch_size, progress=False))))
+            options = FitOptions(1, batch_size, progress=False)
+            t_ours.append(timed(lambda: train_epoch(ours, opt, train, gen, r + 1, options)))
             t_theirs.append(timed(lambda: starter_epoch(theirs, opt2, starter_set, batch_size, r)))
             if with_bf16:
                 t_bf16.append(timed(lambda: train_epoch(half, opt3, train, gen, r + 1,
@@ -75,7 +78,8 @@ def epoch_times(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row
         gflops = conv_flops_per_image(ours) * n / med_ours / 1e9
         rows += [
             Row("epoch", f"{name}: colorize loop", med_ours, "s/epoch", t_ours, f"{n / med_ours:.0f} images/s"),
-            Row("epoch", f"{name}: starter-style loop", med_theirs, "s/epoch", t_theirs, f"{n / med_theirs:.0f} images/s"),
+            Row("epoch", f"{name}: starter-style loop", med_theirs, "s/epoch", t_theirs,
+                f"{n / med_theirs:.0f} images/s"),
             Row("epoch", f"{name}: speed-up", med_theirs / med_ours, "x", note="same process, interleaved"),
             Row("flops", f"{name}: achieved", gflops, "GFLOP/s", note=f"{100 * gflops / peak:.0f}% of matmul"),
         ]
@@ -123,7 +127,8 @@ def compiled(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row]:
     samples: dict[str, list[float]] = {"eager": [], "compiled": []}
     for r in range(repeats):  # interleaved
         for mode, (net, opt) in models.items():
-            samples[mode].append(timed(lambda: train_epoch(net, opt, train, gen, r + 1, FitOptions(1, batch_size, progress=False))))
+            options = FitOptions(1, batch_size, progress=False)
+            samples[mode].append(timed(lambda: train_epoch(net, opt, train, gen, r + 1, options)))
     eager, comp = statistics.median(samples["eager"]), statistics.median(samples["compiled"])
     return [
         Row("compile", f"{BF16_NET}: eager", eager, "s/epoch", samples["eager"]),

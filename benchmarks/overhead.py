@@ -20,7 +20,9 @@ BARE = textwrap.dedent("""
     from colorize.data.faces import load_faces
     from colorize.config import model_of
     from colorize.training.runtime import seed_everything
-    from colorize.training.loop import DeviceImages, FitOptions, evaluate, train_epoch
+    from colorize.training.device_images import DeviceImages
+    from colorize.training.epoch import evaluate, train_epoch
+    from colorize.training.options import FitOptions
     gen = seed_everything(0)
     splits = load_faces({root!r})
     train = DeviceImages.from_set(splits.train, torch.device("cpu"))

@@ -23,8 +23,10 @@ from colorize.data.faces import load_faces
 from colorize.models import describe
 from colorize.paths import CONFIG_MODULE, faces_root
 from colorize.tracking.progress import sweep_axes
+from colorize.training.device_images import DeviceImages
+from colorize.training.epoch import Diverged, evaluate, train_epoch
+from colorize.training.options import FitOptions
 from colorize.training.runtime import seed_everything
-from colorize.training.loop import DeviceImages, Diverged, FitOptions, evaluate, train_epoch
 
 GRID_PRESETS = ("layers", "kernel_size", "kernels", "lr", "further")
 FIXED_COST_S = 1.1  # per trial, `--only trial` with the data cache on
@@ -56,7 +58,8 @@ def study_epochs(repeats: int) -> list[Row]:
             optimizer = build(cfg.optimizer)(model.parameters())
             start = time.perf_counter()
             try:
-                train_epoch(model, optimizer, train, generator, 1, FitOptions(1, cfg.trainer.batch_size, progress=False))
+                options = FitOptions(1, cfg.trainer.batch_size, progress=False)
+                train_epoch(model, optimizer, train, generator, 1, options)
             except Diverged:  # diverged (lr 1): the trial stops in its first epoch all the same
                 pass
             evaluate(model, val)

@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--over", type=float, default=25.0, help="list the tests longer than this (s)")
     args = parser.parse_args(argv)
+    if not args.file.is_file():
+        parser.error(f"no timeline at {args.file}: record one with "
+                     f"`SUITE_TIMELINE={args.file} python -m pytest -n 2 -p benchmarks.suite_timeline`")
     lines = [json.loads(text) for text in args.file.read_text().splitlines() if text]
+    if not lines:
+        parser.error(f"the timeline {args.file} is empty: its pytest session recorded no test")
     for worker, tests in sorted(spans(lines).items()):
         tests.sort()
         busy = sum(end - start for start, end, _ in tests)

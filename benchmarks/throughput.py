@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"skipped: {', '.join(NOT_BUILT)} (not built yet)" + (f"; {', '.join(skipped)} (CUDA only)" if skipped else ""))
+    cuda_only = f"; {', '.join(skipped)} (CUDA only)" if skipped else ""
+    print(f"skipped: {', '.join(NOT_BUILT)} (not built yet){cuda_only}")
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")

@@ -46,7 +46,8 @@ def trial_cost(repeats: int, trials: int = 10) -> list[Row]:
                     walls[mode].append(run_cli([
                         "-m", f"trainer.seed=range(0,{trials})", "trainer.max_epochs=1", "data=faces",
                         f"data.root={faces_root()}", f"data.limit={limit or 'null'}",
-                        f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"hydra.sweep.dir={tmp}/{experiment}",
+                        f"tracking.uri={uri}", f"tracking.experiment={experiment}",
+                        f"hydra.sweep.dir={tmp}/{experiment}",
                     ], env={"COLORIZE_DATA_CACHE": size}))
                     samples[mode].append(fixed_cost_per_trial(uri, experiment))
         scale = f"{limit} faces per split" if limit else "full faces (4,500 train / 2,000 val)"
@@ -56,5 +57,6 @@ def trial_cost(repeats: int, trials: int = 10) -> list[Row]:
                             samples[mode], f"{trials} one-epoch trials in one process; median sweep wall "
                             f"{statistics.median(walls[mode]):.1f} s"))
         off, on = statistics.median(samples["off"]), statistics.median(samples["on"])
-        rows.append(Row("trial", f"data cache saves, {scale}", off - on, "s/trial", note=f"{off / on:.2f}x less fixed cost"))
+        rows.append(Row("trial", f"data cache saves, {scale}", off - on, "s/trial",
+                        note=f"{off / on:.2f}x less fixed cost"))
     return rows

@@ -19,7 +19,9 @@ SCRIPT = textwrap.dedent("""
     from colorize.data.faces import load_faces
     from colorize.config import model_of
     from colorize.training.runtime import seed_everything
-    from colorize.training.loop import DeviceImages, FitOptions, train_epoch
+    from colorize.training.device_images import DeviceImages
+    from colorize.training.epoch import train_epoch
+    from colorize.training.options import FitOptions
     gen = seed_everything(0)
     train = DeviceImages.from_set(load_faces({root!r}).train, torch.device("cpu"))
     model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)

@@ -22,11 +22,14 @@ from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samp
 from colorize.tracking.attempts import NEW, SKIP, Attempt, decide, fingerprint, open_run
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.store import Tracker, TrackedRun, flatten, owner_tags
+from colorize.training.callback import CallbackContext, TrainState
 from colorize.training.checkpoint import BEST, LAST, save_checkpoint
+from colorize.training.device_images import DeviceImages
 from colorize.training.early_stopping import EarlyStopping
+from colorize.training.epoch import Diverged
 from colorize.training.graphs import use_cuda_graphs
-from colorize.training.loop import (CallbackContext, DeviceImages, Diverged, FitOptions, FitResult, Member, TrainState,
-                                    fit_group)
+from colorize.training.loop import FitResult, Member, fit_group
+from colorize.training.options import FitOptions
 from colorize.training.precision import resolve_precision
 from colorize.training.runtime import resolve_num_threads, seed_everything, select_device
 

@@ -7,8 +7,8 @@ knobs; Hydra overrides (`hydra/launcher=joblib`) too, except sweeper settings
 (`hydra.sweeper.n_trials=...`), which only the Optuna preset gets. `--search-override KEY=VALUE`
 gives the search preset its own budget (it replaces the common override with that key). Options and
 overrides mix in any order. `--seeds N` runs every configuration of the grid presets with seeds
-0..N-1 (the report shows their mean, spread and n). A line after each preset says what is done and the ETA. Re-running the
-same command skips the presets already completed with the same settings.
+0..N-1 (the report shows their mean, spread and n). A line after each preset says what is done and
+the ETA. Re-running the same command skips the presets already completed with the same settings.
 
     python -m colorize.study data=faces trainer.max_epochs=20
     python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3

@@ -112,7 +112,8 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
 def test_help_and_refused_input_answer_before_the_heavy_imports(module, args, said, tmp_path):
     """Hydra imports every plugin and callback at start-up: those of colorize import none of these, and
     each command imports them once its input has passed its checks (so none is opened or created)."""
-    hydra_dirs = [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"] if module.endswith("train") else []
+    dirs = [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"]
+    hydra_dirs = dirs if module.endswith("train") else []
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", module, *args, *hydra_dirs],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert said in proc.stdout + proc.stderr

@@ -27,7 +27,8 @@ from colorize.paths import CONFIG_MODULE
 from tests.conftest import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-TOOLS = ("colorize-study", "colorize-report", "colorize-predict", "colorize-evaluate", "colorize-register")  # the others
+# the commands besides colorize-train
+TOOLS = ("colorize-study", "colorize-report", "colorize-predict", "colorize-evaluate", "colorize-register")
 WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i"}  # Hydra flags that take a value
 
 
@@ -65,13 +66,15 @@ def commands(path: Path) -> list[tuple[str, list[str]]]:
         argv = shlex.split(re.sub(r"<[^>]+>", "placeholder", code))
         while argv and re.match(r"^[A-Z_]+=", argv[0]):  # ENV=value before the command
             argv.pop(0)
-        if argv and (argv[0].startswith("colorize-") or argv[:2] == ["python", "-m"] and argv[2].startswith("colorize")):
+        as_module = argv[:2] == ["python", "-m"] and argv[2].startswith("colorize")
+        if argv and (argv[0].startswith("colorize-") or as_module):
             found.append((f"{path.relative_to(ROOT)}:{start}", argv))
     return found
 
 
 ALL = [c for doc in DOCS for c in commands(doc)]
-TRAIN = [(where, argv) for where, argv in ALL if argv[0] in ("colorize-train",) or argv[:3] == ["python", "-m", "colorize.train"]]
+TRAIN = [(where, argv) for where, argv in ALL
+         if argv[0] in ("colorize-train",) or argv[:3] == ["python", "-m", "colorize.train"]]
 
 
 def first_job(overrides: list[str]) -> list[str]:

@@ -137,7 +137,8 @@ def test_mismatched_estimations_fail_clearly(tmp_path, faces):
     assert proc.stderr.strip().splitlines()[-1] == "colorize: error: 2 image names but 3 estimations: counts must match"
     np.save(tmp_path / "est.npy", np.zeros((2, 64, 64, 3), dtype=np.uint8))
     proc = run_cli(str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), module="colorize.evaluate")
-    assert proc.returncode == 1 and "estimations have shape (2, 64, 64, 3) but the ground truth is (2, 80, 80, 3)" in proc.stderr
+    assert proc.returncode == 1
+    assert "estimations have shape (2, 64, 64, 3) but the ground truth is (2, 80, 80, 3)" in proc.stderr
     np.save(tmp_path / "est.npy", np.zeros((2, 80, 80, 3), dtype=np.float32))
     proc = run_cli(str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), module="colorize.evaluate")
     assert proc.returncode == 1 and "must be a uint8 array N x H x W x 3, got float32" in proc.stderr

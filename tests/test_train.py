@@ -225,7 +225,8 @@ def test_resume_names_the_overrides_that_would_change_the_run(make_cfg):
     from colorize.tracking.attempts import resume_conflicts
 
     saved = typed(plain(make_cfg("model.layers=2", "optimizer.lr=0.1")))
-    same = ["trainer.resume=abc", "model.layers=2", "optimizer.lr=0.1", "tracking.experiment=x", "trainer.num_threads=1"]
+    same = ["trainer.resume=abc", "model.layers=2", "optimizer.lr=0.1", "tracking.experiment=x",
+            "trainer.num_threads=1"]
     assert resume_conflicts(make_cfg(*same), saved, same) == []
     changed = ["trainer.resume=abc", "model.layers=4", "optimizer.lr=0.1", "trainer.max_epochs=9", "model=unet"]
     assert resume_conflicts(make_cfg(*changed[:4]), saved, changed[:4]) == ["model.layers=4", "trainer.max_epochs=9"]
@@ -240,5 +241,5 @@ def test_resume_of_a_finished_run_with_a_conflicting_override_is_a_one_line_erro
     proc = run_cli(f"trainer.resume={run.info.run_id}", "model.layers=4", f"tracking.uri={mlflow_uri}",
                    "tracking.experiment=e2e", f"hydra.run.dir={tmp_path}")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    last = [l for l in proc.stderr.splitlines() if l.strip()][-1]
+    last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
     assert last.startswith(f"colorize: error: run {run.info.run_id} finished at epoch") and "nothing to resume" in last

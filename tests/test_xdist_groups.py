@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.suite_timeline import main as timeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +60,16 @@ def test_the_suite_timeline_names_each_workers_tests_and_groups(tmp_path, capsys
     assert out == ["gw0: 1 tests, busy 40 s, last end 40 s, groups: shared",
                    "       0     40    40 s  t.py::a@shared",
                    "gw1: 1 tests, busy 2 s, last end 3 s, groups: none"]
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_the_suite_timeline_refuses_a_missing_or_empty_record_in_one_line(tmp_path, capsys, content):
+    record = tmp_path / "t.jsonl"
+    if content is not None:
+        record.write_text(content)
+    with pytest.raises(SystemExit) as stop:
+        timeline([str(record)])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("python -m benchmarks.suite_timeline: error: ") and str(record) in last, last
+    assert ("empty" in last) == (content == "")

@@ -25,7 +25,7 @@ class TrainConfig:
     pruner: Any = MISSING
     # set by the colorize_optuna sweeper: the Optuna trial number this job evaluates (names.TRIAL_KEY)
     optuna_trial: Optional[int] = None
-    # what watches training (colorize.training.loop.Callback), name -> {_target_: ...}, in order
+    # what watches training (colorize.training.callback.Callback), name -> {_target_: ...}, in order
     callbacks: dict[str, Any] = field(default_factory=dict)
 
 

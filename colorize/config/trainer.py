@@ -54,7 +54,8 @@ class TrainerConfig(Checked):
     batch_size: int = 16
     seed: int = 0
     device: Device = Device.auto
-    num_threads: int = 0  # 0: $OMP_NUM_THREADS if set, else the cores available to this job (divided among parallel jobs)
+    # 0: $OMP_NUM_THREADS if set, else the cores available to this job (divided among parallel jobs)
+    num_threads: int = 0
     eval_batch_size: int = 500
     num_samples: int = 6  # val images in the qualitative figure
     resume: Optional[str] = None  # an interrupted run's id, or its last.pt: continue that run
@@ -63,7 +64,8 @@ class TrainerConfig(Checked):
     max_minutes: float = 0.0
     hflip: bool = False  # augmentation: mirror a random half of every training batch left-right
     shift: int = 0  # augmentation: translate each training image by up to this many pixels (reflection fills)
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off; e.g. 0.999): it validates and is saved
+    # decay of an exponential moving average of the weights (0: off; e.g. 0.999): it validates and is saved
+    ema: float = 0.0
     precision: Precision = Precision.fp32
     # benchmarks and debugging: wait on the device after every step, as the loop did before it kept
     # its sums on the device (same numbers, slower on a GPU)

@@ -23,7 +23,8 @@ def _photo(name: str) -> np.ndarray:
 def tiles(image: np.ndarray, size: int) -> list[np.ndarray]:
     """Non-overlapping size x size tiles, row by row (a partial border is dropped)."""
     h, w = image.shape[:2]
-    return [image[y : y + size, x : x + size] for y in range(0, h - size + 1, size) for x in range(0, w - size + 1, size)]
+    corners = [(y, x) for y in range(0, h - size + 1, size) for x in range(0, w - size + 1, size)]
+    return [image[y : y + size, x : x + size] for y, x in corners]
 
 
 def load_samples(tile: int = SamplesDataConfig.tile, val_every: int = SamplesDataConfig.val_every,

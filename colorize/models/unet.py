@@ -62,7 +62,8 @@ class UNet(nn.Module):
         # a small MLP, are added to every bottleneck position; zero-initialised, the branch starts
         # as the identity and costs two 1x1 convs on a 1x1 map.
         self.context = _global_context(widths[-1]) if global_context else None
-        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                for i in reversed(range(depth)))
         self.merge = nn.ModuleList(_block(2 * widths[i], widths[i], batch_norm) for i in reversed(range(depth)))
         self.chroma = chroma
         self.head = nn.Conv2d(widths[0], (2 if chroma else 3) * stride * stride, 1)

@@ -100,7 +100,8 @@ def build_report(tracker: Tracker, sweeps: list[Sweep], out_dir: Path, name: str
         doc.add(
             Heading(f"{title} (sweep={sweep.preset})"),
             Paragraph(" ".join(filter(None, [
-                f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'}; {len(sweep.trials)} trials.",
+                f"Parent run {sweep.parent_run_id}; swept: {', '.join(sweep.swept) or '—'};"
+                f" {len(sweep.trials)} trials.",
                 sweep.incomplete(), _superseded(sweep)]))),
             Image(figure.relative_to(out_dir), f"{title}: train (dashed) and validation (solid) curves"),
             Table(COLUMNS, [table_row(c) for c in configurations(sweep)]),
@@ -197,7 +198,8 @@ def _best_section(doc: Document, tracker: Tracker, best: Trial, out_dir: Path) -
     try:
         local = tracker.download(best.run_id, "samples.png", out_dir / ".download")
         shutil.move(local, out_dir / "best_samples.png")
-        doc.add(Image(Path("best_samples.png"), "Best configuration on validation images: gray input / prediction / target"))
+        doc.add(Image(Path("best_samples.png"),
+                      "Best configuration on validation images: gray input / prediction / target"))
     except Exception as exc:  # an old run without the artifact: the report still stands
         log.warning("no qualitative samples for run %s: %s", best.run_id, exc)
     finally:

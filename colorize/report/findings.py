@@ -60,7 +60,8 @@ REFERENCE = (
                _pairs(("2", "4"), "optimizer.lr", ("0.1", "0.01", "0.001", "0.0001")),
                diverges=({"model.layers": "2", "optimizer.lr": "1.0"}, {"model.layers": "4", "optimizer.lr": "1.0"})),
     Conclusion("further", "batch norm is worse for both nets",
-               tuple(Claim({"model.layers": n, "model.batch_norm": "False", "model.tanh": "False", "model.channels": "8"},
+               tuple(Claim({"model.layers": n, "model.batch_norm": "False", "model.tanh": "False",
+                            "model.channels": "8"},
                            {"model.layers": n, "model.batch_norm": "True"}) for n in ("2", "4"))),
     Conclusion("further", "tanh output: better for 4-conv, worse for 2-conv in MSE",
                (Claim({"model.layers": "4", "model.tanh": "True", "model.channels": "8"},
@@ -94,18 +95,18 @@ def judge(winner: Configuration, loser: Configuration, metric: str) -> str:
     """agree | disagree | within noise, by the spread rule (see the module); "(1 run)" where a side has
     a single run (its range is a point)."""
     better = (lambda a, b: a > b) if metric == ACC else (lambda a, b: a < b)
-    w, l = winner.values(metric), loser.values(metric)
-    if not w or not l:
+    w, lo = winner.values(metric), loser.values(metric)
+    if not w or not lo:
         return "not run"
     worst = min if metric == ACC else max
     best = max if metric == ACC else min
-    if better(worst(w), best(l)):
+    if better(worst(w), best(lo)):
         verdict = "agree"
-    elif better(worst(l), best(w)):
+    elif better(worst(lo), best(w)):
         verdict = "disagree"
     else:
         verdict = "within noise"
-    return verdict + (" (1 run)" if min(len(w), len(l)) < 2 else "")
+    return verdict + (" (1 run)" if min(len(w), len(lo)) < 2 else "")
 
 
 def fmt(c: Configuration, metric: str) -> str:

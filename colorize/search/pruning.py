@@ -22,7 +22,7 @@ from colorize.config import build
 from colorize.search.recovery import Heartbeat
 from colorize.search.storage import open_storage, trial_of
 from colorize.tracking.store import owner_tags
-from colorize.training.loop import Callback, CallbackContext, StopTraining, TrainState
+from colorize.training.callback import Callback, CallbackContext, StopTraining, TrainState
 
 
 class Pruned(StopTraining):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from colorize import names
-from colorize.training.loop import Callback, CallbackContext, TrainState
+from colorize.training.callback import Callback, CallbackContext, TrainState
 
 class MlflowMetrics(Callback):
     """Every epoch's metrics at step = epoch; the epochs a time budget fixed as a param."""

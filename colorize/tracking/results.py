@@ -116,7 +116,8 @@ class Sweep:
         if self.status == names.FINISHED and not unfinished and not missing:
             return None
         parts = [f"the sweep is {self.status}"]
-        parts += [f"{len(unfinished)} trial(s) " + "/".join(sorted({t.status for t in unfinished}))] if unfinished else []
+        statuses = "/".join(sorted({t.status for t in unfinished}))
+        parts += [f"{len(unfinished)} trial(s) {statuses}"] if unfinished else []
         parts += [f"{missing} of {planned} planned trial(s) never started"] if missing else []
         return "Incomplete: " + ", ".join(parts) + " (run the same command again to continue it)."
 

@@ -184,10 +184,12 @@ class TrackedRun:
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self._call("logging params", self._client.log_batch, self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+            batch = items[i : i + MAX_PARAMS_PER_BATCH]
+            self._call("logging params", self._client.log_batch, self.run_id, params=batch)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._call("setting tags", self._client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
+        self._call("setting tags", self._client.log_batch, self.run_id, tags=run_tags)
 
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
         self._call("logging an artifact", self._client.log_artifact, self.run_id, str(path), artifact_path)
@@ -233,7 +235,8 @@ class Tracker:
         self.experiment_id = ""
         try:
             with creation_lock(self.uri) if create else nullcontext():  # creating a store: one process at a time
-                self._client = Uninterrupted(MlflowClient(tracking_uri=self.uri))  # (MLflow creates the sqlite schema here)
+                # (MLflow creates the sqlite schema here)
+                self._client = Uninterrupted(MlflowClient(tracking_uri=self.uri))
                 if experiment is not None:
                     self.experiment_id = self._experiment(experiment, artifact_location
                                                           or default_artifact_location(self.uri), create)

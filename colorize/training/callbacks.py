@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from colorize import names
 from colorize.config import plain
+from colorize.training.callback import Callback, CallbackContext, TrainState
 from colorize.training.checkpoint import LAST, save_checkpoint
-from colorize.training.loop import Callback, CallbackContext, TrainState
 
 log = logging.getLogger("colorize")
 

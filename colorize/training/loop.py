@@ -1,47 +1,26 @@
-"""The one training loop: batches from in-memory tensors, per-epoch metrics, early stopping."""
+"""The one training loop: `fit` for a run, `fit_group` for several trained as one fused group; per
+epoch each run validates, plans its length, early-stops, keeps its best weights and calls its
+callbacks. An epoch's steps are in `epoch.py`, the hooks in `callback.py`."""
 
 from __future__ import annotations
 
 import copy
 import math
-import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from colorize import names
-from colorize.data.images import ImageSet, to_unit_range
-from colorize.training.augment import mirror_some, shift_some
 from colorize.training.averaging import WeightAverage
-from colorize.training.fused import StackedForward
+from colorize.training.callback import Callback, StopTraining, TrainState
+from colorize.training.device_images import DeviceImages
+from colorize.training.epoch import Diverged, evaluate, train_epoch, train_group_epoch
 from colorize.training.graphs import capture
-from colorize.training.early_stopping import EarlyStopping
-from colorize.training.losses import mse
-from colorize.training.metrics import margin_hits, mse_sum, to_uint8
-from colorize.training.schedules import EpochSchedule, ScheduleFactory
-
-Loss = Callable[[Tensor, Tensor], Tensor]
-
-
-class Diverged(RuntimeError):
-    """The training loss, or a validation metric, became NaN or infinite."""
-
-    def __init__(self, epoch: int, step: Optional[int], loss: float, what: str = "loss") -> None:
-        where = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch}"
-        super().__init__(f"training diverged at {where}: {what}={loss}")
-        self.epoch, self.step, self.loss = epoch, step, loss
-
-
-class StopTraining(Exception):
-    """Raised by an epoch callback to end training after the current epoch (e.g. pruning)."""
-
-    tag = "stopped"  # the MLflow tag set to "true" on a run stopped this way
+from colorize.training.options import FitOptions
+from colorize.training.schedules import EpochSchedule
 
 
 class TimeBudget(StopTraining):
@@ -52,30 +31,6 @@ class TimeBudget(StopTraining):
     def __init__(self, seconds: float, epoch: int) -> None:
         super().__init__(f"time budget of {seconds / 60:g} min overrun by more than {OVERRUN - 1:.0%} "
                          f"after epoch {epoch} (the machine got slower than its first epoch)")
-
-
-@dataclass
-class DeviceImages:
-    """An ImageSet on the training device: float inputs/targets in [-1, 1] (channels-last) and the
-    targets' original bytes (for the 12-margin metric without re-quantising every batch)."""
-
-    gray: Tensor
-    rgb: Tensor
-    rgb_bytes: Tensor
-
-    @classmethod
-    def from_set(cls, images: ImageSet, device: torch.device) -> "DeviceImages":
-        if images.rgb is None:
-            raise ValueError("training and validation images need colour targets")
-
-        def prep(x: Tensor) -> Tensor:
-            return to_unit_range(x.to(device)).contiguous(memory_format=torch.channels_last)
-
-        rgb_bytes = images.rgb.to(device).contiguous(memory_format=torch.channels_last)
-        return cls(prep(images.gray), prep(images.rgb), rgb_bytes)
-
-    def __len__(self) -> int:
-        return self.gray.shape[0]
 
 
 @dataclass
@@ -90,285 +45,6 @@ class FitResult:
     def best(self) -> dict:
         return self.history[self.best_epoch - 1]
 
-
-def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """bfloat16 autocast for `precision="bf16"` (mixed precision), a no-op for "fp32"."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision={precision!r} is invalid: must be fp32 or bf16")
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500, precision: str = "fp32") -> dict:
-    """MSE per value and 12-margin accuracy (per image, averaged) over a whole split."""
-    model.eval()
-    sse = torch.zeros((), dtype=torch.float64, device=data.gray.device)
-    hits = torch.zeros((), dtype=torch.float64, device=data.gray.device)
-    for start in range(0, len(data), batch_size):
-        with autocast(data.gray.device, precision):
-            pred = model(data.gray[start : start + batch_size]).float()
-        target = data.rgb[start : start + batch_size]
-        sse += mse_sum(pred, target)
-        hits += margin_hits(to_uint8(pred), data.rgb_bytes[start : start + batch_size]).sum()
-    values = data.rgb.numel()
-    accuracy = float(hits) / values  # equal-size images: mean of per-image fractions
-    return {"mse": float(sse) / values, "margin12_accuracy": accuracy, "margin12_error": 1.0 - accuracy}
-
-
-@dataclass
-class EpochSums:
-    """What an epoch accumulates on the device, step by step, and reads back once at its end: the
-    loop never waits on the host mid-epoch (no `.item()` per step)."""
-
-    loss: Tensor  # sum over values of the training loss (float64)
-    sse: Tensor  # sum of squared errors (float64)
-    hits: Tensor  # values within the 12 margin (float64)
-    bad_step: Tensor  # the first step (1-based) whose loss was not finite; -1: none
-    bad_value: Tensor  # that step's loss
-
-    @classmethod
-    def zeros(cls, device: torch.device) -> "EpochSums":
-        def zero(dtype: torch.dtype) -> Tensor:
-            return torch.zeros((), dtype=dtype, device=device)
-
-        return cls(zero(torch.float64), zero(torch.float64), zero(torch.float64),
-                   torch.full((), -1, dtype=torch.int64, device=device), zero(torch.float32))
-
-    def read(self) -> tuple[float, float, float, int, float]:
-        """(loss, sse, hits, bad_step, bad_value) on the host: the epoch's one sync."""
-        values = torch.stack([self.loss, self.sse, self.hits, self.bad_step.double(), self.bad_value.double()])
-        loss, sse, hits, bad_step, bad_value = values.tolist()
-        return loss, sse, hits, int(bad_step), bad_value
-
-
-def is_plain_mse(loss: Loss) -> bool:
-    """Whether `loss` is the MSE itself (then the MSE needs no second pass over the batch)."""
-    return getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
-
-
-def _add(sums: EpochSums, value: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
-         options: "FitOptions") -> None:
-    """Add one step's loss, MSE, hits and not-finite flag to `sums`, on the device."""
-    weighted = value.double() * y.numel()
-    sums.loss += weighted
-    sums.sse += weighted if is_plain_mse(options.loss) else mse_sum(pred.float(), y)
-    sums.hits += margin_hits(to_uint8(pred), y_bytes).sum()
-    first_bad = ~torch.isfinite(value) & (sums.bad_step < 0)
-    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
-    sums.bad_value = torch.where(first_bad, value, sums.bad_value)
-
-
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor],
-               options: "FitOptions", ema: Optional[WeightAverage], sums: EpochSums, step: int,
-               forward: Optional[Callable[[Tensor], Tensor]] = None) -> None:
-    """One optimisation step on (gray, colour, colour bytes); its loss, MSE, hits and a not-finite
-    flag are added to `sums` on the device. `forward` (a captured CUDA graph) stands in for `model`."""
-    x, y, y_bytes = batch
-    with autocast(x.device, options.precision):
-        pred = (forward or model)(x)
-    value = options.loss(pred.float(), y)
-    optimizer.zero_grad(set_to_none=True)
-    value.backward()
-    optimizer.step()
-    if ema is not None:
-        ema.update_parameters(model)
-    value, pred = value.detach(), pred.detach()
-    if options.sync_every_step:
-        value.item()  # waits for the device: the eager loop's per-step cost, kept measurable
-    _add(sums, value, pred, y, y_bytes, step, options)
-
-
-def group_step(runs: Sequence["FitProgress"], member_batches: Sequence[tuple[Tensor, Tensor, Tensor]],
-               forward: StackedForward, sums: Sequence[EpochSums], step: int) -> None:
-    """One step of a fused group: one stacked forward and backward for all members, then each
-    member's own optimizer (and EMA) step. Member g's loss is its own batch's, as in a trial alone;
-    the gradient of their sum is each member's own gradient (the members share no parameters)."""
-    o = runs[0].options
-    x, y, y_bytes = (torch.stack(parts) for parts in zip(*member_batches))
-    with autocast(x.device, o.precision):
-        pred = forward(x)
-    values = torch.stack([o.loss(p.float(), t) for p, t in zip(pred.unbind(0), y.unbind(0))])
-    for run in runs:
-        run.optimizer.zero_grad(set_to_none=True)
-    values.sum().backward()
-    for run in runs:
-        run.optimizer.step()
-        if run.ema is not None:
-            run.ema.update_parameters(run.model)
-    values, pred = values.detach(), pred.detach()
-    if o.sync_every_step:
-        values.tolist()
-    for g, member_sums in enumerate(sums):
-        _add(member_sums, values[g], pred[g], y[g], y_bytes[g], step, o)
-
-
-def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, options: "FitOptions"):
-    """An epoch's batches in a seeded random order, augmented as `options` say (mirroring, shifts:
-    drawn from `generator`, so a resumed run augments the same images)."""
-    order = torch.randperm(len(data), generator=generator).to(data.gray.device)
-    for start in range(0, len(data), batch_size):
-        idx = order[start : start + batch_size]
-        batch = (data.gray.index_select(0, idx), data.rgb.index_select(0, idx), data.rgb_bytes.index_select(0, idx))
-        if options.hflip:
-            batch = mirror_some(batch, generator)
-        if options.shift:
-            batch = shift_some(batch, generator, options.shift)
-        yield batch
-
-
-@contextmanager
-def _progress(data: DeviceImages, options: "FitOptions", desc: str):
-    """A progress bar over an epoch's steps that moves in ~50 ticks: host work only, no sync."""
-    steps = math.ceil(len(data) / options.batch_size)
-    every = max(1, steps // 50)
-    bar = tqdm(total=steps, desc=desc, leave=False, disable=None if options.progress else True)
-
-    def tick(step: int) -> None:
-        if step % every == 0 or step == steps:
-            bar.update(step - bar.n)
-
-    try:
-        yield tick
-    finally:
-        bar.close()
-
-
-def _epoch_metrics(sums: EpochSums, epoch: int, data: DeviceImages) -> dict | Diverged:
-    """The epoch's training metrics from its sums (the epoch's one read-back), or how it diverged."""
-    loss, sse, hits, bad_step, bad_value = sums.read()
-    if bad_step > 0:
-        return Diverged(epoch, bad_step, bad_value)
-    values = data.rgb.numel()
-    return {"mse": sse / values, "loss": loss / values, "margin12_error": 1.0 - hits / values}
-
-
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceImages, generator: torch.Generator,
-                epoch: int, options: "FitOptions", ema: Optional[WeightAverage] = None,
-                forward: Optional[Callable[[Tensor], Tensor]] = None) -> dict:
-    """One pass over `data`: the training loss, MSE and 12-margin error of the batches as trained.
-
-    `options` (a :class:`FitOptions`) gives the batch size, augmentation, precision (bf16: the
-    forward pass under bfloat16 autocast, the loss in float32), loss and progress bar; `ema` is
-    updated after every step. A loss that is not finite raises :class:`Diverged` at the end of the
-    epoch, naming its first such step.
-    """
-    model.train()
-    sums = EpochSums.zeros(data.gray.device)
-    with _progress(data, options, f"epoch {epoch}") as tick:
-        for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
-            train_step(model, optimizer, batch, options, ema, sums, step, forward)
-            tick(step)
-    metrics = _epoch_metrics(sums, epoch, data)
-    if isinstance(metrics, Diverged):
-        raise metrics
-    return metrics
-
-
-def train_group_epoch(runs: Sequence["FitProgress"], data: DeviceImages) -> list[dict | Diverged]:
-    """One epoch of a fused group: each member draws its own batches and augmentations from its own
-    generator, as alone; its metrics, or the Diverged that ended it (at the epoch's end, as alone)."""
-    o = runs[0].options
-    for run in runs:
-        run.model.train()
-    forward = StackedForward([run.model for run in runs])
-    sums = [EpochSums.zeros(data.gray.device) for _ in runs]
-    streams = [batches(data, o.batch_size, run.generator, o) for run in runs]
-    with _progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:
-        for step, member_batches in enumerate(zip(*streams), start=1):
-            group_step(runs, member_batches, forward, sums, step)
-            tick(step)
-    return [_epoch_metrics(member_sums, run.epoch, data) for member_sums, run in zip(sums, runs)]
-
-
-@dataclass
-class TrainState:
-    """Everything needed to continue training exactly where it stopped (after `epoch` epochs).
-
-    Plain tensors, dicts and numbers only, so it loads with ``torch.load(weights_only=True)``.
-    """
-
-    epoch: int
-    model: dict
-    optimizer: dict
-    generator: Tensor
-    best_model: dict
-    history: list
-    early_stopping: Optional[dict] = None
-    scheduler: Optional[dict] = None
-    budget_epochs: Optional[int] = None  # N fixed by the time budget: a resumed run keeps it
-    ema: Optional[dict] = None  # the averaged weights (trainer.ema)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, state: dict) -> "TrainState":
-        return cls(**state)
-
-
-@runtime_checkable
-class RunRecord(Protocol):
-    """What a callback may do with its job's run (colorize.tracking.store.TrackedRun is one)."""
-
-    run_id: str
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None: ...
-
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-
-
-@dataclass
-class CallbackContext:
-    """What a callback gets in `setup`, before training starts: the job's run, model, composed config
-    (a DictConfig) and output folder; `label` names the trial in a fused group's shared log; `sweeper`
-    holds an Optuna search's `storage` and `study_name` (empty otherwise)."""
-
-    run: RunRecord
-    model: nn.Module
-    cfg: Any
-    output_dir: Path
-    label: str = ""
-    sweeper: Mapping[str, Any] = field(default_factory=dict)
-
-
-class Callback:
-    """The one protocol of what watches training (MLflow metrics, checkpoints, the console log, Optuna
-    reporting): override the hooks you need. Built from the `callbacks` config group, given the job's
-    objects by `setup`, then called by `fit`."""
-
-    def setup(self, job: CallbackContext) -> None:
-        """The job's run, model, config and output folder, before training starts."""
-
-    def on_plan(self, epochs: int, measured: bool) -> None:
-        """The run's length N: known at the start, or `measured` from the first epoch's pace (a time
-        budget), then called after epoch 1 and before its `on_epoch_end`."""
-
-    def on_epoch_end(self, epoch: int, metrics: dict, state: TrainState) -> None:
-        """After every epoch, in the callbacks' order; may raise StopTraining to end training here."""
-
-    def teardown(self) -> None:
-        """After training, however it ended (called by the job)."""
-
-
-@dataclass
-class FitOptions:
-    """How to train: everything `fit` needs besides the objects it trains."""
-
-    max_epochs: int
-    batch_size: int
-    eval_batch_size: int = 500
-    max_seconds: Optional[float] = None  # a time budget: fixes N after the first epoch
-    early_stopping: Optional[EarlyStopping] = None
-    schedule: Optional[ScheduleFactory] = None  # schedule(optimizer, N): the lr scheduler, built once N is known
-    hflip: bool = False
-    shift: int = 0  # random translations of up to this many pixels (reflection padding)
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none); it validates and is saved
-    loss: Loss = mse  # what training minimises (train/val MSE and 12-margin metrics are logged whatever it is)
-    precision: str = "fp32"  # fp32 | bf16
-    progress: bool = True
-    clock: Callable[[], float] = time.perf_counter  # seconds; tests inject one (the time budget reads it)
-    sync_every_step: bool = False  # read the loss back after every step, as the loop did (for benchmarks)
-    cuda_graphs: str = "off"  # on | auto: replay the forward and backward as a CUDA graph (training/graphs.py)
 
 # A budgeted run trains the N epochs its first epoch promised; only if the machine gets this much
 # slower than that promise does the budget cut it short (the run is then tagged time_budget).
@@ -460,8 +136,10 @@ def _start(m: Member, started: float) -> FitProgress:
     m.model.load_state_dict(resume.model)
     m.optimizer.load_state_dict(resume.optimizer)
     m.generator.set_state(resume.generator)
-    run.best_state, run.history, run.epoch = copy.deepcopy(resume.best_model), [dict(h) for h in resume.history], resume.epoch
-    for part, saved in ((o.early_stopping, resume.early_stopping), (run.scheduler, resume.scheduler), (ema, resume.ema)):
+    run.best_state, run.epoch = copy.deepcopy(resume.best_model), resume.epoch
+    run.history = [dict(h) for h in resume.history]
+    parts = ((o.early_stopping, resume.early_stopping), (run.scheduler, resume.scheduler), (ema, resume.ema))
+    for part, saved in parts:
         if part is not None and saved is not None:
             part.load_state_dict(saved)
     return run
@@ -533,7 +211,8 @@ def _train(runs: Sequence[FitProgress], train: DeviceImages) -> list[dict | Dive
         return train_group_epoch(runs, train)
     run = runs[0]
     try:
-        return [train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, run.options, run.ema, run.forward)]
+        return [train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, run.options, run.ema,
+                            run.forward)]
     except Diverged as diverged:
         return [diverged]
 
@@ -585,7 +264,8 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
     runs = [_start(m, m.options.clock()) for m in members]
     for run in runs:
         o = run.options
-        if o.cuda_graphs != "off" and len(runs) == 1:  # captured once, after any restore (the warm-up keeps the weights)
+        # a CUDA graph is captured once, after any restore (the warm-up keeps the weights)
+        if o.cuda_graphs != "off" and len(runs) == 1:
             run.forward = capture(run.model, train.gray[: o.batch_size], required=o.cuda_graphs == "on")
         for callback in run.callbacks if run.planned is not None else ():
             callback.on_plan(run.planned, measured=False)

@@ -75,7 +75,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
         text = cpuinfo.read_text()
     except OSError:
         return frozenset()
-    line = next((l for l in text.splitlines() if l.startswith("flags")), "")
+    line = next((row for row in text.splitlines() if row.startswith("flags")), "")
     return frozenset(line.partition(":")[2].split())
 
 
@@ -110,3 +110,10 @@ def resolve_precision(requested: str, device: torch.device, hw: Optional[Hardwar
             stacklevel=2,
         )
     return "bf16"
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """bfloat16 autocast for `precision="bf16"` (mixed precision), a no-op for "fp32"."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision={precision!r} is invalid: must be fp32 or bf16")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

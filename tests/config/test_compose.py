@@ -19,7 +19,8 @@ def refused(*argv: str) -> str:
     (["model.layerz=2"], "model.layerz=2 is invalid: ", ["Key 'layerz' not in 'ConvNetConfig'", "+model.layerz=2"]),
     (["data=faces", "model.layers=two"], "model.layers=two is invalid: ", ["'two'", "Integer"]),
     (["model=resnet"], "model=resnet is invalid: ", ["'model/resnet'", "options in 'model': baseline, unet"]),
-    (["optimizer=sgd", "optimizer.lr=[1"], "optimizer.lr=[1 is invalid: ", ["no viable alternative at input '[1'"]),  # syntax
+    # syntax
+    (["optimizer=sgd", "optimizer.lr=[1"], "optimizer.lr=[1 is invalid: ", ["no viable alternative at input '[1'"]),
     (["-m", "model.layerz=1,2"], "model.layerz=1 is invalid: ", ["Key 'layerz' not in"]),  # a sweep's key
     (["model.kernel_size=4"], "model.kernel_size=4 is invalid: ", ["must be an odd integer"]),  # a range
     (["model.layers=1,2"], "model.layers=1,2 sweeps several values", ["add -m"]),  # a sweep in a single run

@@ -104,7 +104,8 @@ def test_cast_split_defaults_to_the_recipes_blocks_and_can_drop_them(make_cfg):
     bare = make_cfg("loss=cast_split", "loss.blocks=[]")
     assert list(to_object(bare).loss.blocks) == []
     pred, target = torch.rand(2, 3, 80, 80), torch.rand(2, 3, 80, 80)
-    assert float(build(default.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
+    expected = float(cast_split(pred, target, blocks=[40, 20, 10, 5]))
+    assert float(build(default.loss)(pred, target)) == pytest.approx(expected)
     assert float(build(bare.loss)(pred, target)) == pytest.approx(float(cast_split(pred, target)))
     assert float(cast_split(pred, target)) != pytest.approx(float(cast_split(pred, target, blocks=[40, 20, 10, 5])))
 

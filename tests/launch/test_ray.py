@@ -37,7 +37,8 @@ def trials(uri: str, experiment: str):
 
 def test_the_ray_launcher_composes_with_ray_settings_and_refuses_bad_ones_in_one_line():
     with initialize_config_module(CONFIG_MODULE):
-        cfg = compose("train", overrides=["sweep=search", "hydra/launcher=ray", "hydra.launcher.ray.remote.num_gpus=0.25",
+        cfg = compose("train", overrides=["sweep=search", "hydra/launcher=ray",
+                                          "hydra.launcher.ray.remote.num_gpus=0.25",
                                           "+hydra.launcher.ray.init.runtime_env={env_vars:{A:b}}"],
                       return_hydra_config=True)
     settings = cfg.hydra.launcher.ray
@@ -176,7 +177,8 @@ def test_an_interrupted_sweep_or_a_killed_worker_loses_no_run_and_the_same_comma
     # the trials that had opened their runs (one or two: num_cpus=2, and the second may still be
     # starting on a busy machine) ended them KILLED; the queued third never started
     assert len(children) in (1, 2) and {c.info.status for c in children} == {"KILLED"}
-    done = {c.data.tags[names.TRIAL_TAG]: len(client.get_metric_history(c.info.run_id, names.VAL_MSE)) for c in children}
+    done = {c.data.tags[names.TRIAL_TAG]: len(client.get_metric_history(c.info.run_id, names.VAL_MSE))
+            for c in children}
     assert 2 <= max(done.values()) < 10, done  # stopped mid-run (its log said epoch 3: epochs 1, 2 are logged)
     for trial, epochs in done.items():  # each with the checkpoint of its last epoch done, if it did one
         assert epochs == 0 or (tmp_path / "first" / str(int(trial) - 1) / "last.pt").is_file(), done

@@ -108,7 +108,8 @@ def test_cluster_launcher_configs_compose_and_validate(launcher, target):
         assert "partition" in cfg.hydra.launcher
     with pytest.raises(Exception, match="partitionz"):
         with initialize_config_module(CONFIG_MODULE):
-            compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partitionz=x"], return_hydra_config=True)
+            compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partitionz=x"],
+                    return_hydra_config=True)
 
 
 @pytest.mark.e2e

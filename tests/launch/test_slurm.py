@@ -20,7 +20,7 @@ from colorize.cores import available_cores
 from colorize.launch.slurm_launcher import check_time_limit, said
 from colorize.tracking.parent_run import ending_status
 from colorize.tracking.provenance import scheduler_tags
-from tests.conftest import METRICS, ROOT, run_cli, runs_in
+from tests.conftest import METRICS, run_cli, runs_in
 from tests.launch.test_scaleout import postgres_url  # noqa: F401  (the PostgreSQL fixture)
 
 LAUNCHER = "hydra/launcher=slurm"

@@ -166,7 +166,8 @@ def test_a_missing_or_empty_experiment_is_a_one_line_error_and_none_is_created(m
     proc = run_cli("--uri", mlflow_uri, "--experiment", "nothing-here", "--out", str(tmp_path),
                    module="colorize.report")
     assert proc.returncode == 1 and "has no experiment 'nothing-here': pass --experiment" in proc.stderr
-    assert MlflowClient(tracking_uri=mlflow_uri).get_experiment_by_name("nothing-here") is None  # a reader writes nothing
+    # a reader writes nothing
+    assert MlflowClient(tracking_uri=mlflow_uri).get_experiment_by_name("nothing-here") is None
     MlflowClient(tracking_uri=mlflow_uri).create_experiment("empty-here")
     proc = run_cli("--uri", mlflow_uri, "--experiment", "empty-here", "--out", str(tmp_path), module="colorize.report")
     assert proc.returncode == 1 and "no finished sweeps in experiment 'empty-here'" in proc.stderr

@@ -9,10 +9,12 @@ def test_a_document_renders_each_block_to_markdown_and_self_contained_html(tmp_p
     PILImage.new("RGB", (4, 3), (200, 10, 10)).save(tmp_path / "f.png")
     doc = Document("Study <1>")
     doc.add(Heading("Learning rate"), Paragraph("`lr=0.1` wins & 1 diverges"),
-            Table(["lr", "acc", "shows"], [["0.1", "0.7504 ± 0.0012 (n=3)", ["a beats b", "c ties d"]], ["1", "—", []]]),
+            Table(["lr", "acc", "shows"],
+                  [["0.1", "0.7504 ± 0.0012 (n=3)", ["a beats b", "c ties d"]], ["1", "—", []]]),
             Image(tmp_path.joinpath("f.png").relative_to(tmp_path), "curves"))
     assert doc.markdown() == ("# Study <1>\n\n## Learning rate\n\n`lr=0.1` wins & 1 diverges\n\n"
-                              "| lr | acc | shows |\n|---|---|---|\n| 0.1 | 0.7504 ± 0.0012 (n=3) | a beats b; c ties d |\n"
+                              "| lr | acc | shows |\n|---|---|---|\n"
+                              "| 0.1 | 0.7504 ± 0.0012 (n=3) | a beats b; c ties d |\n"
                               "| 1 | — | — |\n\n![curves](f.png)\n\n*curves*\n")
     html = doc.html(tmp_path)
     assert "<title>Study &lt;1&gt;</title>" in html and "<h2>Learning rate</h2>" in html

@@ -18,7 +18,7 @@ from colorize.cores import available_cores
 from colorize.training.precision import bf16_is_native, probe
 from colorize.search.pruning import Pruned, TrialReporter
 from colorize.search.storage import PruningAwareStorage, open_storage
-from colorize.training.loop import CallbackContext
+from colorize.training.callback import CallbackContext
 from tests.conftest import run_cli
 
 
@@ -55,7 +55,7 @@ def test_kernel_size_preset(make_cfg):
 
 def test_kernels_preset(make_cfg):
     confs = jobs(make_cfg, "kernels")
-    assert grid(confs, "model.layers", "model.channels") == [(l, c) for l in (2, 4) for c in (2, 4, 8)]
+    assert grid(confs, "model.layers", "model.channels") == [(n, c) for n in (2, 4) for c in (2, 4, 8)]
     assert {(c.optimizer.lr, c.trainer.batch_size, c.model.kernel_size) for c in confs} == {(0.001, 16, 5)}
 
 
@@ -63,7 +63,7 @@ def test_lr_preset(make_cfg):
     confs = jobs(make_cfg, "lr")
     assert len(confs) == 10
     assert grid(confs, "model.layers", "optimizer.lr") == sorted(
-        (l, lr) for l in (2, 4) for lr in (1.0, 0.1, 0.01, 0.001, 0.0001)
+        (n, lr) for n in (2, 4) for lr in (1.0, 0.1, 0.01, 0.001, 0.0001)
     )
     assert {(c.trainer.batch_size, c.model.channels, c.model.kernel_size) for c in confs} == {(16, 8, 5)}
 
@@ -73,7 +73,7 @@ def test_further_preset(make_cfg):
     assert len(confs) == 8
     variants = grid(confs, "model.layers", "model.batch_norm", "model.tanh", "model.channels")
     assert variants == sorted(
-        (l, bn, tanh, ch) for l in (2, 4)
+        (n, bn, tanh, ch) for n in (2, 4)
         for bn, tanh, ch in [(False, False, 8), (True, False, 8), (False, True, 8), (False, False, 16)]
     )
     assert {(c.optimizer.lr, c.trainer.batch_size, c.model.kernel_size) for c in confs} == {(0.1, 16, 5)}

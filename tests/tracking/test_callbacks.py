@@ -5,7 +5,7 @@ from pathlib import Path
 from colorize import names
 from colorize.tracking.callbacks import MlflowMetrics
 from colorize.tracking.store import Tracker
-from colorize.training.loop import CallbackContext
+from colorize.training.callback import CallbackContext
 
 
 def test_every_epochs_metrics_land_at_their_epoch_and_a_budget_records_its_epochs(mlflow_uri):

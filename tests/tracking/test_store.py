@@ -5,7 +5,7 @@ from mlflow.tracking import MlflowClient
 
 from colorize import names
 from colorize.tracking.store import TrackedRun, Tracker
-from colorize.training.loop import RunRecord
+from colorize.training.callback import RunRecord
 
 
 def test_a_tracked_run_logs_what_it_is_given_and_ends_with_the_status_it_was_told(mlflow_uri):

@@ -9,9 +9,9 @@ from omegaconf import OmegaConf
 
 from colorize import names
 from colorize.config import model_of
+from colorize.training.callback import CallbackContext, TrainState
 from colorize.training.callbacks import Checkpoint, ConsoleLog
 from colorize.training.checkpoint import LAST, load_model, read_checkpoint
-from colorize.training.loop import CallbackContext, TrainState
 
 CFG = OmegaConf.create({"model": {"_target_": "colorize.models.convnet.ConvNet", "layers": 2, "kernel_size": 3,
                                   "channels": 4, "batch_norm": False, "tanh": False},
@@ -27,7 +27,8 @@ def test_every_epoch_leaves_a_last_pt_that_resumes_the_run(tmp_path):
                        best_model=model.state_dict(), history=[METRICS] * 3)
     callback.on_epoch_end(3, METRICS, state)
     saved = read_checkpoint(tmp_path / LAST)
-    assert saved["run_id"] == "r1" and saved["train_state"]["epoch"] == 3 and saved["config"]["trainer"]["max_epochs"] == 24
+    assert saved["run_id"] == "r1" and saved["train_state"]["epoch"] == 3
+    assert saved["config"]["trainer"]["max_epochs"] == 24
     rebuilt, _ = load_model(tmp_path / LAST)
     for a, b in zip(rebuilt.parameters(), model.parameters()):
         assert torch.equal(a, b)
@@ -37,7 +38,8 @@ def test_the_console_says_one_line_per_epoch_and_names_a_fused_trial(caplog):
     caplog.set_level(logging.INFO, logger="colorize")
     alone, fused = ConsoleLog(), ConsoleLog()
     alone.setup(CallbackContext(run=None, model=None, cfg=CFG, output_dir=Path(".")))
-    fused.setup(CallbackContext(run=None, model=None, cfg=CFG, output_dir=Path("."), label="trial 3 (2-conv k3 c4 lr0.1)"))
+    fused.setup(CallbackContext(run=None, model=None, cfg=CFG, output_dir=Path("."),
+                                label="trial 3 (2-conv k3 c4 lr0.1)"))
     alone.on_plan(9, measured=True)
     alone.on_epoch_end(2, METRICS, state=None)
     fused.on_epoch_end(2, METRICS, state=None)

@@ -9,10 +9,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from colorize.config import model_of
 from colorize.data.faces import load_faces
+from colorize.training.device_images import DeviceImages
 from colorize.training.early_stopping import EarlyStopping
+from colorize.training.epoch import Diverged, EpochSums, group_step
 from colorize.training.fused import StackedForward
-from colorize.training.loop import (DeviceImages, Diverged, EpochSums, FitOptions, FitProgress, Member, fit,
-                                    fit_group, group_step)
+from colorize.training.loop import FitProgress, Member, fit, fit_group
+from colorize.training.options import FitOptions
 
 
 class Calls(TorchDispatchMode):

@@ -6,8 +6,10 @@ import torch
 
 from colorize.config import model_of
 from colorize.errors import ColorizeError
+from colorize.training.device_images import DeviceImages
 from colorize.training.graphs import GraphedForward, capture, use_cuda_graphs
-from colorize.training.loop import DeviceImages, FitOptions, fit
+from colorize.training.loop import fit
+from colorize.training.options import FitOptions
 from tests.conftest import run_cli
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -33,7 +35,8 @@ def test_cuda_graphs_on_without_a_gpu_is_one_line_before_any_data_is_read(tmp_pa
     proc = run_cli("trainer.cuda_graphs=on", "trainer.device=cpu", "data=faces", "data.root=/nonexistent",
                    f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("colorize: error: trainer.cuda_graphs=on needs a CUDA device")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("colorize: error: trainer.cuda_graphs=on needs a CUDA device")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")

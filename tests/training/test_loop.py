@@ -13,8 +13,11 @@ from colorize.data.faces import load_faces
 from colorize.training.early_stopping import EarlyStopping
 
 from colorize.training import schedules
-from colorize.training.loop import (Callback, DeviceImages, FitResult, Diverged, FitOptions, StopTraining, TimeBudget, epochs_in_budget, fit,
-                                    train_epoch)
+from colorize.training.callback import Callback, StopTraining
+from colorize.training.device_images import DeviceImages
+from colorize.training.epoch import Diverged, train_epoch
+from colorize.training.loop import FitResult, TimeBudget, epochs_in_budget, fit
+from colorize.training.options import FitOptions
 
 
 def run_fit(model, opt, train, val, *, callbacks=(), resume=None, **options):
@@ -71,7 +74,7 @@ def test_optimised_loop_matches_the_plain_loop(faces_small):
     model = model_of("baseline", layers=2, kernel_size=5, channels=16, tanh=True).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     metrics = train_epoch(model, opt, train, torch.Generator().manual_seed(3), 1, options(16))
-    expected = sum(l * n for l, n in losses) / sum(n for _, n in losses)
+    expected = sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
     assert metrics["mse"] == pytest.approx(expected, rel=1e-5)
     for (name, p), q in zip(model.named_parameters(), ref_model.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6, msg=name)
@@ -132,7 +135,8 @@ def test_an_epoch_reads_the_device_once_whatever_its_length(faces_small, monkeyp
     reads = []
     for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
         original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name: (reads.append(_n), _o(self, *a))[1])
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _o=original, _n=name: (reads.append(_n), _o(self, *a))[1])
     model = model_of("baseline", layers=2, batch_norm=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     from colorize.training.averaging import WeightAverage
@@ -238,7 +242,8 @@ def test_schedule_trains_the_first_epoch_at_lr_and_the_last_at_the_floor(faces_s
     _, train, val = faces_small
     model = model_of("baseline")
     opt = torch.optim.SGD(model.parameters(), lr=0.02)
-    assert isinstance(factory(torch.optim.SGD(model.parameters(), lr=0.02), 5), schedules.EpochSchedule)  # spans the run
+    # spans the run
+    assert isinstance(factory(torch.optim.SGD(model.parameters(), lr=0.02), 5), schedules.EpochSchedule)
     result = run_fit(model, opt, train, val, max_epochs=5, batch_size=16,
                  progress=False, schedule=lambda o, n: factory(o, n, eta_min=0.001))
     expected = [0.001 + (0.02 - 0.001) * shape(k / 4) for k in range(5)]  # hand-computed: epochs 1..5
@@ -328,7 +333,8 @@ def test_callbacks_hear_the_plan_then_every_epoch_in_their_order(faces_small):
             calls.append((self.name, "plan", epochs, measured))
 
         def on_epoch_end(self, epoch, metrics, state):
-            calls.append((self.name, epoch, state.epoch, round(metrics["val_mse"], 12) == round(state.history[-1]["val_mse"], 12)))
+            same = round(metrics["val_mse"], 12) == round(state.history[-1]["val_mse"], 12)
+            calls.append((self.name, epoch, state.epoch, same))
 
     model = model_of("baseline")
     run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), train, val, max_epochs=2, batch_size=16,

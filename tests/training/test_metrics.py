@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from colorize.training.metrics import block_corrected_accuracy, cast_corrected_accuracy, cast_r2, margin_accuracy, margin_accuracy_per_image, margin_hits, mse_sum, to_uint8
+from colorize.training.metrics import (block_corrected_accuracy, cast_corrected_accuracy, cast_r2, margin_accuracy,
+                                       margin_accuracy_per_image, margin_hits, mse_sum, to_uint8)
 
 
 def u8(values) -> torch.Tensor:

@@ -1,0 +1,51 @@
+"""The images a run trains on, decoded once and kept on its device, and each epoch's batches drawn
+from them by indexing (no per-item Python work, no host copies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from colorize.data.images import ImageSet, to_unit_range
+from colorize.training.augment import mirror_some, shift_some
+from colorize.training.options import FitOptions
+
+
+@dataclass
+class DeviceImages:
+    """An ImageSet on the training device: float inputs/targets in [-1, 1] (channels-last) and the
+    targets' original bytes (for the 12-margin metric without re-quantising every batch)."""
+
+    gray: Tensor
+    rgb: Tensor
+    rgb_bytes: Tensor
+
+    @classmethod
+    def from_set(cls, images: ImageSet, device: torch.device) -> "DeviceImages":
+        if images.rgb is None:
+            raise ValueError("training and validation images need colour targets")
+
+        def prep(x: Tensor) -> Tensor:
+            return to_unit_range(x.to(device)).contiguous(memory_format=torch.channels_last)
+
+        rgb_bytes = images.rgb.to(device).contiguous(memory_format=torch.channels_last)
+        return cls(prep(images.gray), prep(images.rgb), rgb_bytes)
+
+    def __len__(self) -> int:
+        return self.gray.shape[0]
+
+
+def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, options: FitOptions):
+    """An epoch's batches in a seeded random order, augmented as `options` say (mirroring, shifts:
+    drawn from `generator`, so a resumed run augments the same images)."""
+    order = torch.randperm(len(data), generator=generator).to(data.gray.device)
+    for start in range(0, len(data), batch_size):
+        idx = order[start : start + batch_size]
+        batch = (data.gray.index_select(0, idx), data.rgb.index_select(0, idx), data.rgb_bytes.index_select(0, idx))
+        if options.hflip:
+            batch = mirror_some(batch, generator)
+        if options.shift:
+            batch = shift_some(batch, generator, options.shift)
+        yield batch
