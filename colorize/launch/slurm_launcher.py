@@ -26,7 +26,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
@@ -34,7 +34,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
 from omegaconf import OmegaConf
 
-from colorize.errors import invalid
+from colorize.config.launcher import check_time_limit
 from colorize.interrupts import install as install_interrupts
 from colorize.launch.base import lost_trials
 
@@ -116,18 +116,6 @@ class SlurmLauncher(HydraSlurmLauncher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
         return executor.map_array(self, *zip(*job_params))
-
-
-def check_time_limit(params: Mapping[str, Any]) -> None:
-    """One line, before anything is submitted, for a time limit SLURM's notice (`signal_delay_s` ahead
-    of it) would reach as the job starts: each attempt would stop at once, and the trial never train."""
-    minutes, delay = params.get("timeout_min"), params.get("signal_delay_s")
-    if minutes is not None and delay is not None and minutes * 60 <= delay:
-        why = invalid("hydra.launcher.timeout_min", minutes,
-                      f"SLURM warns a job hydra.launcher.signal_delay_s={delay} s before its time limit, so every "
-                      f"trial would be stopped as it starts; give more than {delay / 60:g} minutes, or a shorter "
-                      "signal_delay_s")
-        raise SystemExit(f"colorize: error: {why}")
 
 
 def said(log: str) -> str:
