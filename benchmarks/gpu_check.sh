@@ -2,23 +2,48 @@
 # The device check for a lent GPU machine (not CI), in one call of at most ~5 minutes:
 #   run (device tool): bash benchmarks/gpu_check.sh     carry: [".whl", ".gpudata"]
 # It installs the carried wheels (.whl/: the project's Python deps but torch, which the device has),
-# checks the device, times each training mode on the study's nets (benchmarks/throughput.py), packs
-# everything into one archive, $OUT/gpu_check.tar.gz, and prints a short table last.
+# checks the device, checks a fused group against its trials run separately (benchmarks/fused_check.py),
+# times each training mode on the study's nets (benchmarks/throughput.py), packs everything into one
+# archive, $OUT/gpu_check.tar.gz (with throughput.csv and fused_check.csv beside it), and prints a short
+# table last. Then, if the call has time left (CHECK_BUDGET_S, 390 s by default, under the call's
+# timeout_s of 420), today's `experiment=best` trains on the GPU, capped at BEST_MINUTES (2).
 # On a machine without CUDA it runs the same modes on the CPU, on 200 faces: a dry run of the script.
 set -uo pipefail
 . benchmarks/gpu_env.sh
-if [ "$device" = cuda ]; then extra=()
-else extra=(--limit 200 --nets "2-conv k5 c8" --modes eager nosync graphs procs2 seq2 fused2 fused2x2); fi
+if [ "$device" = cuda ]; then extra=(); check_extra=()
+else extra=(--limit 200 --nets "2-conv k5 c8" --modes eager nosync graphs procs2 seq2 fused2 fused2x2)
+  check_extra=(--limit 48 --epochs 3); fi
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (the image has pytest)
   # importlib mode: colorize from the wheel, not the tree (the deselected test runs the CLI from the tree)
   python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "not without_a_gpu" \
     "$tree/tests/training/test_graphs.py" 2>&1 | tail -3 | tee "$work/graphs_test.txt"
 fi
 start=$SECONDS
+python3 -m benchmarks.fused_check --device "$device" --out "$work/fused_check" "${check_extra[@]}" 2>&1 \
+  | tee "$work/fused_check.log"
+echo "fused check: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
+start=$SECONDS
 python3 -m benchmarks.throughput --device "$device" --out "$work/throughput" "${extra[@]}" 2>&1 | tee "$work/throughput.log"
 echo "throughput modes: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
-rm -rf "$work/throughput/runs" "$work/throughput/sweeps" "$work/throughput/mlartifacts"  # checkpoints, samples: large
+# today's experiment=best on the device, if the call has time left for it; on a CPU, one epoch of it on 32 faces
+best_minutes=${BEST_MINUTES:-2}
+if [ "$device" = cuda ]; then best_args=("trainer.max_minutes=$best_minutes"); else
+  best_args=(data.limit=32 trainer.max_epochs=1 trainer.max_minutes=0); fi
+if [ "$device" != cuda ] || [ $((SECONDS + best_minutes * 60 + 45)) -le "${CHECK_BUDGET_S:-390}" ]; then
+  start=$SECONDS
+  python3 -m colorize.train experiment=best "trainer.device=$device" "${best_args[@]}" \
+    "tracking.uri=sqlite:///$work/best/mlflow.db" "hydra.run.dir=$work/best/run" > "$work/best.log" 2>&1
+  echo "experiment=best: exit $? after $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
+else
+  echo "experiment=best: skipped ($SECONDS s used; it needs about $((best_minutes * 60 + 45)) s more)" | tee -a "$work/gpu.txt"
+fi
+# checkpoints and artifacts: large
+rm -rf "$work/throughput/runs" "$work/throughput/sweeps" "$work/throughput/mlartifacts" "$work/run/mlartifacts" \
+  "$work/best/mlartifacts" "$work"/best/run/*.pt
 tar czf "$OUT/gpu_check.tar.gz" -C "$work" .
-cp "$work/throughput/throughput.csv" "$OUT/" 2>/dev/null
+cp "$work/throughput/throughput.csv" "$work/fused_check/fused_check.csv" "$OUT/" 2>/dev/null
 echo "== archive: $OUT/gpu_check.tar.gz ($(du -h "$OUT/gpu_check.tar.gz" | cut -f1))"
 tail -n 20 "$work/throughput.log" | grep -E "^\||skipped"
+grep -h "^fused vs separate" "$work/fused_check.log" || echo "fused vs separate: no verdict (see fused_check.log)"
+grep -h "^experiment=best" "$work/gpu.txt"
+grep -ho "best: best epoch .*accuracy [0-9.]*" "$work/best.log" 2>/dev/null

@@ -2,6 +2,7 @@
 backward serve the whole group, and each member computes what it would alone."""
 
 import copy
+import csv
 
 import pytest
 import torch
@@ -119,3 +120,36 @@ def test_members_of_different_shapes_are_refused(small):
     train, val = small
     with pytest.raises(ValueError, match="one architecture"):
         fit_group([member(0, 0.1), member(1, 0.1, channels=4)], train, val)
+
+
+def test_the_gpu_checks_fused_against_separate_passes_on_the_cpu_and_fails_other_members(faces, tmp_path):
+    """benchmarks/fused_check.py, which gpu_check.sh runs on a lent GPU: its logic, on the CPU."""
+    from benchmarks import fused_check
+
+    rows = fused_check.main(["--device", "cpu", "--limit", "48", "--epochs", "3", "--out", str(tmp_path)])
+    assert [(r["precision"], r["verdict"], r["epochs_agree"]) for r in rows] == [("ieee", "pass", True)]
+    assert float(rows[0]["max_rel_val_mse"]) < 1e-5 and float(rows[0]["max_abs_val_margin12_accuracy"]) < 1e-4
+    with open(tmp_path / "fused_check.csv") as fh:
+        assert [r["verdict"] for r in csv.DictReader(fh)] == ["pass"]
+    # the same comparison against members of other seeds (the lr-50 one still diverges alike) fails
+    cpu = torch.device("cpu")
+    splits = load_faces(str(faces), limit=48)
+    train, val = DeviceImages.from_set(splits.train, cpu), DeviceImages.from_set(splits.val, cpu)
+    together = fused_check.fused(fused_check.MEMBERS, train, val, 3, cpu)
+    others = [(seed + 1, lr, patience) if lr < 1 else (seed, lr, patience)
+              for seed, lr, patience in fused_check.MEMBERS]
+    alone = fused_check.alone(others, train, val, 3, cpu)
+    result = fused_check.compare(together, alone)
+    assert result["max"]["val_mse"] > 1e-2, result
+    assert fused_check.row(result, "ieee", 48, 3, {})["verdict"] == "FAIL"
+
+
+def test_the_gpu_check_sets_cudnns_convolution_precision_without_a_gpu():
+    from benchmarks.fused_check import set_conv_precision
+
+    try:
+        set_conv_precision("ieee")
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    finally:
+        set_conv_precision("tf32")
+    assert torch.backends.cudnn.conv.fp32_precision == "tf32"
