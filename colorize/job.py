@@ -20,8 +20,9 @@ from colorize.errors import ColorizeError
 from colorize.models import default_run_name, describe
 from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samples
 from colorize.tracking.attempts import NEW, SKIP, Attempt, decide, fingerprint, open_run
+from colorize.tracking.owners import owner_tags
 from colorize.tracking.provenance import provenance_tags
-from colorize.tracking.store import Tracker, TrackedRun, flatten, owner_tags
+from colorize.tracking.store import Tracker, TrackedRun, flatten
 from colorize.training.callback import CallbackContext, TrainState
 from colorize.training.checkpoint import BEST, LAST, save_checkpoint
 from colorize.training.device_images import DeviceImages

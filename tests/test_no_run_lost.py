@@ -413,7 +413,8 @@ def test_the_next_command_ends_orphans_as_their_folder_says_else_killed(mlflow_u
     import json
 
     from colorize.tracking.failures import END_FILE
-    from colorize.tracking.store import Tracker, owner_tags
+    from colorize.tracking.owners import owner_tags
+    from colorize.tracking.store import Tracker
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     tracker = Tracker(mlflow_uri, "orphans")

@@ -21,7 +21,7 @@ from colorize import names
 from colorize.config import build
 from colorize.search.recovery import Heartbeat
 from colorize.search.storage import open_storage, trial_of
-from colorize.tracking.store import owner_tags
+from colorize.tracking.owners import owner_tags
 from colorize.training.callback import Callback, CallbackContext, StopTraining, TrainState
 
 

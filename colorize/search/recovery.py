@@ -14,7 +14,8 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
 from colorize.search.storage import HEARTBEAT_S, existing_study
-from colorize.tracking.store import Tracker, owner_gone
+from colorize.tracking.owners import owner_gone
+from colorize.tracking.store import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from colorize import names
 from colorize.config import plain, typed
 from colorize.errors import ColorizeError
-from colorize.tracking.store import Tracker, TrackedRun, flatten, is_orphan
+from colorize.tracking.owners import is_orphan
+from colorize.tracking.store import Tracker, TrackedRun, flatten
 from colorize.training.checkpoint import LAST
 from colorize.training.checkpoint import read_checkpoint
 

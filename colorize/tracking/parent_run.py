@@ -16,10 +16,11 @@ from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_T
 from colorize.paths import resolve_sqlite_uri
 from colorize.tables import markdown, records_csv
 from colorize.tracking.links import ui_link
+from colorize.tracking.owners import is_orphan, owner_tags
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.results import best_trial, swept_keys, trial_status
-from colorize.tracking.store import Tracker, is_orphan, owner_tags
+from colorize.tracking.store import Tracker
 
 log = logging.getLogger("colorize")
 

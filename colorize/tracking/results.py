@@ -11,7 +11,8 @@ from colorize import names
 from colorize.errors import ColorizeError
 from colorize.models import describe
 from colorize.names import CURVES, OBJECTIVE
-from colorize.tracking.store import Tracker, is_orphan
+from colorize.tracking.owners import is_orphan
+from colorize.tracking.store import Tracker
 
 NOT_SWEPT = {names.TRIAL_KEY, "tracking.run_name"}  # params that differ between trials without being an axis
 T = TypeVar("T")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import socket
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from colorize.names import (EXPERIMENT_KIND_TAG, FAILURE_TAG, OPTUNA_STUDY_TAG, 
 from colorize.paths import creation_lock, resolve_sqlite_uri
 from colorize.ports import unanswered
 from colorize.tracking.failures import check_uri, failure_kind, recovered_ending, store_problem, write_end_file
+from colorize.tracking.owners import is_orphan
 
 log = logging.getLogger(__name__)
 # MLflow logs every failed SQL statement with its traceback before raising; colorize says it in one
@@ -31,35 +31,6 @@ log = logging.getLogger(__name__)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 MAX_PARAMS_PER_BATCH = 100
-
-
-def owner_tags() -> dict[str, str]:
-    """Tags naming the process that owns a run, to tell live runs from orphans later."""
-    return {"host": socket.gethostname(), "pid": str(os.getpid())}
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def owner_gone(owner: Mapping[str, Any]) -> bool:
-    """Whether the process named by `owner` (the keys of :func:`owner_tags`) ran on this host and is gone.
-
-    Owners on other hosts are never judged: their process cannot be checked from here.
-    """
-    pid = str(owner.get("pid", ""))
-    return owner.get("host") == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
-
-
-def is_orphan(run: Any) -> bool:
-    """A RUNNING MLflow run whose owning process on this host is gone (SIGKILL, crash)."""
-    return run.info.status == "RUNNING" and owner_gone(run.data.tags)
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:

@@ -11,7 +11,8 @@ from colorize import names
 from colorize.config import build, plain
 from colorize.errors import ColorizeError
 from colorize.tracking.attempts import NEW, RESUME, SKIP, Attempt, decide, fingerprint
-from colorize.tracking.store import Tracker, owner_tags
+from colorize.tracking.owners import owner_tags
+from colorize.tracking.store import Tracker
 from colorize.training.checkpoint import LAST
 from colorize.training.checkpoint import save_checkpoint
 
