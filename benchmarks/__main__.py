@@ -28,15 +28,17 @@ BENCHES = {
 
 
 def gpu_throughput() -> list:
-    """The GPU check's modes (benchmarks/throughput.py) on CUDA; without CUDA it says so and does nothing."""
+    """The GPU check's fused-against-separate check and modes (benchmarks/fused_check.py, throughput.py) on
+    CUDA; without CUDA it says so and does nothing."""
     import torch
 
     if not torch.cuda.is_available():
         print("no CUDA device here: the GPU check needs one (benchmarks/gpu_check.sh on a lent machine; "
               "`bash benchmarks/gpu_check.sh` dry-runs it on the CPU)")
         return []
-    from benchmarks import throughput
+    from benchmarks import fused_check, throughput
 
+    fused_check.main(["--device", "cuda"])
     throughput.main(["--device", "cuda"])
     return []
 
