@@ -8,7 +8,16 @@
 #   bash benchmarks/gpu_prepare.sh && run: bash benchmarks/gpu_check.sh  carry: [".whl", ".gpudata"]
 # The image's package list is the device tool's KINDS.md ("Python packages already there"): a
 # dependency named there is left out (it is "carry one only for another version").
+#   --without-mlflow-ui   leaves out the `mlflow` wheel (11.7 MiB: the UI's JavaScript, a model catalog);
+#                         mlflow-skinny, which it depends on, has all the code colorize runs (sqlite
+#                         store, migrations, client). For a carry that needs the room (.gpustore/).
 set -euo pipefail
+without_ui=false
+case "${1:-}" in
+  "") ;;
+  --without-mlflow-ui) without_ui=true ;;
+  *) echo "colorize: error: gpu_prepare.sh takes no argument but --without-mlflow-ui, not '$1'"; exit 2 ;;
+esac
 kinds=${KINDS_MD:-/work/.library/device/KINDS.md}
 faces=${COLORIZE_FACES_ROOT:-$(cd .. && pwd)/shared/data/ceng483-hw3-dataset}
 tmp=$(mktemp -d)
@@ -35,6 +44,7 @@ rm -rf .whl && mkdir .whl
 for wheel in "$tmp"/*.whl; do
   name=$(basename "$wheel" | cut -d- -f1 | tr '[:upper:]_.' '[:lower:]--')
   [ "$name" = torch ] && continue
+  [ "$name" = mlflow ] && $without_ui && continue
   printf '%s\n' "${have[@]}" | grep -qx -- "$name" || cp "$wheel" .whl/
 done
 python3 -m pip wheel -q --no-deps -w .whl . && rm -rf build
