@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import datetime
 import json
 import os
 import platform
@@ -101,3 +103,22 @@ def save(rows: list[Row], name: str = "results") -> Path:
     path.write_text(json.dumps({"machine": machine(), "cpu_class": cls, "rows": kept + [r.__dict__ for r in rows]},
                                indent=2))
     return path
+
+
+def device_stamp(device: str) -> dict[str, str]:
+    """The device, torch and date columns of the GPU check's CSVs: the GPU's name, or the CPU's ISA class."""
+    import torch
+
+    name = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({torch.backends.cpu.get_cpu_capability()})"
+    return {"device": name, "torch": torch.__version__, "date": datetime.date.today().isoformat()}
+
+
+def write_rows(path: Path, columns: list[str], rows: list[dict]) -> str:
+    """Write `rows` as a CSV at `path`; return them as a Markdown table (what the scripts print last)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows])

@@ -29,14 +29,13 @@ products keep 10 bits of mantissa, so that row is reported against 1e-2 and does
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from benchmarks.common import device_stamp, write_rows
 from colorize.config import model_of
 from colorize.data.faces import load_faces
 from colorize.training.device_images import DeviceImages
@@ -136,22 +135,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     device = torch.device(args.device)
     splits = load_faces(limit=args.limit or None)
     train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
-    stamp = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else
-             f"cpu ({torch.backends.cpu.get_cpu_capability()})", "torch": torch.__version__,
-             "date": datetime.date.today().isoformat()}
+    stamp = device_stamp(device.type)
     rows = []
     for precision in (["ieee", "tf32"] if device.type == "cuda" else ["ieee"]):
         set_conv_precision(precision)
         rows.append(row(check(train, val, args.epochs, device), precision, len(train), args.epochs, stamp))
     set_conv_precision("tf32")  # torch's default again
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "fused_check.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
-    for r in rows:
-        print("| " + " | ".join(str(r[c]) for c in COLUMNS) + " |")
+    print(write_rows(args.out / "fused_check.csv", COLUMNS, rows))
     gate = rows[0]
     worst = ", ".join(f"{m} {gate[f'max_{kind}_{m}']} ({kind})" for m, kind in METRICS.items())
     print(f"fused vs separate: {gate['verdict']} ({gate['precision']}, {len(train)} faces: largest differences "

@@ -26,8 +26,6 @@ log per command under --out, and prints the table.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import math
 import os
 import shutil
@@ -38,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-import torch
+from benchmarks.common import device_stamp, write_rows
 
 NETS = {"1-conv k3": ["model.layers=1", "model.kernel_size=3"],
         "2-conv k5 c8": ["model.layers=2", "model.kernel_size=5", "model.channels=8"],
@@ -143,24 +141,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/throughput"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    stamp = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else
-             f"cpu ({torch.backends.cpu.get_cpu_capability()})", "torch": torch.__version__,
-             "date": datetime.date.today().isoformat()}
+    stamp = device_stamp(args.device)
     rows = []
     skipped = [m for m in args.modes if "graphs" in m and args.device != "cuda"]
     for mode in (m for m in args.modes if m not in skipped):
         for net in (args.nets if launch_args(mode)[1] == 1 else args.multi_nets):
             rows.append({**run_mode(mode, net, args, args.out), **stamp})
             print(" | ".join(str(rows[-1][c]) for c in COLUMNS), flush=True)
-    with open(args.out / "throughput.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    markdown = write_rows(args.out / "throughput.csv", COLUMNS, rows)
     cuda_only = f"; {', '.join(skipped)} (CUDA only)" if skipped else ""
     print(f"skipped: {', '.join(NOT_BUILT)} (not built yet){cuda_only}")
-    print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+    print(markdown)
     return rows
 
 
