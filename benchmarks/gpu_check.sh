@@ -16,7 +16,8 @@ else extra=(--limit 200 --nets "2-conv k5 c8" --modes eager nosync graphs procs2
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (the image has pytest)
   # importlib mode: colorize from the wheel, not the tree (the deselected test runs the CLI from the tree)
   python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "not without_a_gpu" \
-    "$tree/tests/training/test_graphs.py" 2>&1 | tail -3 | tee "$work/graphs_test.txt"
+    "$tree/tests/training/test_graphs.py" "$tree/tests/training/test_device_sync.py" 2>&1 | tail -3 \
+    | tee "$work/graphs_test.txt"  # CUDA graphs, and no training step waiting for the GPU
 fi
 start=$SECONDS
 python3 -m benchmarks.fused_check --device "$device" --out "$work/fused_check" "${check_extra[@]}" 2>&1 \

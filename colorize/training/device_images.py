@@ -40,7 +40,7 @@ class DeviceImages:
 def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, options: FitOptions):
     """An epoch's batches in a seeded random order, augmented as `options` say (mirroring, shifts:
     drawn from `generator`, so a resumed run augments the same images)."""
-    order = torch.randperm(len(data), generator=generator).to(data.gray.device)
+    order = torch.randperm(len(data), generator=generator).to(data.gray.device, non_blocking=True)  # (augment.py)
     for start in range(0, len(data), batch_size):
         idx = order[start : start + batch_size]
         batch = (data.gray.index_select(0, idx), data.rgb.index_select(0, idx), data.rgb_bytes.index_select(0, idx))
