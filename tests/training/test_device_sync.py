@@ -1,6 +1,6 @@
 """A training step never waits for the device: within an epoch the host only queues work (the
-brief's "never sync with the host per step"), with the study's net and with `experiment=best`'s
-U-Net, AdamW, EMA, cast_split loss, mirroring and shifts.
+brief's "never sync with the host per step"), with the study's net alone and as a fused group of 3
+seeds, and with `experiment=best`'s U-Net, AdamW, EMA, cast_split loss, mirroring and shifts.
 
 On a GPU, torch's sync debug mode raises at any call that would synchronise, so every step after the
 first runs under it (benchmarks/gpu_check.sh runs this file on a lent GPU; skipped without CUDA).
@@ -9,6 +9,7 @@ none may happen (an epoch's one read comes after them). The augmentations' value
 tests/training/test_augment.py."""
 
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -18,46 +19,67 @@ from colorize.config.compose import compose_train
 from colorize.data.faces import load_faces
 from colorize.training.averaging import WeightAverage
 from colorize.training.device_images import DeviceImages, batches
-from colorize.training.epoch import EpochSums, train_step
+from colorize.training.epoch import EpochSums, group_step, train_step
+from colorize.training.fused import StackedForward
 from colorize.training.options import FitOptions
 from colorize.training.precision import resolve_precision
 
-NETS = pytest.mark.parametrize("overrides", [
-    ["model.layers=2", "model.kernel_size=5", "model.channels=8"],  # the study's net, SGD, no augmentation
-    ["experiment=best"],
-], ids=["study-net", "best"])
+STUDY_NET = ["model.layers=2", "model.kernel_size=5", "model.channels=8"]  # SGD, no augmentation
+NETS = pytest.mark.parametrize("overrides, members", [
+    (STUDY_NET, 1), (STUDY_NET, 3),  # alone, and 3 seeds as one fused group (group_step)
+    (["experiment=best"], 1),
+], ids=["study-net", "study-net-fused3", "best"])
 FACES = 96
 
 
-def checked_steps(overrides: list[str], faces, device: torch.device, watch) -> int:
-    """One epoch of the composed config's model, optimizer, loss, EMA and augmentations on 96 faces,
-    every step after the first inside `watch(host_counters)`; how many steps ran inside it.
-    `host_counters`: the ids of the optimizer's step counts, which torch keeps on the host for CUDA
-    parameters too (Adam's `step` unless capturable): reading them waits for nothing."""
+def member(cfg, device: torch.device, seed: int) -> SimpleNamespace:
+    """One run's model, optimizer, generator and EMA, as the loop's FitProgress holds them."""
+    torch.manual_seed(seed)
+    model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
+    ema = WeightAverage(model, cfg.trainer.ema) if cfg.trainer.ema else None
+    return SimpleNamespace(model=model, optimizer=build(cfg.optimizer)(model.parameters()),
+                           generator=torch.Generator().manual_seed(seed), ema=ema, epoch=1)
+
+
+def checked_steps(overrides: list[str], members: int, faces, device: torch.device, watch) -> int:
+    """One epoch of the composed config's model, optimizer, loss, EMA and augmentations on 96 faces
+    (`members` > 1: that many seeds as one fused group), every step after the first inside
+    `watch(host_counters)`; how many steps ran inside it. `host_counters`: the ids of the optimizers'
+    step counts, which torch keeps on the host for CUDA parameters too (Adam's `step` unless
+    capturable): reading them waits for nothing."""
     cfg = compose_train(overrides)
     t = cfg.trainer
     train = DeviceImages.from_set(load_faces(str(faces), limit=FACES).train, device)
-    model = build(cfg.model).to(device).to(memory_format=torch.channels_last)
-    optimizer = build(cfg.optimizer)(model.parameters())
     options = FitOptions(1, t.batch_size, hflip=t.hflip, shift=t.shift, loss=build(cfg.loss), progress=False,
                          precision=resolve_precision(t.precision, device))  # best: bf16 where it is native
-    ema = WeightAverage(model, t.ema) if t.ema else None
-    sums = EpochSums.zeros(device)
-    stream = enumerate(batches(train, t.batch_size, torch.Generator().manual_seed(0), options), start=1)
-    step, batch = next(stream)  # the first step: cuDNN's choices, the allocator's first blocks
-    train_step(model, optimizer, batch, options, ema, sums, step)
+    runs = [member(cfg, device, seed) for seed in range(members)]
+    for run in runs:
+        run.options = options
+    sums = [EpochSums.zeros(device) for _ in runs]
+    forward = StackedForward([run.model for run in runs]) if members > 1 else None
+
+    def step(i: int, member_batches) -> None:
+        if forward is not None:
+            group_step(runs, member_batches, forward, sums, i)
+        else:
+            train_step(runs[0].model, runs[0].optimizer, member_batches[0], options, runs[0].ema, sums[0], i)
+
+    stream = enumerate(zip(*(batches(train, t.batch_size, run.generator, options) for run in runs)), start=1)
+    step(*next(stream))  # the first step: cuDNN's choices, the allocator's first blocks
+    host_counters = {id(state["step"]) for run in runs for state in run.optimizer.state.values()
+                     if torch.is_tensor(state.get("step"))}
     checked = 0
-    host_counters = {id(state["step"]) for state in optimizer.state.values() if torch.is_tensor(state.get("step"))}
     with watch(host_counters):
-        for step, batch in stream:
-            train_step(model, optimizer, batch, options, ema, sums, step)
+        for i, member_batches in stream:
+            step(i, member_batches)
             checked += 1
-    sums.read()  # the epoch's one read
+    for member_sums in sums:
+        member_sums.read()  # the epoch's one read
     return checked
 
 
 @NETS
-def test_no_step_reads_a_value_back_to_the_host(overrides, faces, monkeypatch):
+def test_no_step_reads_a_value_back_to_the_host(overrides, members, faces, monkeypatch):
     reads = []
 
     @contextmanager
@@ -74,13 +96,13 @@ def test_no_step_reads_a_value_back_to_the_host(overrides, faces, monkeypatch):
                 m.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
             yield
 
-    assert checked_steps(overrides, faces, torch.device("cpu"), counting_reads) == FACES // 16 - 1
+    assert checked_steps(overrides, members, faces, torch.device("cpu"), counting_reads) == FACES // 16 - 1
     assert reads == [], reads
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA device's sync debug mode")
 @NETS
-def test_no_step_waits_for_the_gpu(overrides, faces):
+def test_no_step_waits_for_the_gpu(overrides, members, faces):
     @contextmanager
     def sync_debug_error(host_counters):
         torch.cuda.synchronize()
@@ -90,4 +112,4 @@ def test_no_step_waits_for_the_gpu(overrides, faces):
         finally:
             torch.cuda.set_sync_debug_mode("default")
 
-    assert checked_steps(overrides, faces, torch.device("cuda"), sync_debug_error) == FACES // 16 - 1
+    assert checked_steps(overrides, members, faces, torch.device("cuda"), sync_debug_error) == FACES // 16 - 1
