@@ -21,6 +21,7 @@ from colorize.training.averaging import WeightAverage
 from colorize.training.device_images import DeviceImages, batches
 from colorize.training.epoch import EpochSums, group_step, train_step
 from colorize.training.fused import StackedForward
+from colorize.training.graphs import capture
 from colorize.training.options import FitOptions
 from colorize.training.precision import resolve_precision
 
@@ -41,9 +42,10 @@ def member(cfg, device: torch.device, seed: int) -> SimpleNamespace:
                            generator=torch.Generator().manual_seed(seed), ema=ema, epoch=1)
 
 
-def checked_steps(overrides: list[str], members: int, faces, device: torch.device, watch) -> int:
+def checked_steps(overrides: list[str], members: int, faces, device: torch.device, watch, graphs: bool = False) -> int:
     """One epoch of the composed config's model, optimizer, loss, EMA and augmentations on 96 faces
-    (`members` > 1: that many seeds as one fused group), every step after the first inside
+    (`members` > 1: that many seeds as one fused group; `graphs`: the step captured as a CUDA graph,
+    as `trainer.cuda_graphs=on` does), every step after the first inside
     `watch(host_counters)`; how many steps ran inside it. `host_counters`: the ids of the optimizers'
     step counts, which torch keeps on the host for CUDA parameters too (Adam's `step` unless
     capturable): reading them waits for nothing."""
@@ -56,13 +58,15 @@ def checked_steps(overrides: list[str], members: int, faces, device: torch.devic
     for run in runs:
         run.options = options
     sums = [EpochSums.zeros(device) for _ in runs]
-    forward = StackedForward([run.model for run in runs]) if members > 1 else None
+    fused = StackedForward([run.model for run in runs]) if members > 1 else None
+    graphed = capture(runs[0].model, train.gray[: t.batch_size], required=True) if graphs else None
 
     def step(i: int, member_batches) -> None:
-        if forward is not None:
-            group_step(runs, member_batches, forward, sums, i)
+        if fused is not None:
+            group_step(runs, member_batches, fused, sums, i)
         else:
-            train_step(runs[0].model, runs[0].optimizer, member_batches[0], options, runs[0].ema, sums[0], i)
+            run = runs[0]
+            train_step(run.model, run.optimizer, member_batches[0], options, run.ema, sums[0], i, graphed)
 
     stream = enumerate(zip(*(batches(train, t.batch_size, run.generator, options) for run in runs)), start=1)
     step(*next(stream))  # the first step: cuDNN's choices, the allocator's first blocks
@@ -100,16 +104,23 @@ def test_no_step_reads_a_value_back_to_the_host(overrides, members, faces, monke
     assert reads == [], reads
 
 
+@contextmanager
+def sync_debug_error(host_counters):
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA device's sync debug mode")
 @NETS
 def test_no_step_waits_for_the_gpu(overrides, members, faces):
-    @contextmanager
-    def sync_debug_error(host_counters):
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            yield
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-
     assert checked_steps(overrides, members, faces, torch.device("cuda"), sync_debug_error) == FACES // 16 - 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA device's sync debug mode")
+def test_no_graphed_step_waits_for_the_gpu(faces):
+    cuda = torch.device("cuda")
+    assert checked_steps(STUDY_NET, 1, faces, cuda, sync_debug_error, graphs=True) == FACES // 16 - 1
