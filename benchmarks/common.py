@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import os
@@ -114,11 +113,11 @@ def device_stamp(device: str) -> dict[str, str]:
 
 
 def write_rows(path: Path, columns: list[str], rows: list[dict]) -> str:
-    """Write `rows` as a CSV at `path`; return them as a Markdown table (what the scripts print last)."""
+    """Write `rows` as a CSV at `path`; return them as a Markdown table (what the scripts print last).
+    Both through colorize's one table writer (colorize/tables.py)."""
+    from colorize.tables import csv_text, markdown
+
+    cells = [[row[c] for c in columns] for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join(lines + ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows])
+    path.write_text(csv_text(columns, cells))
+    return markdown(columns, cells).rstrip("\n")
