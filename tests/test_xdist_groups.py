@@ -10,13 +10,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks.suite_timeline import main as timeline
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 GROUPED = '''
 import pytest
