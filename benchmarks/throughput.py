@@ -142,13 +142,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = device_stamp(args.device)
-    rows = []
+    rows, markdown = [], ""
     skipped = [m for m in args.modes if "graphs" in m and args.device != "cuda"]
-    for mode in (m for m in args.modes if m not in skipped):
-        for net in (args.nets if launch_args(mode)[1] == 1 else args.multi_nets):
-            rows.append({**run_mode(mode, net, args, args.out), **stamp})
-            print(" | ".join(str(rows[-1][c]) for c in COLUMNS), flush=True)
-    markdown = write_rows(args.out / "throughput.csv", COLUMNS, rows)
+    try:
+        for mode in (m for m in args.modes if m not in skipped):
+            for net in (args.nets if launch_args(mode)[1] == 1 else args.multi_nets):
+                rows.append({**run_mode(mode, net, args, args.out), **stamp})
+                print(" | ".join(str(rows[-1][c]) for c in COLUMNS), flush=True)
+                markdown = write_rows(args.out / "throughput.csv", COLUMNS, rows)  # each row kept if the call is cut
+    except KeyboardInterrupt:  # gpu_check.sh's budget: the rows so far stand
+        print(f"stopped after {len(rows)} rows: the modes after them were not timed")
     cuda_only = f"; {', '.join(skipped)} (CUDA only)" if skipped else ""
     print(f"skipped: {', '.join(NOT_BUILT)} (not built yet){cuda_only}")
     print(markdown)
