@@ -3,8 +3,10 @@
 #   bash benchmarks/gpu_prepare.sh     (here, first: the wheels and faces a call carries)
 #   run (device tool): bash benchmarks/gpu_study.sh [colorize-study arguments]
 #                      carry: [".whl", ".gpudata"]     timeout_s: 570
-# With no arguments it runs the defaults below (100 epochs with the study's early stopping, 3 seeds,
-# the full faces, every preset); arguments replace them, e.g. the settings issue 24 finds fastest.
+# It runs the defaults below (100 epochs with the study's early stopping, 3 seeds, the full faces, every
+# preset, and the launcher issue 24 measured fastest: `hydra/launcher=fused`, whose auto on CUDA runs
+# min(16, cores) single trials at once as CUDA graphs); arguments are added after them (a later value
+# of the same key wins), e.g. `--presets layers,kernel_size,kernels` for one part of a split study.
 # The MLflow store and the Optuna study live in .gpustore/; the study is stopped (SIGINT: its runs end
 # KILLED, none left RUNNING) at $STUDY_BUDGET_S seconds so that the archive is packed within the call.
 # A stopped study leaves .gpustore/ in the archive: a later call that carries it skips the presets done.
@@ -16,12 +18,11 @@ set -uo pipefail
 . benchmarks/gpu_env.sh
 budget=${STUDY_BUDGET_S:-480}
 store=$tree/.gpustore
-if [ $# -gt 0 ]; then args=("$@")
-elif [ "$device" = cuda ]; then
+if [ "$device" = cuda ]; then
   args=(data=faces trainer.max_epochs=100 --seeds 3 --search-trials 20 --search-override trainer.max_minutes=1
-        hydra/launcher=fused hydra.launcher.n_jobs=8)
+        hydra/launcher=fused "$@")
 else
-  args=(data=faces data.limit=64 trainer.max_epochs=2 --seeds 2 --search-trials 2 hydra/launcher=fused)
+  args=(data=faces data.limit=64 trainer.max_epochs=2 --seeds 2 --search-trials 2 hydra/launcher=fused "$@")
 fi
 mkdir -p "$store"
 export MLFLOW_TRACKING_URI=sqlite:///$store/mlflow.db

@@ -18,8 +18,22 @@ def available_cores(env: dict[str, str] | None = None) -> int:
     return min(cores, int(slurm)) if slurm.isdigit() and int(slurm) > 0 else cores
 
 
+# trials at once on one CUDA device when a launcher's n_jobs is auto: measured on a lent H200 (docs/gpu)
+CUDA_AT_ONCE = 16
+
+
+def auto_jobs(cuda: bool, cores: int) -> int:
+    """A launcher's `n_jobs: null` (auto): min(16, cores) single trials at once on CUDA, else 1."""
+    return min(CUDA_AT_ONCE, max(1, cores)) if cuda else 1
+
+
 def parallel_jobs(n_jobs: object) -> int:
-    """Jobs that run at once for a launcher's `n_jobs` (joblib semantics: -1 = all cores)."""
+    """Jobs that run at once for a launcher's `n_jobs` (joblib semantics: -1 = all cores; None, the
+    fused launcher's auto: `auto_jobs` where CUDA is present)."""
+    if n_jobs is None:
+        import torch  # only for auto: the resolver stays light for every other launcher
+
+        return auto_jobs(torch.cuda.is_available(), available_cores())
     if not isinstance(n_jobs, int) or n_jobs == 0:
         return 1
     cores = available_cores()

@@ -8,10 +8,15 @@ keeps its own MLflow run (tagged `fused_group`, `fused_size`), checkpoints, samp
 divergence and Optuna pruning. Groups run one after another, or `n_jobs` at a time in joblib's loky
 processes (as Hydra's joblib launcher runs jobs), all on the one device.
 
-What it buys depends on the device: on a GPU, where one of the study's tiny nets leaves the device
-waiting on Python's launches, a group costs about one member's launches; on a CPU the work is the
-same arithmetic either way (4 fused trials ran at 0.88x the trials per hour of the same 4 one after
-another: docs/guide/sweeps.md), and the numbers are the same as separate trials' to float rounding.
+What it buys depends on the device, and `auto` (both settings' default) chooses what was measured
+fastest there (`auto_settings`). On a CPU, groups of up to 16, one at a time: the work is the same
+arithmetic either way (4 fused trials ran at 0.88x the trials per hour of the same 4 one after
+another: docs/guide/sweeps.md), but a group pays the process's start-up once. On CUDA, no fusing
+and 16 trials at once: on a lent H200 (docs/gpu/README.md, 2026-12-04) a fused step of 8 members
+took 17.9 ms against 2.3 ms for one trial's, no gain per trial (each member still launches its own
+optimizer step and sums), while 16 single trials at once, each replayed as a CUDA graph, ran at
+7.4x the eager baseline's trials per hour (17x its epochs per second once started). The numbers are
+the same as separate trials' to float rounding either way.
 
 Hydra's own `run_job` runs one task function per job; a group needs all its jobs' configs at once,
 so `_Member` repeats its bookkeeping for each: the job's folder, `.hydra/` configs, and the
@@ -35,6 +40,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from colorize.cores import auto_jobs, available_cores
 from colorize.launch.base import SweepLauncher
 from colorize.launch.fusing import groups
 
@@ -102,13 +108,27 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_func
     return [m.ret for m in members]
 
 
+CPU_GROUP = 16  # `auto` on a CPU: groups of up to 16, one at a time
+
+
+def auto_settings(device: str, cores: int, n_jobs: Optional[int], max_group: Optional[int]) -> tuple[int, int]:
+    """(n_jobs, max_group) with `None` (auto) replaced by what was measured fastest on `device`
+    ("cuda" or "cpu"): on CUDA min(16, cores) single trials at once (each a CUDA graph), on a CPU one
+    group of up to 16 at a time."""
+    jobs = auto_jobs(device == "cuda", cores) if n_jobs is None else n_jobs
+    if max_group is None:
+        max_group = 1 if device == "cuda" else CPU_GROUP
+    return jobs, max_group
+
+
 @dataclass
 class FusedLauncherConf:
-    """`hydra/launcher=fused`: `max_group` jobs at most in one model (0: no limit), `n_jobs` groups at once."""
+    """`hydra/launcher=fused`: `max_group` jobs at most in one model (0: no limit), `n_jobs` groups at
+    once; null (auto) for either: what was measured fastest on the jobs' device (`auto_settings`)."""
 
     _target_: str = "colorize.launch.fused_launcher.FusedLauncher"
-    n_jobs: int = 1
-    max_group: int = 16
+    n_jobs: Optional[int] = None
+    max_group: Optional[int] = None
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLauncherConf, provider="colorize")
@@ -117,10 +137,10 @@ ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLau
 class FusedLauncher(SweepLauncher):
     """Groups a batch's fusible jobs; trains each group as one model; `n_jobs` groups at a time."""
 
-    def __init__(self, n_jobs: int = 1, max_group: int = 16) -> None:
-        if n_jobs < 1 or max_group < 0:
+    def __init__(self, n_jobs: Optional[int] = None, max_group: Optional[int] = None) -> None:
+        if (n_jobs is not None and n_jobs < 1) or (max_group is not None and max_group < 0):
             raise ValueError(f"hydra.launcher: n_jobs={n_jobs}, max_group={max_group} are invalid: "
-                             "n_jobs must be >= 1 and max_group >= 0 (0: no limit)")
+                             "n_jobs must be >= 1 and max_group >= 0 (0: no limit), or null (auto)")
         super().__init__()
         self.n_jobs, self.max_group = n_jobs, max_group
 
@@ -128,20 +148,28 @@ class FusedLauncher(SweepLauncher):
         self.open_sweep()
         configs = [self.job_config(idx, o, str(idx)) for idx, o in enumerate(job_overrides, start=initial_job_idx)]
         members = [_Member(config) for config in configs]
-        batches = groups(configs, self.max_group)
+        n_jobs, max_group = auto_settings(_device(configs[0]), available_cores(), self.n_jobs, self.max_group)
+        batches = groups(configs, max_group)
         log.info("fused launcher: %d jobs in %d groups of %s, %d at a time", len(configs), len(batches),
-                 "/".join(str(len(g)) for g in batches), self.n_jobs)
+                 "/".join(str(len(g)) for g in batches), n_jobs)
         for g in batches:
             log.info("\tgroup %s", "; ".join(" ".join(filter_overrides(job_overrides[i])) or "(defaults)" for i in g))
-        returns = self._run([[members[i] for i in g] for g in batches])
+        returns = self._run([[members[i] for i in g] for g in batches], n_jobs)
         by_job = {i: ret for g, rets in zip(batches, returns) for i, ret in zip(g, rets)}
         return [by_job[i] for i in range(len(configs))]
 
-    def _run(self, batches: list[list[_Member]]) -> list[list[JobReturn]]:
-        if self.n_jobs == 1 or len(batches) == 1:
+    def _run(self, batches: list[list[_Member]], n_jobs: int) -> list[list[JobReturn]]:
+        if n_jobs == 1 or len(batches) == 1:
             return [run_group(self.hydra_context, b, self.task_function) for b in batches]
         from joblib import Parallel, delayed
 
         state = Singleton.get_state()
-        return Parallel(n_jobs=self.n_jobs, backend="loky")(
+        return Parallel(n_jobs=n_jobs, backend="loky")(
             delayed(run_group)(self.hydra_context, b, None, state) for b in batches)
+
+
+def _device(config: DictConfig) -> str:
+    """The device type the jobs will train on ("cuda" or "cpu"), as the trainer will choose it."""
+    from colorize.training.runtime import select_device
+
+    return select_device(config.trainer.device).type

@@ -26,5 +26,5 @@ def test_colorizes_launcher_and_sweeper_are_hydra_options(make_cfg):
     from colorize.search.sweeper import ColorizeOptunaSweeperConf
 
     hydra = make_cfg("hydra/launcher=fused", "hydra/sweeper=colorize_optuna", return_hydra_config=True).hydra
-    assert hydra.launcher._target_ == FusedLauncherConf._target_ and hydra.launcher.max_group == 16
+    assert hydra.launcher._target_ == FusedLauncherConf._target_ and hydra.launcher.max_group is None  # auto
     assert hydra.sweeper._target_ == ColorizeOptunaSweeperConf._target_

@@ -30,6 +30,39 @@ def test_the_launcher_refuses_settings_it_cannot_run(n_jobs, max_group):
         FusedLauncher(n_jobs=n_jobs, max_group=max_group)
 
 
+def test_auto_chooses_what_was_measured_fastest_on_each_device():
+    """docs/gpu/README.md (a lent H200, 2026-12-04): on CUDA single trials as CUDA graphs, 16 at once,
+    beat fused groups; on a CPU a group pays the start-up once. A value given is kept as given."""
+    from colorize.launch.fused_launcher import auto_settings
+
+    assert auto_settings("cuda", 16, None, None) == (16, 1)
+    assert auto_settings("cuda", 64, None, None) == (16, 1)
+    assert auto_settings("cuda", 4, None, None) == (4, 1)  # no more processes than cores
+    assert auto_settings("cuda", 16, 2, 8) == (2, 8)
+    assert auto_settings("cpu", 2, None, None) == (1, 16)
+    assert auto_settings("cpu", 2, 2, 0) == (2, 0)
+
+
+def test_the_sweepers_n_jobs_follows_the_launchers_auto():
+    """`${colorize.parallel_jobs:}` (an Optuna batch's size, each job's threads) reads auto as the
+    launcher will: 16 at once where CUDA is present (fewer cores: as many as cores), else 1."""
+    import torch
+
+    from colorize.cores import auto_jobs, available_cores, parallel_jobs
+
+    assert (auto_jobs(True, 16), auto_jobs(True, 64), auto_jobs(True, 4), auto_jobs(False, 16)) == (16, 16, 4, 1)
+    assert parallel_jobs(None) == auto_jobs(torch.cuda.is_available(), available_cores())
+    assert parallel_jobs(1) == 1 and parallel_jobs("x") == 1
+
+
+def test_auto_on_a_cpu_fuses_the_sweep_into_one_group(faces, mlflow_uri, tmp_path):
+    """A real fused sweep left at auto on the CPU: its 4 seeds x lr jobs train as one group of 4."""
+    result = run_cli(*sweep_args(faces, mlflow_uri, "fused_auto", tmp_path / "auto", "hydra/launcher=fused",
+                                 "trainer.device=cpu", "trainer.max_epochs=1", "data.limit=16"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fused launcher: 4 jobs in 1 groups of 4, 1 at a time" in result.stdout + result.stderr
+
+
 def sweep_args(faces, uri, experiment, folder, *extra):
     return ["-m", "data=faces", f"data.root={faces}", "data.limit=100", "trainer.max_epochs=6",
             "model.layers=2", "model.kernel_size=5", "model.channels=8", "trainer.early_stopping.patience=1",
