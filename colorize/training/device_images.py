@@ -4,6 +4,7 @@ from them by indexing (no per-item Python work, no host copies)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -49,3 +50,20 @@ def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, opt
         if options.shift:
             batch = shift_some(batch, generator, options.shift)
         yield batch
+
+
+def group_batches(data: DeviceImages, batch_size: int, generators: Sequence[torch.Generator], options: FitOptions):
+    """A fused group's batches, stacked (members, batch, ...): member g's are exactly `batches(data,
+    batch_size, generators[g], options)`'s. Without augmentation one index per tensor serves every
+    member (three gathers per step, not three per member); with it, each member's own draws."""
+    if options.hflip or options.shift:
+        streams = [batches(data, batch_size, g, options) for g in generators]
+        for member_batches in zip(*streams):
+            yield tuple(torch.stack(parts) for parts in zip(*member_batches))
+        return
+    orders = torch.stack([torch.randperm(len(data), generator=g) for g in generators])
+    orders = orders.to(data.gray.device, non_blocking=True)  # as `batches`: no wait for the device
+    for start in range(0, len(data), batch_size):
+        idx = orders[:, start : start + batch_size]
+        flat = idx.reshape(-1)
+        yield tuple(t.index_select(0, flat).unflatten(0, idx.shape) for t in (data.gray, data.rgb, data.rgb_bytes))

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from colorize.training.averaging import WeightAverage
-from colorize.training.device_images import DeviceImages, batches
+from colorize.training.device_images import DeviceImages, batches, group_batches
 from colorize.training.fused import StackedForward
 from colorize.training.losses import mse
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
@@ -85,6 +86,31 @@ class EpochSums:
         return loss, sse, hits, int(bad_step), bad_value
 
 
+@dataclass
+class GroupSums:
+    """A fused group's EpochSums as one tensor per sum, (members,): a step adds every member's loss,
+    MSE, hits and not-finite flag with one set of ops, and the epoch reads them back in one."""
+
+    loss: Tensor
+    sse: Tensor
+    hits: Tensor
+    bad_step: Tensor
+    bad_value: Tensor
+
+    @classmethod
+    def zeros(cls, members: int, device: torch.device) -> "GroupSums":
+        def zero(dtype: torch.dtype) -> Tensor:
+            return torch.zeros(members, dtype=dtype, device=device)
+
+        return cls(zero(torch.float64), zero(torch.float64), zero(torch.float64),
+                   torch.full((members,), -1, dtype=torch.int64, device=device), zero(torch.float32))
+
+    def read(self) -> list[tuple[float, float, float, int, float]]:
+        """Each member's (loss, sse, hits, bad_step, bad_value), as EpochSums.read: the epoch's one sync."""
+        values = torch.stack([self.loss, self.sse, self.hits, self.bad_step.double(), self.bad_value.double()])
+        return [(loss, sse, hits, int(bad), value) for loss, sse, hits, bad, value in values.T.tolist()]
+
+
 def is_plain_mse(loss: Loss) -> bool:
     """Whether `loss` is the MSE itself (then the MSE needs no second pass over the batch)."""
     return getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
@@ -122,16 +148,22 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     _add(sums, value, pred, y, y_bytes, step, options)
 
 
-def group_step(runs: Sequence[GroupRun], member_batches: Sequence[tuple[Tensor, Tensor, Tensor]],
-               forward: StackedForward, sums: Sequence[EpochSums], step: int) -> None:
-    """One step of a fused group: one stacked forward and backward for all members, then each
-    member's own optimizer (and EMA) step. Member g's loss is its own batch's, as in a trial alone;
-    the gradient of their sum is each member's own gradient (the members share no parameters)."""
+def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], forward: StackedForward,
+               sums: GroupSums, step: int) -> None:
+    """One step of a fused group on a stacked batch (members, batch, ...): one stacked forward and
+    backward for all members, then each member's own optimizer (and EMA) step. Member g's loss is its
+    own batch's, as in a trial alone; the gradient of their sum is each member's own gradient (the
+    members share no parameters). The loss (when it is the MSE) and the sums are one set of ops for
+    the whole group: on a GPU each op is a launch, and per-member ops made a fused step cost as much
+    as its members' steps alone (docs/gpu/README.md, 2026-12-04)."""
     o = runs[0].options
-    x, y, y_bytes = (torch.stack(parts) for parts in zip(*member_batches))
+    x, y, y_bytes = batch
     with autocast(x.device, o.precision):
         pred = forward(x)
-    values = torch.stack([o.loss(p.float(), t) for p, t in zip(pred.unbind(0), y.unbind(0))])
+    if is_plain_mse(o.loss):
+        values = F.mse_loss(pred.float(), y, reduction="none").flatten(1).mean(1)
+    else:
+        values = torch.stack([o.loss(p.float(), t) for p, t in zip(pred.unbind(0), y.unbind(0))])
     for run in runs:
         run.optimizer.zero_grad(set_to_none=True)
     values.sum().backward()
@@ -142,8 +174,19 @@ def group_step(runs: Sequence[GroupRun], member_batches: Sequence[tuple[Tensor, 
     values, pred = values.detach(), pred.detach()
     if o.sync_every_step:
         values.tolist()
-    for g, member_sums in enumerate(sums):
-        _add(member_sums, values[g], pred[g], y[g], y_bytes[g], step, o)
+    _add_group(sums, values, pred, y, y_bytes, step, o)
+
+
+def _add_group(sums: GroupSums, values: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
+               options: FitOptions) -> None:
+    """`_add` for every member at once: `values` (members,), the rest (members, batch, ...)."""
+    weighted = values.double() * y[0].numel()
+    sums.loss += weighted
+    sums.sse += weighted if is_plain_mse(options.loss) else (pred.float() - y).square().flatten(1).sum(1)
+    sums.hits += margin_hits(to_uint8(pred), y_bytes)  # per member: hits over its whole batch
+    first_bad = ~torch.isfinite(values) & (sums.bad_step < 0)
+    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
+    sums.bad_value = torch.where(first_bad, values, sums.bad_value)
 
 
 @contextmanager
@@ -163,9 +206,9 @@ def _progress(data: DeviceImages, options: FitOptions, desc: str):
         bar.close()
 
 
-def _epoch_metrics(sums: EpochSums, epoch: int, data: DeviceImages) -> dict | Diverged:
-    """The epoch's training metrics from its sums (the epoch's one read-back), or how it diverged."""
-    loss, sse, hits, bad_step, bad_value = sums.read()
+def _epoch_metrics(read: tuple[float, float, float, int, float], epoch: int, data: DeviceImages) -> dict | Diverged:
+    """The epoch's training metrics from its sums as read back, or how it diverged."""
+    loss, sse, hits, bad_step, bad_value = read
     if bad_step > 0:
         return Diverged(epoch, bad_step, bad_value)
     values = data.rgb.numel()
@@ -188,7 +231,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Device
         for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
             train_step(model, optimizer, batch, options, ema, sums, step, forward)
             tick(step)
-    metrics = _epoch_metrics(sums, epoch, data)
+    metrics = _epoch_metrics(sums.read(), epoch, data)  # the epoch's one read-back
     if isinstance(metrics, Diverged):
         raise metrics
     return metrics
@@ -201,10 +244,10 @@ def train_group_epoch(runs: Sequence[GroupRun], data: DeviceImages) -> list[dict
     for run in runs:
         run.model.train()
     forward = StackedForward([run.model for run in runs])
-    sums = [EpochSums.zeros(data.gray.device) for _ in runs]
-    streams = [batches(data, o.batch_size, run.generator, o) for run in runs]
+    sums = GroupSums.zeros(len(runs), data.gray.device)
+    stream = group_batches(data, o.batch_size, [run.generator for run in runs], o)
     with _progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:
-        for step, member_batches in enumerate(zip(*streams), start=1):
-            group_step(runs, member_batches, forward, sums, step)
+        for step, batch in enumerate(stream, start=1):
+            group_step(runs, batch, forward, sums, step)
             tick(step)
-    return [_epoch_metrics(member_sums, run.epoch, data) for member_sums, run in zip(sums, runs)]
+    return [_epoch_metrics(read, run.epoch, data) for read, run in zip(sums.read(), runs)]

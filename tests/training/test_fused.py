@@ -12,9 +12,10 @@ from colorize.config import model_of
 from colorize.data.faces import load_faces
 from colorize.training.device_images import DeviceImages
 from colorize.training.early_stopping import EarlyStopping
-from colorize.training.epoch import Diverged, EpochSums, group_step
+from colorize.training.epoch import Diverged, GroupSums, group_step
 from colorize.training.fused import StackedForward
 from colorize.training.loop import FitProgress, Member, fit, fit_group
+from colorize.training.metrics import margin_hits, mse_sum, to_uint8
 from colorize.training.options import FitOptions
 
 
@@ -59,17 +60,21 @@ def test_one_forward_and_one_backward_serve_the_whole_group(small):
     alone = [copy.deepcopy(m) for m in models]
     runs = [FitProgress(m, torch.optim.SGD(m.parameters(), lr=0.1 * (g + 1)), torch.Generator(), FitOptions(1, 16),
                         (), 0.0, None) for g, m in enumerate(models)]
-    batch = [(x[g], train.rgb[:16], train.rgb_bytes[:16]) for g in range(4)]
-    sums = [EpochSums.zeros(torch.device("cpu")) for _ in runs]
+    batch = (x, train.rgb[:16].expand(4, -1, -1, -1, -1), train.rgb_bytes[:16].expand(4, -1, -1, -1, -1))
+    sums = GroupSums.zeros(4, torch.device("cpu"))
     with Calls() as calls:
         group_step(runs, batch, StackedForward(models), sums, step=1)
     assert calls.counts["convolution"] == 2 and calls.counts["convolution_backward"] == 2
     for g, model in enumerate(alone):
         opt = torch.optim.SGD(model.parameters(), lr=0.1 * (g + 1))
-        loss = torch.nn.functional.mse_loss(model(x[g]), batch[g][1])
+        pred = model(x[g])
+        loss = torch.nn.functional.mse_loss(pred, batch[1][g])
         loss.backward()
         opt.step()
-        assert float(sums[g].loss) / batch[g][1].numel() == pytest.approx(loss.item(), rel=1e-5)
+        assert float(sums.loss[g]) / batch[1][g].numel() == pytest.approx(loss.item(), rel=1e-5)
+        assert float(sums.sse[g]) == pytest.approx(float(mse_sum(pred.detach(), batch[1][g])), rel=1e-5)
+        # a count of rounded values: float rounding may tip a value over the margin either way
+        assert abs(float(sums.hits[g]) - float(margin_hits(to_uint8(pred.detach()), batch[2][g]).sum())) <= 3
         for p, q in zip(models[g].parameters(), model.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)  # float rounding of grouped convs
 
