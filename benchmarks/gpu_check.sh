@@ -7,7 +7,7 @@
 # times each training mode on the study's nets (benchmarks/throughput.py), packs everything into one
 # archive, $OUT/gpu_check.tar.gz (with throughput.csv and fused_check.csv beside it), and prints a short
 # table last. Then, if the call has time left (CHECK_BUDGET_S, 450 s by default, under the call's
-# timeout_s of 480), today's `experiment=best` trains on the GPU, capped at BEST_MINUTES (2).
+# timeout_s of 480), today's `experiment=best` trains on the GPU, capped at BEST_MINUTES (1).
 # The timings stop (SIGINT) where CHECK_BUDGET_S would be passed, so the archive is always packed;
 # throughput.csv keeps every mode timed by then. (On 2026-12-04 the call was killed at 420 s in its
 # last mode and brought nothing back: the rows survive only in the device tool's output.)
@@ -18,10 +18,10 @@ set -uo pipefail
 . benchmarks/gpu_env.sh
 budget=${CHECK_BUDGET_S:-450}
 if [ "$device" != cuda ]; then extra=(--limit 200 --nets "2-conv k5 c8" --modes eager nosync graphs procs2 seq2 fused2 fused2x2)
-  check_extra=(--limit 48 --epochs 3)
-elif [ $# -gt 0 ]; then extra=("$@"); check_extra=()
+  check_extra=(--limit 48 --epochs 3); startup_extra=(--procs 1 2 --limit 200)
+elif [ $# -gt 0 ]; then extra=("$@"); check_extra=(); startup_extra=()
 else extra=(--epochs 10 --nets "2-conv k5 c8" --multi-nets "2-conv k5 c8"
-            --modes eager procs16+graphs fused8 fused8x2); check_extra=(); fi
+            --modes eager procs16+graphs fused8 fused8x2); check_extra=(); startup_extra=(); fi
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (the image has pytest)
   # importlib mode: colorize from the wheel, not the tree (the deselected test runs the CLI from the tree)
   python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "not without_a_gpu" \
@@ -32,6 +32,10 @@ start=$SECONDS
 python3 -m benchmarks.fused_check --device "$device" --out "$work/fused_check" "${check_extra[@]}" 2>&1 \
   | tee "$work/fused_check.log"
 echo "fused check: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
+start=$SECONDS  # where a process's start-up goes, alone and 16 at once (what held the modes back on 2026-12-04)
+python3 -m benchmarks.startup_parts --device "$device" --out "$work/startup_parts" "${startup_extra[@]}" 2>&1 \
+  | tee "$work/startup_parts.log"
+echo "start-up parts: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
 start=$SECONDS
 # stopped 20 s before the budget: packing takes a few seconds
 timeout -s INT -k 10 $((budget - SECONDS - 20)) python3 -m benchmarks.throughput --device "$device" \
@@ -40,7 +44,7 @@ rc=${PIPESTATUS[0]}
 echo "throughput modes: $((SECONDS - start)) s$([ "$rc" = 124 ] && echo ", stopped at the budget: the modes after the last row were not timed")" \
   | tee -a "$work/gpu.txt"
 # today's experiment=best on the device, if the call has time left for it; on a CPU, one epoch of it on 32 faces
-best_minutes=${BEST_MINUTES:-2}
+best_minutes=${BEST_MINUTES:-1}
 if [ "$device" = cuda ]; then best_args=("trainer.max_minutes=$best_minutes"); else
   best_args=(data.limit=32 trainer.max_epochs=1 trainer.max_minutes=0); fi
 if [ "$device" != cuda ] || [ $((SECONDS + best_minutes * 60 + 45)) -le "$budget" ]; then
@@ -55,8 +59,10 @@ fi
 rm -rf "$work/throughput/runs" "$work/throughput/sweeps" "$work/throughput/mlartifacts" "$work/run/mlartifacts" \
   "$work/best/mlartifacts" "$work"/best/run/*.pt
 tar czf "$OUT/gpu_check.tar.gz" -C "$work" .
-cp "$work/throughput/throughput.csv" "$work/fused_check/fused_check.csv" "$OUT/" 2>/dev/null
+cp "$work/throughput/throughput.csv" "$work/fused_check/fused_check.csv" "$work/startup_parts/startup_parts.csv" \
+  "$OUT/" 2>/dev/null
 echo "== archive: $OUT/gpu_check.tar.gz ($(du -h "$OUT/gpu_check.tar.gz" | cut -f1))"
+grep -hE "^\| [0-9]+ \| " "$work/startup_parts.log"  # procs | part | median | max
 grep -hE "^[a-z0-9+]+ \| |^skipped|stopped at the budget" "$work/throughput.log" "$work/gpu.txt"
 grep -h "^fused vs separate" "$work/fused_check.log" || echo "fused vs separate: no verdict (see fused_check.log)"
 grep -h "^experiment=best" "$work/gpu.txt"

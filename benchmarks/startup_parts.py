@@ -1,0 +1,104 @@
+"""Where a training process's start-up goes, alone and with many started at once.
+
+    python -m benchmarks.startup_parts --device cuda --procs 1 16     # in gpu_check.sh, on a lent GPU
+    python -m benchmarks.startup_parts --device cpu --procs 1 2 --limit 200
+
+On a lent H200 (docs/gpu/README.md, 2026-12-04) a one-trial command spent 22 to 26 s before its first
+epoch and a 16-process sweep 55 s, against 8 to 11 s of training for 10 epochs: start-up, not the
+device, held the best mode to 7.4x the eager loop. This times its parts in fresh processes, in the
+order a trial meets them, `procs` processes started at once: `import torch`, the device's first
+work (CUDA's context; nothing on a CPU), the first convolution's forward and backward (cuDNN's
+libraries and choice of kernels), `import colorize.job` (Hydra, MLflow, SQLAlchemy), decoding the
+faces, copying them to the device, and creating an MLflow sqlite store with one run (its schema's
+migrations). Writes `startup_parts.csv` (procs, part, median_s, max_s over the processes) under --out
+and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import device_stamp, write_rows
+
+COLUMNS = ["procs", "part", "median_s", "max_s", "device", "torch", "date"]
+
+
+def child(device: str, limit: int, store: str) -> dict:
+    """The parts' seconds in this (fresh) process, in the order a trial meets them."""
+    parts, last = {}, time.perf_counter()
+
+    def done(name: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        parts[name], last = now - last, now
+
+    import torch
+
+    done("import torch")
+    dev = torch.device(device)
+    torch.ones(1, device=dev).sum().item()
+    done("device's first work")
+    conv = torch.nn.Conv2d(1, 8, 5, padding=2).to(dev)
+    conv(torch.randn(16, 1, 80, 80, device=dev)).square().mean().backward()
+    torch.ones(1, device=dev).sum().item()  # waits for the device
+    done("first convolution")
+    import colorize.job  # noqa: F401  (Hydra, MLflow, SQLAlchemy, the package)
+
+    from colorize.data.faces import load_faces
+    from colorize.paths import faces_root
+    from colorize.training.device_images import DeviceImages
+
+    done("import colorize.job")
+    splits = load_faces(str(faces_root()), limit=limit or None)
+    done("decode the faces")
+    DeviceImages.from_set(splits.train, dev), DeviceImages.from_set(splits.val, dev)
+    torch.ones(1, device=dev).sum().item()
+    done("faces to the device")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    client.set_terminated(client.create_run(client.create_experiment("startup")).info.run_id)
+    done("new MLflow store, one run")
+    return parts
+
+
+def measure(procs: int, device: str, limit: int) -> list[dict]:
+    """`procs` fresh processes started at once; per part, the median and the slowest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "benchmarks.startup_parts", "--child", "--device", device, "--limit", str(limit)]
+        running = [subprocess.Popen([*cmd, "--store", f"{tmp}/mlflow{i}.db"], stdout=subprocess.PIPE, text=True)
+                   for i in range(procs)]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in running]
+    return [{"procs": procs, "part": part, "median_s": f"{statistics.median(r[part] for r in results):.2f}",
+             "max_s": f"{max(r[part] for r in results):.2f}"} for part in results[0]]
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.startup_parts", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser.add_argument("--procs", nargs="+", type=int, default=[1, 16], help="processes started at once")
+    parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/startup_parts"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.device, args.limit, args.store)))
+        return []
+    stamp = device_stamp(args.device)
+    rows = [{**row, **stamp} for procs in args.procs for row in measure(procs, args.device, args.limit)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(write_rows(args.out / "startup_parts.csv", COLUMNS, rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
