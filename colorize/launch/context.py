@@ -36,12 +36,24 @@ def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> Jo
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
-        parallel_jobs=parallel_jobs(hc.launcher.get("n_jobs", 1)) if multirun else 1,
+        parallel_jobs=peers(cfg, hc.launcher) if multirun else 1,
         tags={OVERRIDES_TAG: " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {}),
               **({OPTUNA_STUDY_TAG: study} if cfg.get(TRIAL_KEY) is not None else {}), **(tags or {})},
         overrides=list(hc.overrides.task),
         sweeper={"storage": storage, "study_name": study} if storage and study else {},
     )
+
+
+def peers(cfg: DictConfig, launcher: DictConfig) -> int:
+    """Jobs that run at once beside this one (their threads share the cores): the launcher's
+    `n_jobs`; for the fused launcher's auto (null), what it resolves on this job's device."""
+    n_jobs = launcher.get("n_jobs", 1)
+    if n_jobs is not None:
+        return parallel_jobs(n_jobs)
+    from colorize.cores import auto_jobs, available_cores
+    from colorize.training.runtime import select_device
+
+    return auto_jobs(select_device(cfg.trainer.device).type == "cuda", available_cores())
 
 
 @contextmanager

@@ -55,6 +55,19 @@ def test_the_sweepers_n_jobs_follows_the_launchers_auto():
     assert parallel_jobs(1) == 1 and parallel_jobs("x") == 1
 
 
+def test_a_job_shares_the_cores_with_the_jobs_its_launcher_runs_at_once(make_cfg):
+    """A job's threads: the cores over its launcher's n_jobs; for auto, as resolved on the job's own
+    device (a CPU job of a fused sweep runs alone, with every core, even where CUDA is present)."""
+    from omegaconf import OmegaConf
+
+    from colorize.launch.context import peers
+
+    cpu_job = make_cfg("trainer.device=cpu")
+    assert peers(cpu_job, OmegaConf.create({"n_jobs": None, "max_group": None})) == 1
+    assert peers(cpu_job, OmegaConf.create({"n_jobs": 1})) == 1
+    assert peers(cpu_job, OmegaConf.create({})) == 1  # the basic launcher has no n_jobs
+
+
 def test_auto_on_a_cpu_fuses_the_sweep_into_one_group(faces, mlflow_uri, tmp_path):
     """A real fused sweep left at auto on the CPU: its 4 seeds x lr jobs train as one group of 4."""
     result = run_cli(*sweep_args(faces, mlflow_uri, "fused_auto", tmp_path / "auto", "hydra/launcher=fused",
