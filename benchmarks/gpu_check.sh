@@ -21,7 +21,7 @@ if [ "$device" != cuda ]; then extra=(--limit 200 --nets "2-conv k5 c8" --modes 
   check_extra=(--limit 48 --epochs 3); startup_extra=(--procs 1 2 --limit 200)
 elif [ $# -gt 0 ]; then extra=("$@"); check_extra=(); startup_extra=()
 else extra=(--epochs 10 --nets "2-conv k5 c8" --multi-nets "2-conv k5 c8"
-            --modes eager procs16+graphs fused8 fused8x2); check_extra=(); startup_extra=(); fi
+            --modes eager procs16+graphs fused8x2 fused8x2+graphs); check_extra=(); startup_extra=(); fi
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (the image has pytest)
   # importlib mode: colorize from the wheel, not the tree (the deselected test runs the CLI from the tree)
   python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "not without_a_gpu" \

@@ -148,7 +148,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     _add(sums, value, pred, y, y_bytes, step, options)
 
 
-def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], forward: StackedForward,
+def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], forward: Callable[[Tensor], Tensor],
                sums: GroupSums, step: int) -> None:
     """One step of a fused group on a stacked batch (members, batch, ...): one stacked forward and
     backward for all members, then each member's own optimizer (and EMA) step. Member g's loss is its
@@ -237,13 +237,15 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Device
     return metrics
 
 
-def train_group_epoch(runs: Sequence[GroupRun], data: DeviceImages) -> list[dict | Diverged]:
+def train_group_epoch(runs: Sequence[GroupRun], data: DeviceImages,
+                      forward: Optional[Callable[[Tensor], Tensor]] = None) -> list[dict | Diverged]:
     """One epoch of a fused group: each member draws its own batches and augmentations from its own
-    generator, as alone; its metrics, or the Diverged that ended it (at the epoch's end, as alone)."""
+    generator, as alone; its metrics, or the Diverged that ended it (at the epoch's end, as alone).
+    `forward` (the group captured as a CUDA graph) stands in for the members' StackedForward."""
     o = runs[0].options
     for run in runs:
         run.model.train()
-    forward = StackedForward([run.model for run in runs])
+    forward = forward or StackedForward([run.model for run in runs])
     sums = GroupSums.zeros(len(runs), data.gray.device)
     stream = group_batches(data, o.batch_size, [run.generator for run in runs], o)
     with _progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:

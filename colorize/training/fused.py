@@ -52,3 +52,17 @@ class StackedForward:
                 for i, n in enumerate(self.buffer_names):
                     torch._foreach_copy_([b[i] for b in self.buffers], list(buffers[n].unbind(0)))
         return out
+
+
+class StackedModule(nn.Module):
+    """A fused group as one module (its members' parameters and buffers are its own), whose forward is
+    their StackedForward: what `torch.cuda.make_graphed_callables` captures for a group
+    (colorize/training/graphs.py), since it takes modules, not callables over other modules' weights."""
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(models)
+        self.stacked = StackedForward(models)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stacked(x)

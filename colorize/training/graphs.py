@@ -13,6 +13,8 @@ replays them with one launch. What is captured and why:
   runs the module's own forward eagerly, so every epoch sees the same samples as without graphs.
 - fp32 only (autocast inside a capture needs its cache off; bf16 buys nothing on these nets, see
   docs/gpu); augmentation keeps drawing from the run's CPU generator, outside the graph.
+- a fused group (colorize/training/fused.py: `StackedModule`, its members as one module) only with
+  `on`, captured again whenever a member leaves the group: opt-in until a GPU has measured it.
 
 `auto` means on for CUDA (with fp32), and falls back to eager with one warning if the capture
 fails; `on` fails in one line where it cannot apply (a CPU, bf16); `off` never captures.

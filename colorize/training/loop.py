@@ -18,6 +18,7 @@ from colorize.training.averaging import WeightAverage
 from colorize.training.callback import Callback, StopTraining, TrainState
 from colorize.training.device_images import DeviceImages
 from colorize.training.epoch import Diverged, evaluate, train_epoch, train_group_epoch
+from colorize.training.fused import StackedModule
 from colorize.training.graphs import capture
 from colorize.training.options import FitOptions
 from colorize.training.schedules import EpochSchedule
@@ -205,10 +206,17 @@ def _end_epoch(run: FitProgress, metrics: dict) -> None:
     run.done = run.finished
 
 
-def _train(runs: Sequence[FitProgress], train: DeviceImages) -> list[dict | Diverged]:
-    """One epoch for every run still going: alone (eager, or its CUDA graph), or as one fused group."""
+def _train(runs: Sequence[FitProgress], train: DeviceImages, graphs: dict) -> list[dict | Diverged]:
+    """One epoch for every run still going: alone (eager, or its CUDA graph), or as one fused group
+    (eager, or with `trainer.cuda_graphs=on` its CUDA graph, captured once per set of members in
+    `graphs`: a member that leaves changes the stacked shapes)."""
     if len(runs) > 1:
-        return train_group_epoch(runs, train)
+        o = runs[0].options
+        key = tuple(id(run) for run in runs)
+        if o.cuda_graphs == "on" and key not in graphs:
+            sample = train.gray[: o.batch_size].expand(len(runs), *train.gray[: o.batch_size].shape)
+            graphs[key] = capture(StackedModule([run.model for run in runs]), sample, required=True)
+        return train_group_epoch(runs, train, graphs.get(key))
     run = runs[0]
     try:
         return [train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, run.options, run.ema,
@@ -264,13 +272,15 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
     runs = [_start(m, m.options.clock()) for m in members]
     for run in runs:
         o = run.options
-        # a CUDA graph is captured once, after any restore (the warm-up keeps the weights)
+        # a CUDA graph is captured once, after any restore (the warm-up keeps the weights); a fused
+        # group's only with `on` (opt-in until a GPU has measured it: docs/gpu), in `_train`
         if o.cuda_graphs != "off" and len(runs) == 1:
             run.forward = capture(run.model, train.gray[: o.batch_size], required=o.cuda_graphs == "on")
         for callback in run.callbacks if run.planned is not None else ():
             callback.on_plan(run.planned, measured=False)
         run.done = run.finished
     results: dict[int, FitResult | Diverged] = {}
+    group_graphs: dict = {}  # a fused group's CUDA graphs (trainer.cuda_graphs=on), by its members
 
     def settle() -> list[FitProgress]:  # the runs that ended hand their results on; the rest go on
         for i, run in enumerate(runs):
@@ -285,7 +295,7 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
         starts = [(run.options.clock(), run.optimizer.param_groups[0]["lr"]) for run in active]
         for run in active:
             run.epoch += 1
-        for run, trained, (started, lr) in zip(active, _train(active, train), starts):
+        for run, trained, (started, lr) in zip(active, _train(active, train, group_graphs), starts):
             try:
                 if isinstance(trained, Diverged):
                     raise trained

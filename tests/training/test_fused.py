@@ -13,7 +13,7 @@ from colorize.data.faces import load_faces
 from colorize.training.device_images import DeviceImages
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.epoch import Diverged, GroupSums, group_step
-from colorize.training.fused import StackedForward
+from colorize.training.fused import StackedForward, StackedModule
 from colorize.training.loop import FitProgress, Member, fit, fit_group
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
 from colorize.training.options import FitOptions
@@ -77,6 +77,26 @@ def test_one_forward_and_one_backward_serve_the_whole_group(small):
         assert abs(float(sums.hits[g]) - float(margin_hits(to_uint8(pred.detach()), batch[2][g]).sum())) <= 3
         for p, q in zip(models[g].parameters(), model.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)  # float rounding of grouped convs
+
+
+def test_a_group_as_one_module_holds_its_members_weights_and_computes_their_stacked_forward(small):
+    """What a fused group's CUDA graph captures (trainer.cuda_graphs=on; the capture itself needs a GPU:
+    tests/training/test_graphs.py): the members' own parameters, no copies, and their stacked forward,
+    whose gradients land on each member's weights."""
+    train, _ = small
+    models = [net(seed, batch_norm=True) for seed in (0, 1, 2)]
+    group = StackedModule(models)
+    assert [id(p) for p in group.parameters()] == [id(p) for m in models for p in m.parameters()]
+    x = torch.stack([train.gray[16 * g : 16 * g + 16] for g in range(3)])
+    out = group(x)
+    for g, model in enumerate(copy.deepcopy(models)):  # BatchNorm divides float rounding by a batch's spread
+        torch.testing.assert_close(out[g], model(x[g]), rtol=1e-4, atol=2e-5)
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for m in models for p in m.parameters())
+    saved = copy.deepcopy(group.state_dict())  # what capture() restores after its warm-up
+    group(x)  # moves each member's BatchNorm statistics
+    group.load_state_dict(saved)
+    assert all(torch.equal(b, saved[f"members.{g}.{n}"]) for g, m in enumerate(models) for n, b in m.named_buffers())
 
 
 def test_a_batch_norm_group_keeps_each_members_running_statistics(small):

@@ -8,7 +8,7 @@ from colorize.config import model_of
 from colorize.errors import ColorizeError
 from colorize.training.device_images import DeviceImages
 from colorize.training.graphs import GraphedForward, capture, use_cuda_graphs
-from colorize.training.loop import fit
+from colorize.training.loop import Member, fit, fit_group
 from colorize.training.options import FitOptions
 from tests.conftest import run_cli
 
@@ -62,3 +62,37 @@ def test_a_graphed_run_trains_as_the_eager_one(faces):
     for a, b in zip(eager, graphed):
         for key in ("train_mse", "val_mse", "val_margin12_accuracy"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_a_graphed_fused_group_trains_as_the_eager_group(faces):
+    """`trainer.cuda_graphs=on` for a fused group (opt-in): 3 seeds, one of which stops early (the
+    group is captured again without it); per epoch and member, the metrics agree with the eager
+    group's to float tolerance (TF32 off: the comparison is of the capture, not of TF32)."""
+    from colorize.data.faces import load_faces
+
+    splits = load_faces(str(faces), limit=100)
+    train, val = (DeviceImages.from_set(s, CUDA) for s in (splits.train, splits.val))
+
+    def run(graphs):
+        members = []
+        for seed, epochs in ((0, 4), (1, 2), (2, 4)):  # seed 1 leaves after 2 epochs
+            torch.manual_seed(seed)
+            model = model_of("baseline", layers=2, channels=8, kernel_size=5, batch_norm=True).to(CUDA)
+            model = model.to(memory_format=torch.channels_last)
+            options = FitOptions(max_epochs=epochs, batch_size=16, progress=False, cuda_graphs=graphs)
+            members.append(Member(model, torch.optim.SGD(model.parameters(), lr=0.05),
+                                  torch.Generator().manual_seed(seed), options))
+        return [result.history for result in fit_group(members, train, val)]
+
+    allow_tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        eager, graphed = run("off"), run("on")
+    finally:
+        torch.backends.cudnn.allow_tf32 = allow_tf32
+    assert [len(h) for h in graphed] == [4, 2, 4]
+    for member_eager, member_graphed in zip(eager, graphed):
+        for a, b in zip(member_eager, member_graphed):
+            for key in ("train_mse", "val_mse", "val_margin12_accuracy"):
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
