@@ -2,6 +2,7 @@
 study's wall time estimated from them.
 
     python -m benchmarks.epoch_rates DIR [--out CSV]     # DIR: benchmarks.throughput's --out (its *.db)
+                                                         # (default CSV: outputs/benchmarks/epoch_rates.csv)
 
 `benchmarks.throughput` times each mode's command whole, start-up included, which is what a sweep
 pays once per command. Its stores also hold every epoch's time (`epoch_seconds`), so the rate once
@@ -18,7 +19,6 @@ is one multirun command (its start-up once), whose trials run `at_once` at a tim
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 from pathlib import Path
@@ -74,15 +74,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.epoch_rates", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="benchmarks.throughput --out folders")
-    parser.add_argument("--out", type=Path, help="CSV to write (default: print only)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/epoch_rates.csv"), help="CSV to write")
     args = parser.parse_args(argv)
     rows = [row for folder in args.folders for db in sorted(folder.glob("*.db")) if (row := store_rates(db))]
-    if args.out:
-        print(write_rows(args.out, COLUMNS, rows))
-    else:
-        writer = csv.DictWriter(__import__("sys").stdout, COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    print(write_rows(args.out, COLUMNS, rows))
     return rows
 
 

@@ -27,7 +27,7 @@ from colorize.data.faces import load_faces
 from colorize.paths import faces_root
 from colorize.training.averaging import WeightAverage
 from colorize.training.device_images import DeviceImages, batches, group_batches
-from colorize.training.epoch import EpochSums, GroupSums, group_step, train_step
+from colorize.training.epoch import EpochSums, group_step, train_step
 from colorize.training.fused import StackedForward
 from colorize.training.graphs import capture
 from colorize.training.options import FitOptions
@@ -61,7 +61,7 @@ def run_steps(overrides: list[str], members: int, faces, device: torch.device, w
     runs = [member(cfg, device, seed) for seed in range(members)]
     for run in runs:
         run.options = options
-    sums = GroupSums.zeros(members, device) if members > 1 else EpochSums.zeros(device)
+    sums = EpochSums.zeros(device, members if members > 1 else None)
     fused = StackedForward([run.model for run in runs]) if members > 1 else None
     graphed = capture(runs[0].model, train.gray[: t.batch_size], required=True) if graphs else None
 

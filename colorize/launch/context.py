@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from colorize.errors import ColorizeError
 from colorize.names import OPTUNA_STUDY_TAG, OVERRIDES_TAG, TRIAL_KEY, TRIAL_TAG
-from colorize.cores import parallel_jobs
+from colorize.cores import available_cores, parallel_jobs
 from colorize.tracking.sweep_callback import parent_run_id
 
 if TYPE_CHECKING:
@@ -50,10 +50,9 @@ def peers(cfg: DictConfig, launcher: DictConfig) -> int:
     n_jobs = launcher.get("n_jobs", 1)
     if n_jobs is not None:
         return parallel_jobs(n_jobs)
-    from colorize.cores import auto_jobs, available_cores
-    from colorize.training.runtime import select_device
+    from colorize.launch.fusing import auto_settings, job_device
 
-    return auto_jobs(select_device(cfg.trainer.device).type == "cuda", available_cores())
+    return auto_settings(job_device(cfg), available_cores(), None, None)[0]
 
 
 @contextmanager

@@ -9,7 +9,7 @@ divergence and Optuna pruning. Groups run one after another, or `n_jobs` at a ti
 processes (as Hydra's joblib launcher runs jobs), all on the one device.
 
 What it buys depends on the device, and `auto` (both settings' default) chooses what was measured
-fastest there (`auto_settings`). On a CPU, groups of up to 16, one at a time: the work is the same
+fastest there (`fusing.auto_settings`). On a CPU, groups of up to 16, one at a time: the work is the same
 arithmetic either way (4 fused trials ran at 0.88x the trials per hour of the same 4 one after
 another: docs/guide/sweeps.md), but a group pays the process's start-up once. On CUDA, no fusing
 and 16 trials at once: on a lent H200 (docs/gpu/README.md, 2026-12-04) a fused step of 8 members
@@ -40,9 +40,9 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from colorize.cores import auto_jobs, available_cores
+from colorize.cores import available_cores
 from colorize.launch.base import SweepLauncher
-from colorize.launch.fusing import groups
+from colorize.launch.fusing import auto_settings, groups, job_device
 
 log = logging.getLogger("colorize")
 
@@ -108,23 +108,10 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_func
     return [m.ret for m in members]
 
 
-CPU_GROUP = 16  # `auto` on a CPU: groups of up to 16, one at a time
-
-
-def auto_settings(device: str, cores: int, n_jobs: Optional[int], max_group: Optional[int]) -> tuple[int, int]:
-    """(n_jobs, max_group) with `None` (auto) replaced by what was measured fastest on `device`
-    ("cuda" or "cpu"): on CUDA min(16, cores) single trials at once (each a CUDA graph), on a CPU one
-    group of up to 16 at a time."""
-    jobs = auto_jobs(device == "cuda", cores) if n_jobs is None else n_jobs
-    if max_group is None:
-        max_group = 1 if device == "cuda" else CPU_GROUP
-    return jobs, max_group
-
-
 @dataclass
 class FusedLauncherConf:
     """`hydra/launcher=fused`: `max_group` jobs at most in one model (0: no limit), `n_jobs` groups at
-    once; null (auto) for either: what was measured fastest on the jobs' device (`auto_settings`)."""
+    once; null (auto) for either: what was measured fastest on the jobs' device (`fusing.auto_settings`)."""
 
     _target_: str = "colorize.launch.fused_launcher.FusedLauncher"
     n_jobs: Optional[int] = None
@@ -148,7 +135,7 @@ class FusedLauncher(SweepLauncher):
         self.open_sweep()
         configs = [self.job_config(idx, o, str(idx)) for idx, o in enumerate(job_overrides, start=initial_job_idx)]
         members = [_Member(config) for config in configs]
-        n_jobs, max_group = auto_settings(_device(configs[0]), available_cores(), self.n_jobs, self.max_group)
+        n_jobs, max_group = auto_settings(job_device(configs[0]), available_cores(), self.n_jobs, self.max_group)
         batches = groups(configs, max_group)
         log.info("fused launcher: %d jobs in %d groups of %s, %d at a time", len(configs), len(batches),
                  "/".join(str(len(g)) for g in batches), n_jobs)
@@ -167,9 +154,3 @@ class FusedLauncher(SweepLauncher):
         return Parallel(n_jobs=n_jobs, backend="loky")(
             delayed(run_group)(self.hydra_context, b, None, state) for b in batches)
 
-
-def _device(config: DictConfig) -> str:
-    """The device type the jobs will train on ("cuda" or "cpu"), as the trainer will choose it."""
-    from colorize.training.runtime import select_device
-
-    return select_device(config.trainer.device).type

@@ -1,4 +1,5 @@
-"""Which jobs of a sweep train together as one fused group (`hydra/launcher=fused`).
+"""Which jobs of a sweep train together as one fused group (`hydra/launcher=fused`), and what its
+`auto` settings resolve to on each device.
 
 The fusible keys are named here and nowhere else: keys that leave the model's shapes, the batches
 and the loss alone, because each member of a group keeps its own copy of what they set (its seed
@@ -10,11 +11,12 @@ kernel size, width, batch norm, data, batch size, loss, precision, ...) makes a 
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from colorize import names
+from colorize.cores import auto_jobs
 
 FUSIBLE = (
     names.SEED, names.MAX_EPOCHS, "trainer.early_stopping", "trainer.ema", "trainer.resume",
@@ -47,3 +49,23 @@ def groups(configs: Sequence[DictConfig], max_size: int) -> list[list[int]]:
             chunks.append([])
         chunks[-1].append(i)
     return sorted((chunk for chunks in by_key.values() for chunk in chunks), key=lambda g: g[0])
+
+
+CPU_GROUP = 16  # `auto` on a CPU: groups of up to 16, one at a time
+
+
+def auto_settings(device: str, cores: int, n_jobs: Optional[int], max_group: Optional[int]) -> tuple[int, int]:
+    """(n_jobs, max_group) with `None` (auto) replaced by what was measured fastest on `device`
+    ("cuda" or "cpu"): on CUDA min(16, cores) single trials at once (each a CUDA graph), on a CPU one
+    group of up to 16 at a time."""
+    jobs = auto_jobs(device == "cuda", cores) if n_jobs is None else n_jobs
+    if max_group is None:
+        max_group = 1 if device == "cuda" else CPU_GROUP
+    return jobs, max_group
+
+
+def job_device(config: DictConfig) -> str:
+    """The device type a job will train on ("cuda" or "cpu"), as the trainer will choose it."""
+    from colorize.training.runtime import select_device
+
+    return select_device(config.trainer.device).type

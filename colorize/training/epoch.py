@@ -63,7 +63,8 @@ def evaluate(model: nn.Module, data: DeviceImages, batch_size: int = 500, precis
 @dataclass
 class EpochSums:
     """What an epoch accumulates on the device, step by step, and reads back once at its end: the
-    loop never waits on the host mid-epoch (no `.item()` per step)."""
+    loop never waits on the host mid-epoch (no `.item()` per step). A trial's sums are scalars; a
+    fused group's are (members,) tensors, so one set of ops per step adds every member's."""
 
     loss: Tensor  # sum over values of the training loss (float64)
     sse: Tensor  # sum of squared errors (float64)
@@ -72,43 +73,20 @@ class EpochSums:
     bad_value: Tensor  # that step's loss
 
     @classmethod
-    def zeros(cls, device: torch.device) -> "EpochSums":
+    def zeros(cls, device: torch.device, members: Optional[int] = None) -> "EpochSums":
+        """A trial's sums (scalars), or with `members` a fused group's."""
+        shape = () if members is None else (members,)
+
         def zero(dtype: torch.dtype) -> Tensor:
-            return torch.zeros((), dtype=dtype, device=device)
+            return torch.zeros(shape, dtype=dtype, device=device)
 
         return cls(zero(torch.float64), zero(torch.float64), zero(torch.float64),
-                   torch.full((), -1, dtype=torch.int64, device=device), zero(torch.float32))
-
-    def read(self) -> tuple[float, float, float, int, float]:
-        """(loss, sse, hits, bad_step, bad_value) on the host: the epoch's one sync."""
-        values = torch.stack([self.loss, self.sse, self.hits, self.bad_step.double(), self.bad_value.double()])
-        loss, sse, hits, bad_step, bad_value = values.tolist()
-        return loss, sse, hits, int(bad_step), bad_value
-
-
-@dataclass
-class GroupSums:
-    """A fused group's EpochSums as one tensor per sum, (members,): a step adds every member's loss,
-    MSE, hits and not-finite flag with one set of ops, and the epoch reads them back in one."""
-
-    loss: Tensor
-    sse: Tensor
-    hits: Tensor
-    bad_step: Tensor
-    bad_value: Tensor
-
-    @classmethod
-    def zeros(cls, members: int, device: torch.device) -> "GroupSums":
-        def zero(dtype: torch.dtype) -> Tensor:
-            return torch.zeros(members, dtype=dtype, device=device)
-
-        return cls(zero(torch.float64), zero(torch.float64), zero(torch.float64),
-                   torch.full((members,), -1, dtype=torch.int64, device=device), zero(torch.float32))
+                   torch.full(shape, -1, dtype=torch.int64, device=device), zero(torch.float32))
 
     def read(self) -> list[tuple[float, float, float, int, float]]:
-        """Each member's (loss, sse, hits, bad_step, bad_value), as EpochSums.read: the epoch's one sync."""
+        """Per member (one for a trial), (loss, sse, hits, bad_step, bad_value) on the host: the epoch's one sync."""
         values = torch.stack([self.loss, self.sse, self.hits, self.bad_step.double(), self.bad_value.double()])
-        return [(loss, sse, hits, int(bad), value) for loss, sse, hits, bad, value in values.T.tolist()]
+        return [(loss, sse, hits, int(bad), value) for loss, sse, hits, bad, value in values.reshape(5, -1).T.tolist()]
 
 
 def is_plain_mse(loss: Loss) -> bool:
@@ -149,7 +127,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
 
 
 def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], forward: Callable[[Tensor], Tensor],
-               sums: GroupSums, step: int) -> None:
+               sums: EpochSums, step: int) -> None:
     """One step of a fused group on a stacked batch (members, batch, ...): one stacked forward and
     backward for all members, then each member's own optimizer (and EMA) step. Member g's loss is its
     own batch's, as in a trial alone; the gradient of their sum is each member's own gradient (the
@@ -177,9 +155,9 @@ def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], f
     _add_group(sums, values, pred, y, y_bytes, step, o)
 
 
-def _add_group(sums: GroupSums, values: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
+def _add_group(sums: EpochSums, values: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
                options: FitOptions) -> None:
-    """`_add` for every member at once: `values` (members,), the rest (members, batch, ...)."""
+    """`_add` for every member at once (a group's sums): `values` (members,), the rest (members, batch, ...)."""
     weighted = values.double() * y[0].numel()
     sums.loss += weighted
     sums.sse += weighted if is_plain_mse(options.loss) else (pred.float() - y).square().flatten(1).sum(1)
@@ -231,7 +209,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Device
         for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
             train_step(model, optimizer, batch, options, ema, sums, step, forward)
             tick(step)
-    metrics = _epoch_metrics(sums.read(), epoch, data)  # the epoch's one read-back
+    metrics = _epoch_metrics(sums.read()[0], epoch, data)  # the epoch's one read-back
     if isinstance(metrics, Diverged):
         raise metrics
     return metrics
@@ -246,7 +224,7 @@ def train_group_epoch(runs: Sequence[GroupRun], data: DeviceImages,
     for run in runs:
         run.model.train()
     forward = forward or StackedForward([run.model for run in runs])
-    sums = GroupSums.zeros(len(runs), data.gray.device)
+    sums = EpochSums.zeros(data.gray.device, len(runs))
     stream = group_batches(data, o.batch_size, [run.generator for run in runs], o)
     with _progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:
         for step, batch in enumerate(stream, start=1):

@@ -208,14 +208,16 @@ def _end_epoch(run: FitProgress, metrics: dict) -> None:
 
 def _train(runs: Sequence[FitProgress], train: DeviceImages, graphs: dict) -> list[dict | Diverged]:
     """One epoch for every run still going: alone (eager, or its CUDA graph), or as one fused group
-    (eager, or with `trainer.cuda_graphs=on` its CUDA graph, captured once per set of members in
-    `graphs`: a member that leaves changes the stacked shapes)."""
+    (eager, or with `trainer.cuda_graphs=on` its CUDA graph, kept in `graphs` for the current set of
+    members: a member that leaves changes the stacked shapes, and the group is captured again)."""
     if len(runs) > 1:
         o = runs[0].options
         key = tuple(id(run) for run in runs)
         if o.cuda_graphs == "on" and key not in graphs:
-            sample = train.gray[: o.batch_size].expand(len(runs), *train.gray[: o.batch_size].shape)
-            graphs[key] = capture(StackedModule([run.model for run in runs]), sample, required=True)
+            graphs.clear()  # the former members' graph (and its memory pool) is never replayed again
+            first = train.gray[: o.batch_size]
+            graphs[key] = capture(StackedModule([run.model for run in runs]), first.expand(len(runs), *first.shape),
+                                  required=True)
         return train_group_epoch(runs, train, graphs.get(key))
     run = runs[0]
     try:
@@ -280,7 +282,7 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
             callback.on_plan(run.planned, measured=False)
         run.done = run.finished
     results: dict[int, FitResult | Diverged] = {}
-    group_graphs: dict = {}  # a fused group's CUDA graphs (trainer.cuda_graphs=on), by its members
+    group_graphs: dict = {}  # a fused group's CUDA graph (trainer.cuda_graphs=on), by its members
 
     def settle() -> list[FitProgress]:  # the runs that ended hand their results on; the rest go on
         for i, run in enumerate(runs):

@@ -33,7 +33,7 @@ def test_the_launcher_refuses_settings_it_cannot_run(n_jobs, max_group):
 def test_auto_chooses_what_was_measured_fastest_on_each_device():
     """docs/gpu/README.md (a lent H200, 2026-12-04): on CUDA single trials as CUDA graphs, 16 at once,
     beat fused groups; on a CPU a group pays the start-up once. A value given is kept as given."""
-    from colorize.launch.fused_launcher import auto_settings
+    from colorize.launch.fusing import auto_settings
 
     assert auto_settings("cuda", 16, None, None) == (16, 1)
     assert auto_settings("cuda", 64, None, None) == (16, 1)

@@ -12,7 +12,7 @@ from colorize.config import model_of
 from colorize.data.faces import load_faces
 from colorize.training.device_images import DeviceImages
 from colorize.training.early_stopping import EarlyStopping
-from colorize.training.epoch import Diverged, GroupSums, group_step
+from colorize.training.epoch import Diverged, EpochSums, group_step
 from colorize.training.fused import StackedForward, StackedModule
 from colorize.training.loop import FitProgress, Member, fit, fit_group
 from colorize.training.metrics import margin_hits, mse_sum, to_uint8
@@ -61,7 +61,7 @@ def test_one_forward_and_one_backward_serve_the_whole_group(small):
     runs = [FitProgress(m, torch.optim.SGD(m.parameters(), lr=0.1 * (g + 1)), torch.Generator(), FitOptions(1, 16),
                         (), 0.0, None) for g, m in enumerate(models)]
     batch = (x, train.rgb[:16].expand(4, -1, -1, -1, -1), train.rgb_bytes[:16].expand(4, -1, -1, -1, -1))
-    sums = GroupSums.zeros(4, torch.device("cpu"))
+    sums = EpochSums.zeros(torch.device("cpu"), 4)
     with Calls() as calls:
         group_step(runs, batch, StackedForward(models), sums, step=1)
     assert calls.counts["convolution"] == 2 and calls.counts["convolution_backward"] == 2
