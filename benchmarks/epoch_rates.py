@@ -1,8 +1,7 @@
 """Epochs per second once trials have started, from the MLflow stores a throughput run leaves, and the
 study's wall time estimated from them.
 
-    python -m benchmarks.epoch_rates DIR [--out CSV]     # DIR: benchmarks.throughput's --out (its *.db)
-                                                         # (default CSV: outputs/benchmarks/epoch_rates.csv)
+    python -m benchmarks.epoch_rates DIR [--out FOLDER]  # DIR: benchmarks.throughput's --out (its *.db)
 
 `benchmarks.throughput` times each mode's command whole, start-up included, which is what a sweep
 pays once per command. Its stores also hold every epoch's time (`epoch_seconds`), so the rate once
@@ -74,11 +73,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.epoch_rates", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="benchmarks.throughput --out folders")
-    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/epoch_rates.csv"), help="CSV to write")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/epoch_rates"),
+                        help="folder for epoch_rates.csv")
     args = parser.parse_args(argv)
     rows = [row for folder in args.folders for db in sorted(folder.glob("*.db")) if (row := store_rates(db))]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    print(write_rows(args.out, COLUMNS, rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(write_rows(args.out / "epoch_rates.csv", COLUMNS, rows))
     return rows
 
 

@@ -23,11 +23,12 @@ def test_rates_come_from_each_finished_trials_epochs(tmp_path):
     _trial(client, experiment_id, 10_000, 15_000, [2.0, 1.0, 1.0, 1.0], parent)  # first epoch left out: 1.0
     _trial(client, experiment_id, 12_000, 20_000, [3.0, 2.0, 2.0, 4.0], parent)  # median of 2, 2, 4: 2.0
     _trial(client, experiment_id, 11_000, 40_000, [9.0], parent, status="KILLED")  # cut short: left out
-    rows = main([str(tmp_path), "--out", str(tmp_path / "rates.csv")])
+    rows = main([str(tmp_path), "--out", str(tmp_path / "rates")])
     assert rows == [{"store": "procs2_graphs-2-conv_k5_c8", "trials": 2, "epochs": 8, "median_epoch_s": "1.500",
                      "steady_epochs_per_s": "1.50",  # 1/1.0 + 1/2.0
                      "window_epochs_per_s": "0.80", "window_s": "10.0"}]  # 8 epochs from 10 s to 20 s
-    assert (tmp_path / "rates.csv").read_text().splitlines()[1].startswith("procs2_graphs-2-conv_k5_c8,2,8,")
+    written = (tmp_path / "rates" / "epoch_rates.csv").read_text().splitlines()
+    assert written[1].startswith("procs2_graphs-2-conv_k5_c8,2,8,")
 
 
 def test_the_study_estimate_counts_a_start_up_per_preset_and_waves_of_trials():
