@@ -12,7 +12,9 @@ one's end: staggered starts count against it), and the seconds of the command ou
 when its wall time is known from throughput.csv (start-up: imports, CUDA, the store, worker spawn).
 
 `study_seconds` turns such figures into the wall time of the study as published: each grid preset
-is one multirun command (its start-up once), whose trials run `at_once` at a time, in waves.
+is one multirun command (its start-up once), whose trials run `at_once` at a time, in waves;
+`study_seconds_at_once` into that of the grid presets run at once (`colorize-study --jobs`, auto
+on CUDA): one start-up, the jobs split between them.
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ def study_seconds(trials: Mapping[str, int], epochs: int, epoch_s: float, at_onc
     `at_once` trials sharing the device), each trial also paying `trial_setup_s`."""
     per_trial = epochs * epoch_s + trial_setup_s
     return sum(startup_s + math.ceil(n / at_once) * per_trial for n in trials.values())
+
+
+def study_seconds_at_once(trials: Mapping[str, int], epochs: int, epoch_s: float, jobs: int, startup_s: float,
+                          trial_setup_s: float = 0.0) -> float:
+    """`study_seconds` for presets run at once (`colorize-study --jobs`), `jobs` split between them by
+    `colorize.study_runs.split_jobs`: one start-up, then the waves of the preset that needs most."""
+    from colorize.study_runs import split_jobs
+
+    split = split_jobs(list(trials.values()), jobs)
+    if split is None:  # fewer jobs than presets: one after another
+        return study_seconds(trials, epochs, epoch_s, jobs, startup_s, trial_setup_s)
+    waves = max(math.ceil(n / j) for n, j in zip(trials.values(), split))
+    return startup_s + waves * (epochs * epoch_s + trial_setup_s)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

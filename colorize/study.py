@@ -10,10 +10,18 @@ overrides mix in any order. `--seeds N` runs every configuration of the grid pre
 0..N-1 (the report shows their mean, spread and n). A line after each preset says what is done and
 the ETA. Re-running the same command skips the presets already completed with the same settings.
 
+`--jobs N` (default auto: the launcher's `n_jobs`, e.g. 16 for `hydra/launcher=fused` on CUDA, 1 on a
+CPU) is how many trials run at once across the study. With more than one, consecutive grid presets
+run at once, each its own command with its share of the jobs (`study_runs.split_jobs`: the fewest
+waves) and its output in `outputs/study/<name>/<preset>.log`: one start-up for them all instead of
+one each. The search follows with every job. Ctrl-C (or SIGTERM) stops every preset running; their
+runs end KILLED and a rerun goes on from the presets completed.
+
     python -m colorize.study data=faces trainer.max_epochs=20
     python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3
     python -m colorize.study --presets layers,lr data=faces hydra/launcher=joblib
     python -m colorize.study data=faces trainer.max_epochs=20 --search-override trainer.max_minutes=1.5
+    python -m colorize.study data=faces hydra/launcher=joblib --jobs 2   # grid presets two trials at once
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import subprocess
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +38,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.config import to_object
 from colorize.config.compose import compose_train, split_overrides
+from colorize.cores import available_cores, parallel_jobs
 from colorize.errors import ColorizeError
+from colorize.study_runs import PresetCommand, split_jobs, start, wait_all
 
 # MLflow, torch and matplotlib (tracking, report) load where they are first used, once the command line
 # has passed its checks: --help and bad input answer in well under a second, as colorize-train's do
@@ -106,16 +116,9 @@ def preset_trials(task: list[str], hydra: list[str]) -> int:
     return planned_trials(sweeper, task) or 0
 
 
-def run_preset(preset: str, task_overrides: list[str], hydra_overrides: list[str]) -> None:
-    cmd = [sys.executable, "-m", "colorize.train", "-m", *task_overrides, *hydra_overrides]
-    log.info("running %s", " ".join(cmd[2:]))
-    if subprocess.run(cmd).returncode != 0:
-        raise ColorizeError(f"preset {preset} failed: {' '.join(cmd[2:])}")
-
-
-def plan_study(args: argparse.Namespace) -> list[tuple[str, list[str], list[str], int]]:
-    """(preset, task overrides, Hydra overrides, trials) of each preset asked for, in order: every
-    preset's command is checked here, before any runs."""
+def plan_study(args: argparse.Namespace) -> list[PresetCommand]:
+    """The command of each preset asked for, in order: every preset's command is checked here, before
+    any runs."""
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = sorted(set(presets) - set(PRESETS))
     if unknown:
@@ -129,8 +132,72 @@ def plan_study(args: argparse.Namespace) -> list[tuple[str, list[str], list[str]
             defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
             given = {_key(o) for o in hydra}
             hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
-        plan.append((preset, task, hydra, preset_trials(task, hydra)))
+        plan.append(PresetCommand(preset, task, hydra, preset_trials(task, hydra)))
     return plan
+
+
+def study_jobs(jobs: str, overrides: list[str]) -> tuple[int, bool]:
+    """(trials at once across the study, whether --jobs gave it): `auto` is what the launcher runs at
+    once (its `n_jobs`; the fused launcher's auto: 16 on CUDA, 1 on a CPU), 1 without `n_jobs`."""
+    hydra = [o for o in split_overrides(overrides)[1] if _key(o).startswith(("hydra/launcher", "hydra.launcher"))]
+    launcher = compose_train(hydra, hydra_config=True).hydra.launcher
+    name = launcher._target_.rsplit(".", 1)[-1]
+    if jobs == "auto":
+        return (parallel_jobs(launcher.n_jobs) if "n_jobs" in launcher else 1), False
+    if not jobs.isdigit() or int(jobs) < 1:
+        raise ColorizeError(f"--jobs {jobs} is invalid: must be auto or an integer >= 1")
+    if int(jobs) > 1 and "n_jobs" not in launcher:
+        raise ColorizeError(f"--jobs {jobs} needs a launcher that runs jobs at once (hydra/launcher=fused or "
+                            f"joblib); this study's is {name}")
+    return int(jobs), True
+
+
+def stages(plan: list[PresetCommand]) -> list[list[PresetCommand]]:
+    """The presets in order, as runs of consecutive grid presets (which may run at once) and each
+    Optuna preset alone (its search follows the grid, with every job for its batches)."""
+    out: list[list[PresetCommand]] = []
+    for command in plan:
+        grid = command.preset not in OPTUNA_PRESETS
+        if grid and out and out[-1][0].preset not in OPTUNA_PRESETS:
+            out[-1].append(command)
+        else:
+            out.append([command])
+    return out
+
+
+def run_stage(stage: list[PresetCommand], jobs: int, explicit: bool, logs: Path, on_end) -> None:
+    """Run a stage's presets: at once, with the jobs split between them (`split_jobs`), when there are
+    several and enough jobs; else one after another, each with all of them. A failed preset lets
+    the others of its stage finish; then the study stops with one line naming it."""
+    split = split_jobs([c.trials for c in stage], jobs) if len(stage) > 1 else None
+    failed: list[str] = []
+
+    def ended(preset: str, code: int) -> None:
+        if code != 0:
+            failed.append(preset)
+        on_end(preset, code)
+
+    if split is None:
+        for c in stage:
+            argv = c.argv([f"hydra.launcher.n_jobs={jobs}"] if explicit else [])
+            log.info("running %s", " ".join(argv[2:]))
+            wait_all({c.preset: start(argv, None)}, ended)
+            if failed:
+                break
+    else:
+        logs.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // jobs)))  # the cores, shared
+        procs = {}
+        for c, n in zip(stage, split):
+            argv, out = c.argv([f"hydra.launcher.n_jobs={n}"]), logs / f"{c.preset}.log"
+            log.info("running at once (%d of %d jobs; log %s): %s", n, jobs, out, " ".join(argv[2:]))
+            procs[c.preset] = start(argv, out, env)
+        wait_all(procs, ended)
+    if failed:
+        where = "" if split is None else f" (its log: {logs}/{failed[0]}.log)"
+        raise ColorizeError(f"preset {', '.join(failed)} failed{where}: rerun the same command to retry it "
+                            "(completed presets are skipped)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,35 +211,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default="study", help="report name (outputs/report/<name>/)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="replicates per configuration of the grid presets (trainer.seed=0..N-1)")
+    parser.add_argument("--jobs", default="auto",
+                        help="trials at once across the study (default auto: the launcher's n_jobs); with "
+                             "more than one, consecutive grid presets run at once, the jobs split between them")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order
     started = time.perf_counter()
     common = compose_train(split_overrides(args.overrides)[0])
     to_object(common)  # a bad key or value in the common overrides is one line here, before any preset runs
+    jobs, explicit = study_jobs(args.jobs, args.overrides)
     plan = plan_study(args)
-    presets = [preset for preset, *_ in plan]
     tracker = open_store(common.tracking)  # once every preset's command is known to compose
+    from colorize.interrupts import install
+
+    install()  # SIGTERM as Ctrl-C: forwarded to the presets, whose runs end KILLED
+    try:
+        sweep_ids = run_presets(plan, tracker, jobs, explicit, args.name, started)
+    except KeyboardInterrupt as exc:
+        print(f"colorize: interrupted ({str(exc) or 'SIGINT'}): the presets' runs ended KILLED; rerun the same "
+              "command to go on (completed presets are skipped)", file=sys.stderr)
+        return 130
+    report(tracker, sweep_ids, args.name, started)
+    return 0
+
+
+def run_presets(plan: list[PresetCommand], tracker: Tracker, jobs: int, explicit: bool, name: str,
+                started: float) -> list[str]:
+    """Run the plan's presets not yet completed, stage by stage; their parent runs' ids, in plan order."""
+    from colorize.tracking.progress import study_line
+
+    presets = [c.preset for c in plan]
+    done_ids = {c.preset: completed(tracker, c.preset, c.task) for c in plan}
+    for preset, run_id in done_ids.items():
+        if run_id:
+            log.info("skipping %s: completed with the same settings (parent run %s)", preset, run_id)
+    counts = {"trials": 0}
+
+    def on_end(preset: str, code: int) -> None:
+        if code != 0:
+            log.warning("preset %s failed (exit %d)", preset, code)
+            return
+        command = next(c for c in plan if c.preset == preset)
+        done_ids[preset] = completed(tracker, preset, command.task)
+        if done_ids[preset] is None:
+            raise ColorizeError(f"preset {preset} finished but its MLflow parent run was not found")
+        counts["trials"] += len(tracker.children(done_ids[preset]))
+        finished = [p for p in presets if done_ids[p]]
+        left = sum(c.trials for c in plan if not done_ids[c.preset])
+        log.info("%s", study_line(finished, presets, counts["trials"], left, time.perf_counter() - started))
+
+    for stage in stages([c for c in plan if not done_ids[c.preset]]):
+        run_stage(stage, jobs, explicit, Path("outputs/study") / name, on_end)
+    return [done_ids[p] for p in presets]
+
+
+def report(tracker: Tracker, sweep_ids: list[str], name: str, started: float) -> None:
+    """The study's report, and its best run with the command that ships it."""
     from colorize import names
     from colorize.report.build import best_overall, build_report
-    from colorize.tracking.progress import study_line
     from colorize.tracking.registry import ship_command
     from colorize.tracking.results import load_sweep
 
-    sweep_ids, trials_done = [], 0
-    for i, (preset, task, hydra, _) in enumerate(plan):
-        done = completed(tracker, preset, task)
-        if done:
-            log.info("skipping %s: completed with the same settings (parent run %s)", preset, done)
-        else:
-            run_preset(preset, task, hydra)
-            done = completed(tracker, preset, task)
-            if done is None:
-                raise ColorizeError(f"preset {preset} finished but its MLflow parent run was not found")
-            trials_done += len(tracker.children(done))
-        sweep_ids.append(done)
-        trials_left = sum(n for *_, n in plan[i + 1:])
-        log.info("%s", study_line(i + 1, presets, trials_done, trials_left, time.perf_counter() - started))
     sweeps = [load_sweep(tracker, i) for i in sweep_ids]
-    out = build_report(tracker, sweeps, Path("outputs/report") / args.name, args.name)
+    out = build_report(tracker, sweeps, Path("outputs/report") / name, name)
     print(f"study done in {time.perf_counter() - started:.0f} s: {len(sweep_ids)} presets")
     print(f"report: {out / 'report.md'} and {out / 'report.html'}")
     best = best_overall(sweeps)
@@ -180,7 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         accuracy = best.metrics[names.BEST_VAL_ACCURACY]
         print(f"best: run {best.run_id} ({best.label}, val 12-margin accuracy {accuracy:.4f}); "
               f"ship it: {ship_command(best.run_id)}")
-    return 0
 
 
 def cli() -> None:

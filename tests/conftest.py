@@ -150,8 +150,8 @@ def stop_process_group(proc) -> None:
             proc.wait()
 
 
-def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300):
-    """Start `python -m colorize.train args`; send `sig` once lines containing `marker` appeared
+def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: str = "colorize.train"):
+    """Start `python -m <module> args`; send `sig` once lines containing `marker` appeared
     (a string, or a list of strings to see in that order)."""
     import time
 
@@ -161,7 +161,7 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300):
     # ignored, and Python keeps an inherited SIG_IGN: Ctrl-C would then never reach the run. Give
     # the child the default disposition, as a terminal's foreground job has.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "colorize.train", *args], cwd=cwd, text=True,
+        [sys.executable, "-m", module, *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )

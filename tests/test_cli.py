@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name,options", [
-    ("colorize-study", ["--seeds", "--presets", "--search-trials", "--search-override"]),
+    ("colorize-study", ["--seeds", "--presets", "--search-trials", "--search-override", "--jobs"]),
     ("colorize-report", ["--sweep", "--preset", "--all", "--compare", "--labels", "--uri", "--out"]),
     ("colorize-predict", ["--out", "--uri", "--tta", "--device", "--limit"]),
     ("colorize-evaluate", ["--cast"]),
@@ -101,6 +101,8 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
     ("colorize.study", ["--presets", "layers,nope"], "colorize: error: --presets nope is invalid"),
     ("colorize.study", ["model.kernel_size=4"], "colorize: error: model.kernel_size=4 is invalid"),
     ("colorize.study", ["trainer.seed=1", "--seeds", "3"], "colorize: error: --seeds and a trainer.seed override"),
+    ("colorize.study", ["--jobs", "0"], "colorize: error: --jobs 0 is invalid: must be auto or an integer >= 1"),
+    ("colorize.study", ["--jobs", "2"], "colorize: error: --jobs 2 needs a launcher that runs jobs at once"),
     ("colorize.report", ["--help"], "usage: colorize-report"),
     ("colorize.predict", ["--help"], "usage: colorize-predict"),
     ("colorize.evaluate", ["--help"], "usage: colorize-evaluate"),

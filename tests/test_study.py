@@ -1,11 +1,16 @@
 """`colorize-study` (colorize/study.py): the presets in one command, then their report; a rerun skips."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli, runs_in
 
 
 def test_by_default_the_study_runs_the_reference_experiments_then_the_search(make_cfg):
@@ -66,3 +71,109 @@ def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlf
     assert second.returncode == 0, second.stderr[-3000:]
     assert (second.stderr + second.stdout).count("skipping") == 2
     assert len(client.search_runs([exp.experiment_id])) == len(runs)
+
+
+@pytest.mark.parametrize("trials,jobs,split", [
+    ([9, 12, 18, 30, 24], 16, [2, 2, 3, 5, 4]),  # the grid as published, 3 seeds: 6 waves (max 30/5, 24/4, 18/3)
+    ([3, 4], 3, [1, 2]),  # 2 waves: 3 on one job would be 3 waves
+    ([3, 4], 16, [3, 4]),  # one wave each; no more jobs than trials
+    ([5, 0], 2, [1, 1]),  # a preset of unknown size counts as one trial
+    ([3, 4, 5], 2, None),  # fewer jobs than presets: none run at once
+])
+def test_split_jobs_gives_the_fewest_waves_with_the_fewest_jobs(trials, jobs, split):
+    from colorize.study_runs import split_jobs
+
+    assert split_jobs(trials, jobs) == split
+
+
+def test_grid_presets_in_a_row_form_one_stage_and_each_search_its_own():
+    from colorize.study import stages
+    from colorize.study_runs import PresetCommand
+
+    plan = [PresetCommand(p, [], [], 1) for p in ("layers", "lr", "search", "further", "kernels", "search")]
+    assert [[c.preset for c in s] for s in stages(plan)] == [["layers", "lr"], ["search"], ["further", "kernels"],
+                                                              ["search"]]
+
+
+def test_a_preset_command_replaces_the_launchers_jobs_it_is_given():
+    from colorize.study_runs import PresetCommand
+
+    command = PresetCommand("lr", ["sweep=lr"], ["hydra/launcher=fused", "hydra.launcher.n_jobs=16"], 30)
+    assert command.argv(["hydra.launcher.n_jobs=5"])[2:] == [
+        "colorize.train", "-m", "sweep=lr", "hydra/launcher=fused", "hydra.launcher.n_jobs=5"]
+
+
+def study_args(faces, mlflow_uri, experiment, *extra):
+    return ["data=faces", f"data.root={faces}", "data.limit=16", "hydra/launcher=fused", "--presets",
+            "layers,kernel_size", f"tracking.uri={mlflow_uri}", f"tracking.experiment={experiment}", *extra]
+
+
+@pytest.mark.e2e
+def test_grid_presets_run_at_once_with_the_jobs_split_and_a_log_each(faces, mlflow_uri, tmp_path):
+    """--jobs 3 over layers (3 trials) and kernel_size (4): one job and two, each its own command
+    with its parent run and log; the report covers both."""
+    args = study_args(faces, mlflow_uri, "study-at-once", "trainer.max_epochs=1", "--jobs", "3", "--name", "once")
+    proc = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = proc.stderr
+    assert re.search(r"running at once \(1 of 3 jobs; log outputs/study/once/layers.log\): .*sweep=layers", said)
+    assert re.search(r"running at once \(2 of 3 jobs; log outputs/study/once/kernel_size.log\): .*sweep=kernel_s", said)
+    assert "study: 2/2 presets done (layers, kernel_size)" in said
+    for preset, n_jobs in (("layers", 1), ("kernel_size", 2)):
+        log = (tmp_path / f"outputs/study/once/{preset}.log").read_text()
+        jobs = 3 if preset == "layers" else 4
+        assert f"{jobs} jobs in {jobs} groups of" in log and f"{n_jobs} at a time" in log, log[-2000:]
+    _, runs = runs_in(mlflow_uri, "study-at-once")
+    parents = {r.data.tags.get("overrides", ""): r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    assert sorted(p.split()[0] for p in parents) == ["sweep=kernel_size", "sweep=layers"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 3 + 4 and {r.info.status for r in runs} == {"FINISHED"}
+    md = (tmp_path / "outputs/report/once/report.md").read_text()
+    assert "(sweep=layers)" in md and "(sweep=kernel_size)" in md
+
+
+@pytest.mark.e2e
+def test_an_interrupted_study_stops_the_presets_at_once_and_leaves_no_run_running(faces, mlflow_uri, tmp_path):
+    """SIGINT to the study alone (its presets run in sessions of their own, as a scheduler's or a
+    `timeout` would signal it): it forwards one to each preset, waits for their runs to end KILLED,
+    and ends in one line with status 130. A rerun skips nothing: no preset completed."""
+    args = study_args(faces, mlflow_uri, "study-interrupted", "trainer.max_epochs=200", "--jobs", "3",
+                      "--name", "stopped")
+    proc = subprocess.Popen([sys.executable, "-m", "colorize.study", *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    logs = [tmp_path / f"outputs/study/stopped/{p}.log" for p in ("layers", "kernel_size")]
+    deadline = time.monotonic() + 300  # (a bound on waiting for the presets to train, not a timing)
+    while not all(f.exists() and "epoch   2/200" in f.read_text() for f in logs):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("colorize: interrupted (SIGINT): the presets' runs ended KILLED")
+    _, runs = runs_in(mlflow_uri, "study-interrupted")
+    statuses = [r.info.status for r in runs]
+    assert "RUNNING" not in statuses and statuses.count("KILLED") >= 2 + 2, statuses  # 2 parents, a trial each
+    for f in logs:
+        assert "interrupted" in f.read_text()
+
+
+@pytest.mark.e2e
+def test_a_failed_preset_lets_the_others_finish_then_the_study_stops_in_one_line(faces, mlflow_uri, tmp_path):
+    """layers cannot make its sweep folder (a file is in the way); kernel_size, running beside it,
+    completes and is skipped by the rerun that follows once the way is clear."""
+    (tmp_path / "outputs/multirun").mkdir(parents=True)
+    (tmp_path / "outputs/multirun/layers").write_text("in the way")
+    args = study_args(faces, mlflow_uri, "study-failed", "trainer.max_epochs=1", "--jobs", "3", "--name", "failed")
+    proc = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "colorize: error: preset layers failed (its log: outputs/study/failed/layers.log): rerun the same command "
+        "to retry it (completed presets are skipped)")
+    assert "study: 1/2 presets done (kernel_size)" in proc.stderr
+    _, runs = runs_in(mlflow_uri, "study-failed")
+    assert len(runs) == 1 + 4 and {r.info.status for r in runs} == {"FINISHED"}
+    (tmp_path / "outputs/multirun/layers").unlink()
+    rerun = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "skipping kernel_size" in rerun.stderr and "skipping layers" not in rerun.stderr

@@ -12,7 +12,7 @@ has finished, nor when the number of trials is unknown.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -77,11 +77,15 @@ def trial_line(preset: str, number: int, total: Optional[int], name: str, finish
     return line
 
 
-def study_line(done: int, presets: list[str], trials_done: int, trials_left: int, seconds: float) -> str:
-    """Between presets of `colorize.study`: what is done, and an ETA from the trials so far."""
-    line = f"study: {done}/{len(presets)} presets done ({', '.join(presets[:done]) or '—'}) in {seconds / 60:.0f} min"
-    if done < len(presets):
-        line += f"; next {presets[done]}"
+def study_line(finished: Sequence[str], presets: Sequence[str], trials_done: int, trials_left: int,
+               seconds: float) -> str:
+    """As presets of `colorize.study` end (in any order when several run at once): what is done, what
+    is left, and an ETA from the trials so far."""
+    done = [p for p in presets if p in finished]
+    left = [p for p in presets if p not in finished]
+    line = f"study: {len(done)}/{len(presets)} presets done ({', '.join(done) or '—'}) in {seconds / 60:.0f} min"
+    if left:
+        line += f"; left {', '.join(left)}"
         if trials_done:
             line += describe_eta(seconds / trials_done * trials_left / 60)
     return line

@@ -3,7 +3,7 @@ benchmarks.throughput leaves it, and the study estimate, against hand-computed v
 
 from mlflow.tracking import MlflowClient
 
-from benchmarks.epoch_rates import GRID_TRIALS, main, study_seconds
+from benchmarks.epoch_rates import GRID_TRIALS, main, study_seconds, study_seconds_at_once
 
 
 def _trial(client, experiment_id, start_ms, end_ms, epochs, parent=None, status="FINISHED"):
@@ -36,4 +36,11 @@ def test_the_study_estimate_counts_a_start_up_per_preset_and_waves_of_trials():
     # waves of 16: 1 + 1 + 2 + 2 + 2 = 8, each 100 epochs x 0.9 s + 1 s; 5 start-ups of 55 s
     assert study_seconds(GRID_TRIALS, 100, 0.9, 16, 55, 1) == 5 * 55 + 8 * 91
     assert study_seconds({"lr": 30}, 10, 1.0, 1, 20) == 20 + 30 * 10
+
+
+def test_the_study_estimate_at_once_counts_one_start_up_and_the_slowest_presets_waves():
+    # 16 jobs split 2, 2, 3, 5, 4: every preset in 6 waves or fewer (30 / 5, 24 / 4, 18 / 3, ...)
+    assert study_seconds_at_once(GRID_TRIALS, 100, 0.9, 16, 55, 1) == 55 + 6 * 91
+    assert study_seconds_at_once({"lr": 30, "layers": 9}, 10, 1.0, 1, 20) == study_seconds(
+        {"lr": 30, "layers": 9}, 10, 1.0, 1, 20)  # one job cannot run two presets at once
 

@@ -43,6 +43,10 @@ def test_trial_line_reports_best_so_far_and_an_eta_from_the_pace():
 
 
 def test_study_line():
-    assert study_line(2, ["layers", "lr", "further"], 13, 8, 600) == (
-        "study: 2/3 presets done (layers, lr) in 10 min; next further — ETA 6 min")
-    assert study_line(3, ["layers", "lr", "further"], 21, 0, 900).endswith("in 15 min")
+    presets = ["layers", "lr", "further"]
+    assert study_line(["layers", "lr"], presets, 13, 8, 600) == (
+        "study: 2/3 presets done (layers, lr) in 10 min; left further — ETA 6 min")
+    # presets run at once end in any order: the line keeps the study's order
+    assert study_line(["further"], presets, 8, 13, 300) == (
+        "study: 1/3 presets done (further) in 5 min; left layers, lr — ETA 8 min")
+    assert study_line(presets, presets, 21, 0, 900) == "study: 3/3 presets done (layers, lr, further) in 15 min"
