@@ -11,7 +11,9 @@
 # The timings stop (SIGINT) where CHECK_BUDGET_S would be passed, so the archive is always packed;
 # throughput.csv keeps every mode timed by then. (On 2026-12-04 the call was killed at 420 s in its
 # last mode and brought nothing back: the rows survive only in the device tool's output.)
-# On CUDA, with no arguments, the modes that decided issue 24 at 10 epochs (docs/gpu/README.md);
+# On CUDA, with no arguments, at 10 epochs on 2-conv k5 c8: eager, the whole step as CUDA graphs alone
+# (graphs) against the forward-only graph that decided issue 24 on 2026-12-04 (fwdgraphs), and 16 trials
+# as 16 graphed processes against 2 fused groups of 8, each group's whole step one graph (docs/gpu/README.md);
 # arguments replace them, e.g. `--epochs 3 --modes eager nosync graphs seq4 procs4 fused4 fused8`.
 # On a machine without CUDA it runs the same modes on the CPU, on 200 faces: a dry run of the script.
 set -uo pipefail
@@ -21,7 +23,7 @@ if [ "$device" != cuda ]; then extra=(--limit 200 --nets "2-conv k5 c8" --modes 
   check_extra=(--limit 48 --epochs 3); startup_extra=(--procs 1 2 --limit 200)
 elif [ $# -gt 0 ]; then extra=("$@"); check_extra=(); startup_extra=()
 else extra=(--epochs 10 --nets "2-conv k5 c8" --multi-nets "2-conv k5 c8"
-            --modes eager procs16+graphs fused8x2 fused8x2+graphs); check_extra=(); startup_extra=(); fi
+            --modes eager graphs fwdgraphs procs16+graphs fused8x2+graphs); check_extra=(); startup_extra=(); fi
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (the image has pytest)
   # importlib mode: colorize from the wheel, not the tree (the deselected test runs the CLI from the tree)
   python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "not without_a_gpu" \

@@ -12,11 +12,16 @@ the whole command: start-up, data and compile time count against the mode), ms p
 
 - `eager`: the loop as it was, reading the loss back after every step (`trainer.sync_every_step=true`);
 - `nosync`: today's loop, which reads the device once per epoch (`trainer.cuda_graphs=off`);
-- `graphs`: today's loop with the forward and backward replayed as a CUDA graph (CUDA only);
+- `graphs`: today's loop with the step replayed as CUDA graphs (`trainer.cuda_graphs=on`, CUDA
+  only): on these SGD nets the whole step (training/step_graphs.py);
+- `fwdgraphs`: the forward and backward only as a CUDA graph (`trainer.cuda_graphs=forward`: what
+  `graphs` was on 2026-12-04, training/graphs.py);
 - `seqN`: N trials (N seeds) one after another in one process (Hydra's basic launcher);
-- `procsN`, `procsN+graphs`: N trials at once on the device (Hydra's joblib launcher, N seeds);
+- `procsN`, `procsN+graphs`, `procsN+fwdgraphs`: N trials at once on the device (Hydra's joblib
+  launcher, N seeds);
 - `fusedN`: N trials (N seeds) as one fused model (`hydra/launcher=fused`, colorize/launch/);
-- `fusedNxP`: N*P trials in P fused groups of N, the P groups at once (`hydra.launcher.n_jobs=P`).
+- `fusedNxP`: N*P trials in P fused groups of N, the P groups at once (`hydra.launcher.n_jobs=P`);
+  `+graphs` on any of these: each group's whole step captured.
 
 torch.compile is not built: it is listed as skipped; so are the CUDA modes on a CPU. Writes
 `throughput.csv` (mode, config, trials_per_hour, step_ms, gpu_util, device, torch, date) and one
@@ -108,7 +113,7 @@ def run_mode(mode: str, net: str, args: argparse.Namespace, out: Path) -> dict:
            "trainer.early_stopping.enabled=false", f"trainer.device={args.device}", "optimizer.lr=0.05",
            *NETS[net], f"tracking.uri=sqlite:///{store}", f"hydra.run.dir={out / 'runs' / slug}",
            f"hydra.sweep.dir={out / 'sweeps' / slug}"]
-    cmd.append(f"trainer.cuda_graphs={'on' if 'graphs' in mode else 'off'}")
+    cmd.append(f"trainer.cuda_graphs={'forward' if 'fwdgraphs' in mode else 'on' if 'graphs' in mode else 'off'}")
     if mode == "eager":
         cmd.append("trainer.sync_every_step=true")
     cmd += launcher

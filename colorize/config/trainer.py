@@ -23,8 +23,9 @@ class Precision(str, Enum):
 
 
 class CudaGraphs(str, Enum):
-    auto = "auto"  # on for CUDA with fp32 (eager if the capture fails), off elsewhere
-    on = "on"  # capture, or fail in one line where it cannot apply
+    auto = "auto"  # on for CUDA with fp32 (less, or eager, if a capture fails), off elsewhere
+    on = "on"  # capture the whole step where it can, else the forward and backward; or fail in one line
+    forward = "forward"  # capture the forward and backward only (as `on` did before the whole step)
     off = "off"
 
 
@@ -70,7 +71,8 @@ class TrainerConfig(Checked):
     # benchmarks and debugging: wait on the device after every step, as the loop did before it kept
     # its sums on the device (same numbers, slower on a GPU)
     sync_every_step: bool = False
-    # replay the model's forward and backward as a CUDA graph (colorize/training/graphs.py)
+    # replay the step as CUDA graphs: the whole step (training/step_graphs.py) or the model's forward
+    # and backward (training/graphs.py)
     cuda_graphs: CudaGraphs = CudaGraphs.auto
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 

@@ -94,20 +94,18 @@ def is_plain_mse(loss: Loss) -> bool:
     return getattr(loss, "func", loss) is mse and not getattr(loss, "keywords", None)
 
 
-def _add(sums: EpochSums, value: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
+def _add(sums: EpochSums, value: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int | Tensor,
          options: FitOptions) -> None:
     """Add one step's loss, MSE, hits and not-finite flag to `sums`, on the device."""
     weighted = value.double() * y.numel()
     sums.loss += weighted
     sums.sse += weighted if is_plain_mse(options.loss) else mse_sum(pred.float(), y)
     sums.hits += margin_hits(to_uint8(pred), y_bytes).sum()
-    first_bad = ~torch.isfinite(value) & (sums.bad_step < 0)
-    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
-    sums.bad_value = torch.where(first_bad, value, sums.bad_value)
+    _flag_bad(sums, value, step)
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor],
-               options: FitOptions, ema: Optional[WeightAverage], sums: EpochSums, step: int,
+               options: FitOptions, ema: Optional[WeightAverage], sums: EpochSums, step: int | Tensor,
                forward: Optional[Callable[[Tensor], Tensor]] = None) -> None:
     """One optimisation step on (gray, colour, colour bytes); its loss, MSE, hits and a not-finite
     flag are added to `sums` on the device. `forward` (a captured CUDA graph) stands in for `model`."""
@@ -127,7 +125,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
 
 
 def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], forward: Callable[[Tensor], Tensor],
-               sums: EpochSums, step: int) -> None:
+               sums: EpochSums, step: int | Tensor) -> None:
     """One step of a fused group on a stacked batch (members, batch, ...): one stacked forward and
     backward for all members, then each member's own optimizer (and EMA) step. Member g's loss is its
     own batch's, as in a trial alone; the gradient of their sum is each member's own gradient (the
@@ -155,20 +153,26 @@ def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], f
     _add_group(sums, values, pred, y, y_bytes, step, o)
 
 
-def _add_group(sums: EpochSums, values: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int,
+def _add_group(sums: EpochSums, values: Tensor, pred: Tensor, y: Tensor, y_bytes: Tensor, step: int | Tensor,
                options: FitOptions) -> None:
     """`_add` for every member at once (a group's sums): `values` (members,), the rest (members, batch, ...)."""
     weighted = values.double() * y[0].numel()
     sums.loss += weighted
     sums.sse += weighted if is_plain_mse(options.loss) else (pred.float() - y).square().flatten(1).sum(1)
     sums.hits += margin_hits(to_uint8(pred), y_bytes)  # per member: hits over its whole batch
+    _flag_bad(sums, values, step)
+
+
+def _flag_bad(sums: EpochSums, values: Tensor, step: int | Tensor) -> None:
+    """Note the first step whose loss is not finite, per member. In place: a captured step
+    (training/step_graphs.py) replays these very ops on these very tensors."""
     first_bad = ~torch.isfinite(values) & (sums.bad_step < 0)
-    sums.bad_step = torch.where(first_bad, step, sums.bad_step)
-    sums.bad_value = torch.where(first_bad, values, sums.bad_value)
+    sums.bad_step.copy_(torch.where(first_bad, step, sums.bad_step))  # (`step` a device tensor when captured)
+    torch.where(first_bad, values, sums.bad_value, out=sums.bad_value)
 
 
 @contextmanager
-def _progress(data: DeviceImages, options: FitOptions, desc: str):
+def epoch_progress(data: DeviceImages, options: FitOptions, desc: str):
     """A progress bar over an epoch's steps that moves in ~50 ticks: host work only, no sync."""
     steps = math.ceil(len(data) / options.batch_size)
     every = max(1, steps // 50)
@@ -184,7 +188,7 @@ def _progress(data: DeviceImages, options: FitOptions, desc: str):
         bar.close()
 
 
-def _epoch_metrics(read: tuple[float, float, float, int, float], epoch: int, data: DeviceImages) -> dict | Diverged:
+def epoch_metrics(read: tuple[float, float, float, int, float], epoch: int, data: DeviceImages) -> dict | Diverged:
     """The epoch's training metrics from its sums as read back, or how it diverged."""
     loss, sse, hits, bad_step, bad_value = read
     if bad_step > 0:
@@ -205,11 +209,11 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Device
     """
     model.train()
     sums = EpochSums.zeros(data.gray.device)
-    with _progress(data, options, f"epoch {epoch}") as tick:
+    with epoch_progress(data, options, f"epoch {epoch}") as tick:
         for step, batch in enumerate(batches(data, options.batch_size, generator, options), start=1):
             train_step(model, optimizer, batch, options, ema, sums, step, forward)
             tick(step)
-    metrics = _epoch_metrics(sums.read()[0], epoch, data)  # the epoch's one read-back
+    metrics = epoch_metrics(sums.read()[0], epoch, data)  # the epoch's one read-back
     if isinstance(metrics, Diverged):
         raise metrics
     return metrics
@@ -226,8 +230,8 @@ def train_group_epoch(runs: Sequence[GroupRun], data: DeviceImages,
     forward = forward or StackedForward([run.model for run in runs])
     sums = EpochSums.zeros(data.gray.device, len(runs))
     stream = group_batches(data, o.batch_size, [run.generator for run in runs], o)
-    with _progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:
+    with epoch_progress(data, o, f"epoch {runs[0].epoch} ({len(runs)} fused)") as tick:
         for step, batch in enumerate(stream, start=1):
             group_step(runs, batch, forward, sums, step)
             tick(step)
-    return [_epoch_metrics(read, run.epoch, data) for read, run in zip(sums.read(), runs)]
+    return [epoch_metrics(read, run.epoch, data) for read, run in zip(sums.read(), runs)]

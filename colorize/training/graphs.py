@@ -1,4 +1,6 @@
-"""CUDA graphs for the training step (`trainer.cuda_graphs: auto | on | off`).
+"""CUDA graphs for the training step (`trainer.cuda_graphs: auto | on | forward | off`): here the
+model's forward and backward; the whole step, where a run allows it, in step_graphs.py
+(training/loop.py: `capture_for` chooses).
 
 The study's nets are tiny: on a GPU a step is a few hundred microsecond-long kernels, and the host
 launching them is the bottleneck. A CUDA graph records the model's forward and backward once and
@@ -14,10 +16,10 @@ replays them with one launch. What is captured and why:
 - fp32 only (autocast inside a capture needs its cache off; bf16 buys nothing on these nets, see
   docs/gpu); augmentation keeps drawing from the run's CPU generator, outside the graph.
 - a fused group (colorize/training/fused.py: `StackedModule`, its members as one module) only with
-  `on`, captured again whenever a member leaves the group: opt-in until a GPU has measured it.
+  `on` or `forward`, captured again whenever a member leaves the group: opt-in until a GPU has measured it.
 
 `auto` means on for CUDA (with fp32), and falls back to eager with one warning if the capture
-fails; `on` fails in one line where it cannot apply (a CPU, bf16); `off` never captures.
+fails; `on` and `forward` fail in one line where they cannot apply (a CPU, bf16); `off` never captures.
 On a lent H200 (docs/gpu/README.md, 2026-12-04) tests/training/test_graphs.py passed and a graphed
 epoch of the study's 2-conv net took 0.73 s against the eager loop's 0.97 s; 16 graphed trials at
 once are what `hydra/launcher=fused` chooses on CUDA.
@@ -38,14 +40,14 @@ log = logging.getLogger("colorize")
 
 
 def use_cuda_graphs(setting: str, device: torch.device, precision: str) -> bool:
-    """Whether a run captures its step: `setting` (auto | on | off) on `device` at `precision`."""
+    """Whether a run captures its step: `setting` (auto | on | forward | off) on `device` at `precision`."""
     setting = getattr(setting, "value", setting)
     if setting == "off":
         return False
     why_not = ("needs a CUDA device" if device.type != "cuda" else
                "needs trainer.precision=fp32" if precision != "fp32" else "")
-    if why_not and setting == "on":
-        raise ColorizeError(f"trainer.cuda_graphs=on {why_not} (this run: {device.type}, {precision}): "
+    if why_not and setting != "auto":
+        raise ColorizeError(f"trainer.cuda_graphs={setting} {why_not} (this run: {device.type}, {precision}): "
                             "use trainer.cuda_graphs=auto or off")
     return not why_not
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from colorize import names
 from colorize.training.averaging import WeightAverage
@@ -21,6 +21,7 @@ from colorize.training.epoch import Diverged, evaluate, train_epoch, train_group
 from colorize.training.fused import StackedModule
 from colorize.training.graphs import capture
 from colorize.training.options import FitOptions
+from colorize.training.step_graphs import StepGraphs, capture_steps, whole_step
 from colorize.training.schedules import EpochSchedule
 
 
@@ -86,7 +87,6 @@ class FitProgress:
     planned: Optional[int] = None  # N: known at the start without a budget, else after epoch 1
     scheduler: Any = None
     stopped_by: Optional[StopTraining] = None
-    forward: Optional[Callable[[Tensor], Tensor]] = None  # the captured step's forward (CUDA graphs)
     done: bool = False
     diverged: Optional[Diverged] = None
 
@@ -206,23 +206,41 @@ def _end_epoch(run: FitProgress, metrics: dict) -> None:
     run.done = run.finished
 
 
+def capture_for(runs: Sequence[FitProgress], train: DeviceImages) -> Any:
+    """What the runs' epochs replay on CUDA: their whole step (`StepGraphs`, where `whole_step` allows),
+    else their forward and backward (`GraphedForward`; only these with `trainer.cuda_graphs=forward`),
+    else None (eager). A fused group is captured only with `on` or `forward` (opt-in until a GPU has
+    measured it: docs/gpu)."""
+    o = runs[0].options
+    if o.cuda_graphs == "off" or (len(runs) > 1 and o.cuda_graphs == "auto"):
+        return None
+    required = o.cuda_graphs != "auto"
+    if o.cuda_graphs != "forward" and whole_step(runs):
+        steps = capture_steps(runs, train, required)
+        if steps is not None:
+            return steps
+    first = train.gray[: o.batch_size]
+    if len(runs) == 1:
+        return capture(runs[0].model, first, required)
+    return capture(StackedModule([run.model for run in runs]), first.expand(len(runs), *first.shape), required)
+
+
 def _train(runs: Sequence[FitProgress], train: DeviceImages, graphs: dict) -> list[dict | Diverged]:
-    """One epoch for every run still going: alone (eager, or its CUDA graph), or as one fused group
-    (eager, or with `trainer.cuda_graphs=on` its CUDA graph, kept in `graphs` for the current set of
-    members: a member that leaves changes the stacked shapes, and the group is captured again)."""
+    """One epoch for every run still going: alone or as one fused group, eager or replaying what
+    `capture_for` made of them (kept in `graphs` for the current set of runs: a member that leaves
+    changes the stacked shapes, and what is left is captured again)."""
+    key = tuple(id(run) for run in runs)
+    if key not in graphs:
+        graphs.clear()  # the former runs' graphs (and their memory pools) are never replayed again
+        graphs[key] = capture_for(runs, train)
+    replay = graphs[key]
+    if isinstance(replay, StepGraphs):
+        return replay.train_epoch()
     if len(runs) > 1:
-        o = runs[0].options
-        key = tuple(id(run) for run in runs)
-        if o.cuda_graphs == "on" and key not in graphs:
-            graphs.clear()  # the former members' graph (and its memory pool) is never replayed again
-            first = train.gray[: o.batch_size]
-            graphs[key] = capture(StackedModule([run.model for run in runs]), first.expand(len(runs), *first.shape),
-                                  required=True)
-        return train_group_epoch(runs, train, graphs.get(key))
+        return train_group_epoch(runs, train, replay)
     run = runs[0]
     try:
-        return [train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, run.options, run.ema,
-                            run.forward)]
+        return [train_epoch(run.model, run.optimizer, train, run.generator, run.epoch, run.options, run.ema, replay)]
     except Diverged as diverged:
         return [diverged]
 
@@ -273,16 +291,11 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
     _check_group(members)
     runs = [_start(m, m.options.clock()) for m in members]
     for run in runs:
-        o = run.options
-        # a CUDA graph is captured once, after any restore (the warm-up keeps the weights); a fused
-        # group's only with `on` (opt-in until a GPU has measured it: docs/gpu), in `_train`
-        if o.cuda_graphs != "off" and len(runs) == 1:
-            run.forward = capture(run.model, train.gray[: o.batch_size], required=o.cuda_graphs == "on")
         for callback in run.callbacks if run.planned is not None else ():
             callback.on_plan(run.planned, measured=False)
         run.done = run.finished
     results: dict[int, FitResult | Diverged] = {}
-    group_graphs: dict = {}  # a fused group's CUDA graph (trainer.cuda_graphs=on), by its members
+    graphs: dict = {}  # the CUDA graphs of the runs going (`_train`), captured after any restore
 
     def settle() -> list[FitProgress]:  # the runs that ended hand their results on; the rest go on
         for i, run in enumerate(runs):
@@ -297,7 +310,7 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
         starts = [(run.options.clock(), run.optimizer.param_groups[0]["lr"]) for run in active]
         for run in active:
             run.epoch += 1
-        for run, trained, (started, lr) in zip(active, _train(active, train, group_graphs), starts):
+        for run, trained, (started, lr) in zip(active, _train(active, train, graphs), starts):
             try:
                 if isinstance(trained, Diverged):
                     raise trained

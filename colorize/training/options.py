@@ -34,4 +34,4 @@ class FitOptions:
     progress: bool = True
     clock: Callable[[], float] = time.perf_counter  # seconds; tests inject one (the time budget reads it)
     sync_every_step: bool = False  # read the loss back after every step, as the loop did (for benchmarks)
-    cuda_graphs: str = "off"  # on | auto: replay the forward and backward as a CUDA graph (training/graphs.py)
+    cuda_graphs: str = "off"  # auto | on | forward: replay the step as CUDA graphs (training/loop.py: capture_for)

@@ -21,10 +21,8 @@ NETS = pytest.mark.parametrize("overrides, members", [
 ], ids=["study-net", "study-net-fused3", "best"])
 
 
-@NETS
-def test_no_step_reads_a_value_back_to_the_host(overrides, members, faces, monkeypatch):
-    reads = []
-
+def read_counter(monkeypatch, reads: list):
+    """A `watch` that appends the name of every read of a tensor's value back to the host to `reads`."""
     @contextmanager
     def counting_reads(host_counters):
         def counted(name, original):
@@ -39,7 +37,46 @@ def test_no_step_reads_a_value_back_to_the_host(overrides, members, faces, monke
                 m.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
             yield
 
-    assert run_steps(overrides, members, faces, torch.device("cpu"), counting_reads) == FACES // 16 - 1
+    return counting_reads
+
+
+@NETS
+def test_no_step_reads_a_value_back_to_the_host(overrides, members, faces, monkeypatch):
+    reads = []
+    watch = read_counter(monkeypatch, reads)
+    assert run_steps(overrides, members, faces, torch.device("cpu"), watch) == FACES // 16 - 1
+    assert reads == [], reads
+
+
+def whole_step_epoch(members: int, faces, device: torch.device, watch) -> int:
+    """The study's net (SGD), alone or `members` seeds fused, its whole step as CUDA graphs where
+    `device` is CUDA (step_graphs.py; on the CPU the same body, eager): a first epoch, then a second
+    one's steps inside `watch(set())`; the steps the second ran."""
+    from benchmarks.step_ops import member
+    from colorize.config.compose import compose_train
+    from colorize.data.faces import load_faces
+    from colorize.training.device_images import DeviceImages
+    from colorize.training.options import FitOptions
+    from colorize.training.step_graphs import StepGraphs
+
+    cfg = compose_train(STUDY_NET)
+    train = DeviceImages.from_set(load_faces(str(faces), limit=FACES).train, device)
+    runs = [member(cfg, device, seed) for seed in range(members)]
+    for run in runs:
+        run.options = FitOptions(1, 16, progress=False)
+    steps = StepGraphs(runs, train, capture=device.type == "cuda")
+    steps.epoch()
+    ran = []
+    with watch(set()):
+        steps.steps(ran.append)
+    steps.sums.read()
+    return len(ran)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_no_step_of_a_whole_step_graph_reads_a_value_back(members, faces, monkeypatch):
+    reads = []
+    assert whole_step_epoch(members, faces, torch.device("cpu"), read_counter(monkeypatch, reads)) == FACES // 16
     assert reads == [], reads
 
 
@@ -63,6 +100,12 @@ def test_no_step_waits_for_the_gpu(overrides, members, faces):
 def test_no_graphed_step_waits_for_the_gpu(faces):
     cuda = torch.device("cuda")
     assert run_steps(STUDY_NET, 1, faces, cuda, sync_debug_error, graphs=True) == FACES // 16 - 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA device's sync debug mode")
+@pytest.mark.parametrize("members", [1, 3])
+def test_no_step_of_a_whole_step_graph_waits_for_the_gpu(members, faces):
+    assert whole_step_epoch(members, faces, torch.device("cuda"), sync_debug_error) == FACES // 16
 
 
 def test_a_fused_group_dispatches_its_per_member_work_as_one_op(faces):

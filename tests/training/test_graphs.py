@@ -7,9 +7,10 @@ import torch
 from colorize.config import model_of
 from colorize.errors import ColorizeError
 from colorize.training.device_images import DeviceImages
-from colorize.training.graphs import GraphedForward, capture, use_cuda_graphs
-from colorize.training.loop import Member, fit, fit_group
+from colorize.training.graphs import GraphedForward, use_cuda_graphs
+from colorize.training.loop import Member, capture_for, fit, fit_group
 from colorize.training.options import FitOptions
+from colorize.training.step_graphs import StepGraphs
 from tests.conftest import run_cli
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -18,16 +19,18 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 @pytest.mark.parametrize("setting,device,precision,expected", [
     ("off", CUDA, "fp32", False), ("auto", CUDA, "fp32", True), ("on", CUDA, "fp32", True),
     ("auto", CPU, "fp32", False), ("auto", CUDA, "bf16", False), ("off", CPU, "fp32", False),
+    ("forward", CUDA, "fp32", True),
 ])
 def test_auto_means_on_for_cuda_in_fp32_and_off_elsewhere(setting, device, precision, expected):
     assert use_cuda_graphs(setting, device, precision) is expected
 
 
+@pytest.mark.parametrize("setting", ["on", "forward"])
 @pytest.mark.parametrize("device,precision,why", [(CPU, "fp32", "needs a CUDA device"),
                                                    (CUDA, "bf16", "needs trainer.precision=fp32")])
-def test_on_where_it_cannot_apply_is_one_clear_error(device, precision, why):
-    with pytest.raises(ColorizeError, match=f"trainer.cuda_graphs=on {why}"):
-        use_cuda_graphs("on", device, precision)
+def test_on_where_it_cannot_apply_is_one_clear_error(setting, device, precision, why):
+    with pytest.raises(ColorizeError, match=f"trainer.cuda_graphs={setting} {why}"):
+        use_cuda_graphs(setting, device, precision)
 
 
 @pytest.mark.e2e
@@ -40,25 +43,38 @@ def test_cuda_graphs_on_without_a_gpu_is_one_line_before_any_data_is_read(tmp_pa
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
-def test_a_graphed_run_trains_as_the_eager_one(faces):
-    """Same seed, same batches (the last, smaller one eager): the per-epoch metrics agree to float
-    tolerance (graphs may pick other kernels), and BatchNorm's statistics are not moved by the warm-up."""
+@pytest.mark.parametrize("optimizer,setting,captured", [
+    ("sgd", "on", StepGraphs), ("adam", "on", GraphedForward), ("sgd", "forward", GraphedForward)])
+def test_a_graphed_run_trains_as_the_eager_one(faces, optimizer, setting, captured):
+    """Same seed, same batches: the per-epoch metrics agree to float tolerance (graphs may pick other
+    kernels), and the warm-up moves neither BatchNorm's statistics nor SGD's momentum. SGD's whole
+    step is captured (step_graphs.py: both batch sizes of an epoch); Adam's forward and backward
+    (graphs.py: the last, smaller batch eager), and SGD's too with `trainer.cuda_graphs=forward`."""
+    from types import SimpleNamespace
+
     from colorize.data.faces import load_faces
 
     splits = load_faces(str(faces), limit=100)
     train, val = (DeviceImages.from_set(s, CUDA) for s in (splits.train, splits.val))
 
-    def run(graphs):
+    def net_and_optimizer():
         torch.manual_seed(0)
         model = model_of("baseline", layers=2, channels=8, kernel_size=5, batch_norm=True).to(CUDA)
         model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        opt = (torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9) if optimizer == "sgd"
+               else torch.optim.Adam(model.parameters(), lr=1e-3))
+        return model, opt
+
+    def run(graphs):
+        model, opt = net_and_optimizer()
         return fit(model, opt, train, val, torch.Generator().manual_seed(0),
                    FitOptions(max_epochs=3, batch_size=16, progress=False, cuda_graphs=graphs)).history
 
-    model = model_of("baseline", layers=2, channels=8, kernel_size=5).to(CUDA)
-    assert isinstance(capture(model, train.gray[:16], required=True), GraphedForward)
-    eager, graphed = run("off"), run("on")
+    model, opt = net_and_optimizer()
+    probe = SimpleNamespace(model=model, optimizer=opt, generator=torch.Generator(), ema=None, epoch=1,
+                            options=FitOptions(max_epochs=1, batch_size=16, progress=False, cuda_graphs=setting))
+    assert isinstance(capture_for([probe], train), captured)
+    eager, graphed = run("off"), run(setting)
     for a, b in zip(eager, graphed):
         for key in ("train_mse", "val_mse", "val_margin12_accuracy"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
