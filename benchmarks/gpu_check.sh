@@ -8,6 +8,8 @@
 # archive, $OUT/gpu_check.tar.gz (with throughput.csv and fused_check.csv beside it), and prints a short
 # table last. Then, if the call has time left (CHECK_BUDGET_S, 450 s by default, under the call's
 # timeout_s of 480), today's `experiment=best` trains on the GPU, capped at BEST_MINUTES (1).
+# STARTUP_PARTS=0 skips the start-up parts (benchmarks/startup_parts.py, ~1.5 min on a GPU), BEST_MINUTES=0
+# experiment=best: a shorter call after the study (docs/gpu/README.md, "A lent session, in order").
 # The timings stop (SIGINT) where CHECK_BUDGET_S would be passed, so the archive is always packed;
 # throughput.csv keeps every mode timed by then. (On 2026-12-04 the call was killed at 420 s in its
 # last mode and brought nothing back: the rows survive only in the device tool's output.)
@@ -34,10 +36,12 @@ start=$SECONDS
 python3 -m benchmarks.fused_check --device "$device" --out "$work/fused_check" "${check_extra[@]}" 2>&1 \
   | tee "$work/fused_check.log"
 echo "fused check: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
-start=$SECONDS  # where a process's start-up goes, alone and 16 at once (what held the modes back on 2026-12-04)
-python3 -m benchmarks.startup_parts --device "$device" --out "$work/startup_parts" "${startup_extra[@]}" 2>&1 \
-  | tee "$work/startup_parts.log"
-echo "start-up parts: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
+if [ "${STARTUP_PARTS:-1}" != 0 ]; then
+  start=$SECONDS  # where a process's start-up goes, alone and 16 at once (what held the modes back on 2026-12-04)
+  python3 -m benchmarks.startup_parts --device "$device" --out "$work/startup_parts" "${startup_extra[@]}" 2>&1 \
+    | tee "$work/startup_parts.log"
+  echo "start-up parts: $((SECONDS - start)) s" | tee -a "$work/gpu.txt"
+fi
 start=$SECONDS
 # stopped 20 s before the budget: packing takes a few seconds
 timeout -s INT -k 10 $((budget - SECONDS - 20)) python3 -m benchmarks.throughput --device "$device" \
@@ -49,7 +53,9 @@ echo "throughput modes: $((SECONDS - start)) s$([ "$rc" = 124 ] && echo ", stopp
 best_minutes=${BEST_MINUTES:-1}
 if [ "$device" = cuda ]; then best_args=("trainer.max_minutes=$best_minutes"); else
   best_args=(data.limit=32 trainer.max_epochs=1 trainer.max_minutes=0); fi
-if [ "$device" != cuda ] || [ $((SECONDS + best_minutes * 60 + 45)) -le "$budget" ]; then
+if [ "$best_minutes" = 0 ]; then
+  echo "experiment=best: skipped (BEST_MINUTES=0)" | tee -a "$work/gpu.txt"
+elif [ "$device" != cuda ] || [ $((SECONDS + best_minutes * 60 + 45)) -le "$budget" ]; then
   start=$SECONDS
   python3 -m colorize.train experiment=best "trainer.device=$device" "${best_args[@]}" \
     "tracking.uri=sqlite:///$work/best/mlflow.db" "hydra.run.dir=$work/best/run" > "$work/best.log" 2>&1
@@ -64,7 +70,7 @@ tar czf "$OUT/gpu_check.tar.gz" -C "$work" .
 cp "$work/throughput/throughput.csv" "$work/fused_check/fused_check.csv" "$work/startup_parts/startup_parts.csv" \
   "$OUT/" 2>/dev/null
 echo "== archive: $OUT/gpu_check.tar.gz ($(du -h "$OUT/gpu_check.tar.gz" | cut -f1))"
-grep -hE "^\| [0-9]+ \| " "$work/startup_parts.log"  # procs | part | median | max
+grep -hE "^\| [0-9]+ \| " "$work/startup_parts.log" 2>/dev/null  # procs | part | median | max
 grep -hE "^[a-z0-9+]+ \| |^skipped|stopped at the budget" "$work/throughput.log" "$work/gpu.txt"
 grep -h "^fused vs separate" "$work/fused_check.log" || echo "fused vs separate: no verdict (see fused_check.log)"
 grep -h "^experiment=best" "$work/gpu.txt"

@@ -14,8 +14,10 @@ How the processes are handled:
 - each preset runs in a session of its own, so an interrupt reaches it once, from the study: the
   study forwards one SIGINT per interrupt it gets (Ctrl-C, SIGTERM) to each live preset's process
   group (its launcher and workers: what a terminal's Ctrl-C reaches for a lone multirun), then waits
-  for them to end their runs KILLED. On Linux a preset also gets SIGTERM if the study dies
-  (`PR_SET_PDEATHSIG`), so a SIGKILLed study leaves no preset training;
+  for them to end their runs KILLED. A study killed outright (SIGKILL) forwards nothing: its presets
+  train on to their end, their runs complete, and the same command run again skips them. (A
+  parent-death signal, `PR_SET_PDEATHSIG`, was tried: the presets then got a second SIGTERM while
+  ending their runs, for a reason not found, and parent runs were left RUNNING; not kept);
 - presets run at once write their output to a log each (`outputs/study/<name>/<preset>.log`); one
   run alone keeps the terminal, as a lone `colorize-train -m` would;
 - presets at once share the cores: each gets `OMP_NUM_THREADS` = cores // jobs (unless it is set),
@@ -24,7 +26,6 @@ How the processes are handled:
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
 import os
@@ -72,15 +73,9 @@ class PresetCommand:
 
 
 def _child_signals() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """SIGINT as a foreground job has it (the study may run with it ignored, as a background job does:
-    the child would then ignore what the study forwards), and, on Linux, SIGTERM when the study dies
-    (PR_SET_PDEATHSIG = 1)."""
+    """SIGINT as a foreground job has it: the study may run with it ignored, as a background job does,
+    and the child would then ignore what the study forwards."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-        except (OSError, AttributeError):
-            pass
 
 
 def start(argv: list[str], log_file: Optional[Path], env: Optional[dict] = None) -> subprocess.Popen:
