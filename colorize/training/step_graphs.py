@@ -94,17 +94,33 @@ class StepGraphs:
             group_step(self.runs, batch, self.forward, self.sums, self.step)
 
     def _captured(self, idx: Tensor) -> torch.cuda.CUDAGraph:
+        """The step on `idx` captured, after the warm-up a capture needs; whatever happens, the runs'
+        weights and optimizer state are put back as they were (a failed capture then trains on from
+        where it was, less captured)."""
         saved = _snapshot(self.runs)
+        try:
+            self._warm_up(idx)
+            return self._record(idx)
+        finally:
+            _restore(self.runs, saved)
+
+    def _warm_up(self, idx: Tensor) -> None:
+        """WARMUP steps, on a side stream on CUDA (as torch's examples do before a capture)."""
+        if not idx.is_cuda:
+            for _ in range(WARMUP):
+                self._body(idx)
+            return
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP):
                 self._body(idx)
         torch.cuda.current_stream().wait_stream(side)
+
+    def _record(self, idx: Tensor) -> torch.cuda.CUDAGraph:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._body(idx)
-        _restore(self.runs, saved)
         return graph
 
     def epoch(self, tick: Callable[[int], None] = lambda step: None) -> list[tuple[float, float, float, int, float]]:

@@ -12,7 +12,7 @@ from colorize.training.averaging import WeightAverage
 from colorize.training.device_images import DeviceImages
 from colorize.training.epoch import Diverged, epoch_metrics, train_epoch, train_group_epoch
 from colorize.training.options import FitOptions
-from colorize.training.step_graphs import WARMUP, StepGraphs, _restore, _snapshot, whole_step
+from colorize.training.step_graphs import StepGraphs, _restore, _snapshot, capture_steps, whole_step
 
 CPU = torch.device("cpu")
 OPTIONS = FitOptions(max_epochs=2, batch_size=16, progress=False)
@@ -64,15 +64,14 @@ def test_a_fused_groups_step_through_the_static_tensors_trains_as_the_eager_grou
 
 
 def test_the_warm_up_before_a_capture_is_undone_so_training_is_unchanged(train):
-    """What `StepGraphs._captured` does around the capture, without the capture: WARMUP steps (moving weights,
-    BatchNorm's statistics, and creating SGD's momentum buffers), then the snapshot put back, with
-    the new buffers zeroed: the first real step is then SGD's first step (momentum x 0 + gradient)."""
+    """What `StepGraphs._captured` does around the capture, without the capture: the warm-up (moving
+    weights, BatchNorm's statistics, and creating SGD's momentum buffers), then the snapshot put
+    back, with the new buffers zeroed: the first real step is then SGD's first step (momentum x 0 +
+    gradient)."""
     eager, static = run(0), run(0)
     steps = StepGraphs([static], train, capture=False)
     saved = _snapshot([static])
-    idx = steps.graphs[16][0]
-    for _ in range(WARMUP):
-        steps._body(idx)
+    steps._warm_up(steps.graphs[16][0])
     assert not same_state(eager, static) and static.optimizer.state  # the warm-up moved things
     _restore([static], saved)
     assert same_state(eager, static)
@@ -124,3 +123,26 @@ def test_only_plain_sgd_without_ema_augmentation_or_read_backs_is_captured_whole
         assert not whole_step([SimpleNamespace(**{**vars(base), "options": options})])
     assert not any(whole_step([r]) for r in (adam, damped, ema))
     assert not whole_step([base, adam])  # a group: every member must qualify
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_capture_that_fails_after_its_warm_up_leaves_the_run_as_it_was(required, train, monkeypatch, caplog):
+    """The capture itself made to fail (CUDA's recording is the one thing a CPU cannot do), after the
+    warm-up moved the weights: they are put back; `auto` trains on less captured (None: the loop then
+    tries the forward graph), `on` is one clear error."""
+    from colorize.errors import ColorizeError
+
+    def refuse(self, idx):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(StepGraphs, "_record", refuse)
+    eager, static = run(0), run(0)
+    if required:
+        with pytest.raises(ColorizeError, match="trainer.cuda_graphs=on: the step could not be captured: operation"):
+            capture_steps([static], train, required=True)
+    else:
+        assert capture_steps([static], train, required=False) is None
+        assert "CUDA graph capture of the whole step failed (operation not permitted" in caplog.text
+    assert same_state(eager, static)
+    expected = train_epoch(eager.model, eager.optimizer, train, eager.generator, 1, OPTIONS)
+    assert StepGraphs([static], train, capture=False).train_epoch() == [expected] and same_state(eager, static)
