@@ -13,9 +13,10 @@ the ETA. Re-running the same command skips the presets already completed with th
 `--jobs N` (default auto: the launcher's `n_jobs`, e.g. 16 for `hydra/launcher=fused` on CUDA, 1 on a
 CPU) is how many trials run at once across the study. With more than one, consecutive grid presets
 run at once, each its own command with its share of the jobs (`study_runs.split_jobs`: the fewest
-waves) and its output in `outputs/study/<name>/<preset>.log`: one start-up for them all instead of
-one each. The search follows with every job. Ctrl-C (or SIGTERM) stops every preset running; their
-runs end KILLED and a rerun goes on from the presets completed.
+waves; with fewer jobs than presets, N presets at a time, one job each) and its output in
+`outputs/study/<name>/<preset>.log`: the start-ups overlap instead of following each other. The
+search follows with every job. Ctrl-C (or SIGTERM) stops every preset running; their runs end
+KILLED and a rerun goes on from the presets completed.
 
     python -m colorize.study data=faces trainer.max_epochs=20
     python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3
@@ -40,7 +41,7 @@ from colorize.config import to_object
 from colorize.config.compose import compose_train, split_overrides
 from colorize.cores import available_cores, parallel_jobs
 from colorize.errors import ColorizeError
-from colorize.study_runs import PresetCommand, split_jobs, start, wait_all
+from colorize.study_runs import Launch, PresetCommand, run_all, split_jobs
 
 # MLflow, torch and matplotlib (tracking, report) load where they are first used, once the command line
 # has passed its checks: --help and bad input answer in well under a second, as colorize-train's do
@@ -166,36 +167,32 @@ def stages(plan: list[PresetCommand]) -> list[list[PresetCommand]]:
 
 
 def run_stage(stage: list[PresetCommand], jobs: int, explicit: bool, logs: Path, on_end) -> None:
-    """Run a stage's presets: at once, with the jobs split between them (`split_jobs`), when there are
-    several and enough jobs; else one after another, each with all of them. A failed preset lets
-    the others of its stage finish; then the study stops with one line naming it."""
-    split = split_jobs([c.trials for c in stage], jobs) if len(stage) > 1 else None
-    failed: list[str] = []
-
-    def ended(preset: str, code: int) -> None:
-        if code != 0:
-            failed.append(preset)
-        on_end(preset, code)
-
-    if split is None:
-        for c in stage:
-            argv = c.argv([f"hydra.launcher.n_jobs={jobs}"] if explicit else [])
-            log.info("running %s", " ".join(argv[2:]))
-            wait_all({c.preset: start(argv, None)}, ended)
-            if failed:
-                break
-    else:
+    """Run a stage's presets with `jobs` trials at once in all: all of them at once, the jobs split
+    between them (`split_jobs`), when there are enough jobs; `jobs` of them at a time, one job each,
+    when there are fewer; one after another, each with every job, when there is one job or one
+    preset. A failed preset lets those running finish and starts no other; then the study stops
+    with one line naming it."""
+    split = split_jobs([c.trials for c in stage], jobs) if len(stage) > 1 and jobs > 1 else None
+    at_once = len(stage) if split else 1 if len(stage) == 1 or jobs == 1 else jobs
+    shares = split or ([1] * len(stage) if at_once > 1 else [jobs if explicit else None] * len(stage))
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // jobs)))  # the cores, shared
+    launches = []
+    for c, n in zip(stage, shares):
+        argv = c.argv([f"hydra.launcher.n_jobs={n}"] if n is not None else [])
+        if at_once == 1:  # alone: the terminal, as a lone `colorize-train -m`
+            launches.append(Launch(c.preset, argv))
+            continue
+        out = logs / f"{c.preset}.log"
+        said = f"running at once ({n} of {jobs} jobs; log {out}): {' '.join(argv[2:])}"
+        launches.append(Launch(c.preset, argv, out, env, said))
+    if at_once > 1:
         logs.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // jobs)))  # the cores, shared
-        procs = {}
-        for c, n in zip(stage, split):
-            argv, out = c.argv([f"hydra.launcher.n_jobs={n}"]), logs / f"{c.preset}.log"
-            log.info("running at once (%d of %d jobs; log %s): %s", n, jobs, out, " ".join(argv[2:]))
-            procs[c.preset] = start(argv, out, env)
-        wait_all(procs, ended)
+        if at_once < len(stage):
+            log.info("%d presets, %d at a time (--jobs %d)", len(stage), at_once, jobs)
+    failed = run_all(launches, at_once, on_end)
     if failed:
-        where = "" if split is None else f" (its log: {logs}/{failed[0]}.log)"
+        where = "" if at_once == 1 else f" (its log: {logs}/{failed[0]}.log)"
         raise ColorizeError(f"preset {', '.join(failed)} failed{where}: rerun the same command to retry it "
                             "(completed presets are skipped)")
 
@@ -213,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="replicates per configuration of the grid presets (trainer.seed=0..N-1)")
     parser.add_argument("--jobs", default="auto",
                         help="trials at once across the study (default auto: the launcher's n_jobs); with "
-                             "more than one, consecutive grid presets run at once, the jobs split between them")
+                             "more than one, consecutive grid presets run at once, the jobs split between them "
+                             "(fewer jobs than presets: that many presets at a time)")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order
     started = time.perf_counter()
     common = compose_train(split_overrides(args.overrides)[0])

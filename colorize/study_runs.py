@@ -7,7 +7,9 @@ trials (docs/gpu/README.md, 2026-12-04). One after another, the five grid preset
 and each preset's last wave leaves slots idle (9, 12, 18, 30 and 24 trials in waves of 16: 8 waves).
 Run at once, with the launcher's jobs split between them so that the slowest ends in the fewest
 waves (`split_jobs`: 6 waves for those five), they pay one start-up of wall time and pack their
-waves. Each still is a command of its own, with its own parent run, folder and log.
+waves. Each still is a command of its own, with its own parent run, folder and log. With fewer
+jobs than presets (2 on a 2-core CPU with joblib), that many presets run at a time, one job each,
+the next starting as one ends (`run_all`): the start-ups still overlap.
 
 How the processes are handled:
 
@@ -99,24 +101,44 @@ def _forward(procs: Sequence[subprocess.Popen]) -> None:
                 pass
 
 
-def wait_all(procs: dict[str, subprocess.Popen], on_end: Callable[[str, int], None]) -> None:
-    """Wait for every preset's process, calling `on_end(preset, exit status)` as each ends. An
-    interrupt, or an error in `on_end`, is forwarded to the live ones as SIGINT; they are waited for
-    (a further interrupt is forwarded too), then it is raised."""
-    pending = dict(procs)
+@dataclass
+class Launch:
+    """A preset's process to start: its command, its log (None: the terminal), its environment, and
+    the line that says so."""
+
+    preset: str
+    argv: list[str]
+    log_file: Optional[Path] = None
+    env: Optional[dict] = None
+    said: str = ""
+
+
+def run_all(launches: Sequence[Launch], at_once: int, on_end: Callable[[str, int], None]) -> list[str]:
+    """Start the launches in order, `at_once` at a time, the next as one ends; `on_end(preset, exit
+    status)` as each ends. After a failure none is started (those running finish). An interrupt, or
+    an error in `on_end`, is forwarded to the live ones as SIGINT and starts nothing more; they are
+    waited for (a further interrupt is forwarded too), then it is raised. The presets that failed."""
+    queue, running, failed = list(launches), {}, []
     interrupted: Optional[BaseException] = None
-    while pending:
+    while running or (queue and not failed and interrupted is None):
         try:
-            for preset, proc in list(pending.items()):
+            while queue and len(running) < at_once and not failed and interrupted is None:
+                launch = queue.pop(0)
+                log.info("%s", launch.said or "running " + " ".join(launch.argv[2:]))
+                running[launch.preset] = start(launch.argv, launch.log_file, launch.env)
+            for preset, proc in list(running.items()):
                 if proc.poll() is not None:
-                    del pending[preset]
+                    del running[preset]
+                    if proc.returncode != 0:
+                        failed.append(preset)
                     if interrupted is None:
                         on_end(preset, proc.returncode)
-            if pending:
+            if running:
                 time.sleep(POLL_S)
         except BaseException as exc:  # Ctrl-C, SIGTERM (colorize.interrupts), or on_end's error
             interrupted = interrupted or exc
-            log.warning("interrupted: stopping %s (their runs end KILLED)", ", ".join(pending) or "nothing")
-            _forward(list(pending.values()))
+            log.warning("interrupted: stopping %s (their runs end KILLED)", ", ".join(running) or "nothing")
+            _forward(list(running.values()))
     if interrupted is not None:
         raise interrupted
+    return failed

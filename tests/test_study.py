@@ -177,3 +177,20 @@ def test_a_failed_preset_lets_the_others_finish_then_the_study_stops_in_one_line
     rerun = run_cli(*args, module="colorize.study", cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "skipping kernel_size" in rerun.stderr and "skipping layers" not in rerun.stderr
+
+
+@pytest.mark.e2e
+def test_with_fewer_jobs_than_presets_they_run_that_many_at_a_time(faces, mlflow_uri, tmp_path):
+    """--jobs 2 over three presets: two start, one job each; the third starts only once one has ended."""
+    args = study_args(faces, mlflow_uri, "study-rolling", "trainer.max_epochs=1", "--jobs", "2", "--name", "roll")
+    args[args.index("layers,kernel_size")] = "layers,kernel_size,kernels"
+    proc = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = proc.stderr
+    assert "3 presets, 2 at a time (--jobs 2)" in said
+    starts = [said.index(f"running at once (1 of 2 jobs; log outputs/study/roll/{p}.log)")
+              for p in ("layers", "kernel_size", "kernels")]
+    first_end = said.index("study: 1/3 presets done")
+    assert starts[0] < first_end and starts[1] < first_end < starts[2]
+    _, runs = runs_in(mlflow_uri, "study-rolling")
+    assert len(runs) == 3 + (3 + 4 + 6) and {r.info.status for r in runs} == {"FINISHED"}
