@@ -41,10 +41,9 @@ class DeviceImages:
 def batches(data: DeviceImages, batch_size: int, generator: torch.Generator, options: FitOptions):
     """An epoch's batches in a seeded random order, augmented as `options` say (mirroring, shifts:
     drawn from `generator`, so a resumed run augments the same images)."""
-    order = torch.randperm(len(data), generator=generator).to(data.gray.device, non_blocking=True)  # (augment.py)
+    order = epoch_orders(data, [generator])[0]
     for start in range(0, len(data), batch_size):
-        idx = order[start : start + batch_size]
-        batch = (data.gray.index_select(0, idx), data.rgb.index_select(0, idx), data.rgb_bytes.index_select(0, idx))
+        batch = gather(data, order[start : start + batch_size])
         if options.hflip:
             batch = mirror_some(batch, generator)
         if options.shift:
@@ -61,9 +60,24 @@ def group_batches(data: DeviceImages, batch_size: int, generators: Sequence[torc
         for member_batches in zip(*streams):
             yield tuple(torch.stack(parts) for parts in zip(*member_batches))
         return
-    orders = torch.stack([torch.randperm(len(data), generator=g) for g in generators])
-    orders = orders.to(data.gray.device, non_blocking=True)  # as `batches`: no wait for the device
+    orders = epoch_orders(data, generators)
     for start in range(0, len(data), batch_size):
-        idx = orders[:, start : start + batch_size]
-        flat = idx.reshape(-1)
-        yield tuple(t.index_select(0, flat).unflatten(0, idx.shape) for t in (data.gray, data.rgb, data.rgb_bytes))
+        yield gather(data, orders[:, start : start + batch_size])
+
+
+def epoch_orders(data: DeviceImages, generators: Sequence[torch.Generator]) -> Tensor:
+    """Each generator's random order of the images for an epoch, (len(generators), len(data)) on the
+    images' device: drawn on the host (CPU generators) and copied without waiting for the device (a
+    blocking copy to CUDA would wait for every queued kernel first: augment.py)."""
+    orders = torch.stack([torch.randperm(len(data), generator=g) for g in generators])
+    return orders.to(data.gray.device, non_blocking=True)
+
+
+def gather(data: DeviceImages, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(gray, colour, colour bytes) of the images at `idx`: (batch,) for a trial, or (members, batch)
+    for a fused group, whose batches come out stacked (members, batch, ...) from one gather per tensor."""
+    tensors = (data.gray, data.rgb, data.rgb_bytes)
+    if idx.dim() == 1:
+        return tuple(t.index_select(0, idx) for t in tensors)
+    flat = idx.reshape(-1)
+    return tuple(t.index_select(0, flat).unflatten(0, idx.shape) for t in tensors)

@@ -74,14 +74,21 @@ class EpochSums:
 
     @classmethod
     def zeros(cls, device: torch.device, members: Optional[int] = None) -> "EpochSums":
-        """A trial's sums (scalars), or with `members` a fused group's."""
+        """A trial's sums (scalars), or with `members` a fused group's, as an epoch starts them."""
         shape = () if members is None else (members,)
 
-        def zero(dtype: torch.dtype) -> Tensor:
-            return torch.zeros(shape, dtype=dtype, device=device)
+        def empty(dtype: torch.dtype) -> Tensor:
+            return torch.empty(shape, dtype=dtype, device=device)
 
-        return cls(zero(torch.float64), zero(torch.float64), zero(torch.float64),
-                   torch.full(shape, -1, dtype=torch.int64, device=device), zero(torch.float32))
+        return cls(empty(torch.float64), empty(torch.float64), empty(torch.float64), empty(torch.int64),
+                   empty(torch.float32)).reset()
+
+    def reset(self) -> "EpochSums":
+        """Start an epoch's sums again, in place (a captured step keeps adding into these tensors)."""
+        for total in (self.loss, self.sse, self.hits, self.bad_value):
+            total.zero_()
+        self.bad_step.fill_(-1)
+        return self
 
     def read(self) -> list[tuple[float, float, float, int, float]]:
         """Per member (one for a trial), (loss, sse, hits, bad_step, bad_value) on the host: the epoch's one sync."""

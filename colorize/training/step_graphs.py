@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from colorize.errors import ColorizeError
-from colorize.training.device_images import DeviceImages
+from colorize.training.device_images import DeviceImages, epoch_orders, gather
 from colorize.training.epoch import (Diverged, EpochSums, GroupRun, epoch_metrics, epoch_progress, group_step,
                                      train_step)
 from colorize.training.fused import StackedForward
@@ -83,14 +83,11 @@ class StepGraphs:
     def _body(self, idx: Tensor) -> None:
         """The eager step on the images at `idx` ((batch,), or (members, batch) for a group)."""
         self.step += 1
-        d = self.data
+        batch = gather(self.data, idx)
         if self.forward is None:
-            batch = tuple(t.index_select(0, idx) for t in (d.gray, d.rgb, d.rgb_bytes))
             r = self.runs[0]
             train_step(r.model, r.optimizer, batch, r.options, None, self.sums, self.step)
         else:
-            flat = idx.reshape(-1)
-            batch = tuple(t.index_select(0, flat).unflatten(0, idx.shape) for t in (d.gray, d.rgb, d.rgb_bytes))
             group_step(self.runs, batch, self.forward, self.sums, self.step)
 
     def _captured(self, idx: Tensor) -> torch.cuda.CUDAGraph:
@@ -133,15 +130,12 @@ class StepGraphs:
         into the zeroed sums; nothing is read back."""
         if _lrs(self.runs) != self.lrs:
             self._build()
-        n = len(self.data)
-        orders = torch.stack([torch.randperm(n, generator=r.generator) for r in self.runs])
-        orders = orders.to(self.step.device, non_blocking=True)  # as `batches`: no wait for the device
+        orders = epoch_orders(self.data, [r.generator for r in self.runs])
         if self.forward is None:
             orders = orders[0]
-        for total in (self.sums.loss, self.sums.sse, self.sums.hits, self.sums.bad_value, self.step):
-            total.zero_()
-        self.sums.bad_step.fill_(-1)
-        for step, start in enumerate(range(0, n, self.batch_size), start=1):
+        self.sums.reset()
+        self.step.zero_()
+        for step, start in enumerate(range(0, len(self.data), self.batch_size), start=1):
             chunk = orders[..., start : start + self.batch_size]
             idx, graph = self.graphs[chunk.shape[-1]]
             idx.copy_(chunk)
