@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.config import to_object
 from colorize.config.compose import compose_train, split_overrides
-from colorize.cores import available_cores, parallel_jobs
+from colorize.cores import available_cores
 from colorize.errors import ColorizeError
-from colorize.study_runs import Launch, PresetCommand, run_all, split_jobs
+from colorize.study_runs import Launch, PresetCommand, merged, override_key, run_all, split_jobs
 
 # MLflow, torch and matplotlib (tracking, report) load where they are first used, once the command line
 # has passed its checks: --help and bad input answer in well under a second, as colorize-train's do
@@ -56,16 +56,6 @@ PRESETS = ("layers", "kernel_size", "kernels", "lr", "further", "search")
 OPTUNA_PRESETS = ("search",)  # presets run by the Optuna sweeper (the others by Hydra's basic sweeper)
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def _merged(common: list[str], own: list[str]) -> list[str]:
-    """`common` then `own`, where a key given in `own` replaces the same key in `common`."""
-    keys = {_key(o) for o in own}
-    return [o for o in common if _key(o) not in keys] + own
-
-
 def preset_overrides(preset: str, overrides: list[str], seeds: int = 1,
                      own: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(task, hydra) overrides of `python -m colorize.train -m` for a preset: the preset, the user's task
@@ -75,7 +65,7 @@ def preset_overrides(preset: str, overrides: list[str], seeds: int = 1,
     search's budget): they replace the common ones with the same key."""
     task, hydra = split_overrides(overrides)
     own_task, own_hydra = split_overrides(list(own))
-    task, hydra = _merged(task, own_task), _merged(hydra, own_hydra)
+    task, hydra = merged(task, own_task), merged(hydra, own_hydra)
     if preset not in OPTUNA_PRESETS:
         hydra = [o for o in hydra if not o.lstrip("+~").startswith(("hydra.sweeper.", "hydra/sweeper"))]
         if seeds > 1:
@@ -131,25 +121,28 @@ def plan_study(args: argparse.Namespace) -> list[PresetCommand]:
         task, hydra = preset_overrides(preset, args.overrides, args.seeds, own)
         if preset in OPTUNA_PRESETS:  # the study's sweeper defaults, unless the user set them
             defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
-            given = {_key(o) for o in hydra}
+            given = {override_key(o) for o in hydra}
             hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
         plan.append(PresetCommand(preset, task, hydra, preset_trials(task, hydra)))
     return plan
 
 
-def study_jobs(jobs: str, overrides: list[str]) -> tuple[int, bool]:
+def study_jobs(jobs: str, overrides: list[str], common) -> tuple[int, bool]:
     """(trials at once across the study, whether --jobs gave it): `auto` is what the launcher runs at
-    once (its `n_jobs`; the fused launcher's auto: 16 on CUDA, 1 on a CPU), 1 without `n_jobs`."""
-    hydra = [o for o in split_overrides(overrides)[1] if _key(o).startswith(("hydra/launcher", "hydra.launcher"))]
+    once, resolved as it resolves it for the study's jobs (`context.peers`: its `n_jobs`; the fused
+    launcher's auto: 16 on CUDA, 1 on a CPU; 1 without `n_jobs`). `common`: the composed task config."""
+    launcher_keys = ("hydra/launcher", "hydra.launcher")
+    hydra = [o for o in split_overrides(overrides)[1] if override_key(o).startswith(launcher_keys)]
     launcher = compose_train(hydra, hydra_config=True).hydra.launcher
-    name = launcher._target_.rsplit(".", 1)[-1]
     if jobs == "auto":
-        return (parallel_jobs(launcher.n_jobs) if "n_jobs" in launcher else 1), False
+        from colorize.launch.context import peers
+
+        return peers(common, launcher), False
     if not jobs.isdigit() or int(jobs) < 1:
         raise ColorizeError(f"--jobs {jobs} is invalid: must be auto or an integer >= 1")
     if int(jobs) > 1 and "n_jobs" not in launcher:
         raise ColorizeError(f"--jobs {jobs} needs a launcher that runs jobs at once (hydra/launcher=fused or "
-                            f"joblib); this study's is {name}")
+                            f"joblib); this study's is {launcher._target_.rsplit('.', 1)[-1]}")
     return int(jobs), True
 
 
@@ -175,8 +168,8 @@ def run_stage(stage: list[PresetCommand], jobs: int, explicit: bool, logs: Path,
     split = split_jobs([c.trials for c in stage], jobs) if len(stage) > 1 and jobs > 1 else None
     at_once = len(stage) if split else 1 if len(stage) == 1 or jobs == 1 else jobs
     shares = split or ([1] * len(stage) if at_once > 1 else [jobs if explicit else None] * len(stage))
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // jobs)))  # the cores, shared
+    if at_once > 1:  # presets at once share the cores (an OMP_NUM_THREADS given is kept)
+        env = {"OMP_NUM_THREADS": str(max(1, available_cores() // jobs)), **os.environ}
     launches = []
     for c, n in zip(stage, shares):
         argv = c.argv([f"hydra.launcher.n_jobs={n}"] if n is not None else [])
@@ -216,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     common = compose_train(split_overrides(args.overrides)[0])
     to_object(common)  # a bad key or value in the common overrides is one line here, before any preset runs
-    jobs, explicit = study_jobs(args.jobs, args.overrides)
+    jobs, explicit = study_jobs(args.jobs, args.overrides, common)
     plan = plan_study(args)
     tracker = open_store(common.tracking)  # once every preset's command is known to compose
     from colorize.interrupts import install

@@ -58,6 +58,17 @@ def split_jobs(trials: Sequence[int], jobs: int) -> Optional[list[int]]:
     return [1] * len(counts)  # (not reached: waves = max(counts) gives ones)
 
 
+def override_key(override: str) -> str:
+    """The key an override sets (`+a.b=1`, `~a.b`: `a.b`)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def merged(common: Sequence[str], own: Sequence[str]) -> list[str]:
+    """`common` then `own`, where a key given in `own` replaces the same key in `common`."""
+    keys = {override_key(o) for o in own}
+    return [o for o in common if override_key(o) not in keys] + list(own)
+
+
 @dataclass
 class PresetCommand:
     """One preset's `colorize.train -m` command line, and what the study knows of it."""
@@ -69,9 +80,7 @@ class PresetCommand:
 
     def argv(self, extra_hydra: Sequence[str] = ()) -> list[str]:
         """The command, with `extra_hydra` overrides replacing the preset's own of the same key."""
-        keys = {o.split("=", 1)[0] for o in extra_hydra}
-        hydra = [o for o in self.hydra if o.split("=", 1)[0] not in keys] + list(extra_hydra)
-        return [sys.executable, "-m", "colorize.train", "-m", *self.task, *hydra]
+        return [sys.executable, "-m", "colorize.train", "-m", *self.task, *merged(self.hydra, extra_hydra)]
 
 
 def _child_signals() -> None:  # pragma: no cover - runs in the child between fork and exec
