@@ -22,7 +22,7 @@ KILLED and a rerun goes on from the presets completed.
     python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3
     python -m colorize.study --presets layers,lr data=faces hydra/launcher=joblib
     python -m colorize.study data=faces trainer.max_epochs=20 --search-override trainer.max_minutes=1.5
-    python -m colorize.study data=faces hydra/launcher=joblib --jobs 2   # grid presets two trials at once
+    python -m colorize.study data=faces hydra/launcher=joblib --jobs 2   # grid presets two at a time, a trial each
 """
 
 from __future__ import annotations
