@@ -27,10 +27,8 @@ elif [ $# -gt 0 ]; then extra=("$@"); check_extra=(); startup_extra=()
 else extra=(--epochs 10 --nets "2-conv k5 c8" --multi-nets "2-conv k5 c8"
             --modes eager graphs fwdgraphs procs16+graphs fused8x2+graphs); check_extra=(); startup_extra=(); fi
 if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then  # (the image has pytest)
-  # importlib mode: colorize from the wheel, not the tree (the deselected test runs the CLI from the tree)
-  python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "not without_a_gpu" \
-    "$tree/tests/training/test_graphs.py" "$tree/tests/training/test_device_sync.py" 2>&1 | tail -3 \
-    | tee "$work/graphs_test.txt"  # CUDA graphs, and no training step waiting for the GPU
+  # CUDA graphs, and no training step waiting for the GPU (deselected: a test that runs the CLI from the tree)
+  cuda_tests "not without_a_gpu"
 fi
 start=$SECONDS
 python3 -m benchmarks.fused_check --device "$device" --out "$work/fused_check" "${check_extra[@]}" 2>&1 \

@@ -32,4 +32,11 @@ fi
 [ -f .gpudata/SOURCE ] && tee -a "$work/gpu.txt" < .gpudata/SOURCE
 echo "OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} (trainer.num_threads=0 takes it when set)" | tee -a "$work/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cpu', torch.backends.cpu.get_cpu_capability())" | tee -a "$work/gpu.txt"
+# The CUDA graph and device-sync tests, from the tree, colorize from the wheel (importlib mode); $1: pytest's
+# -k expression. Their last lines go to $work/graphs_test.txt. Called by gpu_check.sh and gpu_study.sh.
+cuda_tests() {
+  python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" -k "$1" \
+    "$tree/tests/training/test_graphs.py" "$tree/tests/training/test_device_sync.py" 2>&1 | tail -3 \
+    | tee "$work/graphs_test.txt"
+}
 mkdir -p "$work/run" && cd "$work/run"

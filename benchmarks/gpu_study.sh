@@ -30,9 +30,7 @@ if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then
   # preflight (~20 s): the CUDA graphs the study will replay, against eager training; if the whole-step
   # graphs (training/step_graphs.py, not yet run on a GPU when this was written) fail their check, the
   # study captures the forward and backward only, as measured on 2026-12-04
-  python3 -m pytest -q -p no:cacheprovider --import-mode=importlib --rootdir "$tree" \
-    -k "graphed_run or graphed_fused or whole_step" "$tree/tests/training/test_graphs.py" \
-    "$tree/tests/training/test_device_sync.py" 2>&1 | tail -3 | tee "$work/graphs_test.txt"
+  cuda_tests "graphed_run or graphed_fused or whole_step"
   if grep -q " passed" "$work/graphs_test.txt" && ! grep -qE "failed|error" "$work/graphs_test.txt"; then
     echo "preflight: CUDA graph tests passed: the whole step is captured" | tee -a "$work/gpu.txt"
   else
