@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -44,15 +44,37 @@ def default_store_uri() -> str:
 def creation_lock(uri: str) -> Iterator[None]:
     """Held while opening a store that may not exist yet: for a sqlite URI a file lock beside the
     database, so that processes started together on a fresh store create and migrate its schema
-    one at a time (MLflow's and Optuna's migrations race otherwise); nothing for a server."""
+    one at a time (MLflow's and Optuna's migrations race otherwise); nothing for a server.
+
+    Only creating needs it: once a schema is there (looked up under the lock, so never halfway made),
+    the store is opened without it, by every process at once. Holding it through every opening made
+    16 workers that started together open their store one after another, ~2 s each on a lent H200
+    (docs/gpu/README.md; `python -m benchmarks.store_open`).
+    """
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         yield
         return
     from filelock import FileLock
 
-    with FileLock(uri[len(prefix):] + ".lock", timeout=600):
-        yield
+    path = uri[len(prefix):]
+    with FileLock(path + ".lock", timeout=600):
+        if not schema_made(path):
+            yield  # this process makes it: the others wait
+            return
+    yield
+
+
+def schema_made(path: str) -> bool:
+    """Whether the sqlite file at `path` holds a schema its maker finished: MLflow and Optuna both
+    stamp an `alembic_version` row (Optuna last; MLflow under the lock that `creation_lock` holds)."""
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=60)) as db:
+            return db.execute("SELECT count(*) FROM alembic_version").fetchone()[0] > 0
+    except sqlite3.Error:  # no file yet, or no such table
+        return False
 
 
 def resolve_sqlite_uri(uri: str, cwd: Path | None = None, create: bool = True) -> str:

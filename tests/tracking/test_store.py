@@ -1,9 +1,16 @@
 """The Tracker and its runs (colorize/tracking/store.py) on a real sqlite MLflow store."""
 
+import sqlite3
+import subprocess
+import sys
+import time
+
 import pytest
 from mlflow.tracking import MlflowClient
 
 from colorize import names
+from colorize.paths import creation_lock
+from colorize.search.storage import open_storage
 from colorize.tracking.store import TrackedRun, Tracker
 from colorize.training.callback import RunRecord
 
@@ -48,3 +55,55 @@ def test_the_trackers_queries_find_parents_children_and_trials(mlflow_uri):
     assert tracker.trial_runs("s", 7) == []
     tracker.reopen(trial.run_id)
     assert tracker.get_run(trial.run_id).info.status == "RUNNING"
+
+
+def lock_is_free(lock_file) -> bool:
+    """Whether another process can take the lock file at once."""
+    take = "import sys; from filelock import FileLock; FileLock(sys.argv[1], timeout=0).acquire()"
+    return subprocess.run([sys.executable, "-c", take, str(lock_file)], capture_output=True).returncode == 0
+
+
+def test_the_creation_lock_is_held_while_a_store_is_made_and_not_once_it_is(tmp_path):
+    uri, lock = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "mlflow.db.lock"
+    with creation_lock(uri):  # no store yet: this process makes it, the others wait
+        assert not lock_is_free(lock)
+        MlflowClient(tracking_uri=uri).search_experiments()  # MLflow makes its schema
+    assert lock_is_free(lock)
+    with creation_lock(uri):  # made: every process opens it at once
+        assert lock_is_free(lock)
+    url, lock = f"sqlite:///{tmp_path}/optuna.db", tmp_path / "optuna.db.lock"
+    with sqlite3.connect(tmp_path / "optuna.db") as db:
+        db.execute("CREATE TABLE other (x)")  # a file without a finished schema: still to be made
+    with creation_lock(url):
+        assert not lock_is_free(lock)
+    open_storage(url)
+    with creation_lock(url):
+        assert lock_is_free(lock)
+
+
+OPEN_TOGETHER = """
+import pathlib, sys, time
+from colorize.search.storage import open_storage
+from colorize.tracking.store import Tracker
+pathlib.Path(sys.argv[3] + "-" + sys.argv[4]).touch()
+while not pathlib.Path(sys.argv[3]).exists():
+    time.sleep(0.005)
+Tracker(sys.argv[1], "together")
+open_storage(sys.argv[2])
+"""
+
+
+@pytest.mark.e2e
+def test_processes_started_together_make_a_fresh_store_once_and_all_open_it(tmp_path):
+    uri, url, go = f"sqlite:///{tmp_path}/mlflow.db", f"sqlite:///{tmp_path}/optuna.db", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_TOGETHER, uri, url, str(go), str(i)],
+                              stderr=subprocess.PIPE, text=True) for i in range(6)]
+    while len(list(tmp_path.glob("go-*"))) < len(procs):  # all imported: released at once
+        assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+        time.sleep(0.01)
+    go.touch()
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    client = MlflowClient(tracking_uri=uri)
+    assert [e.name for e in client.search_experiments(filter_string="name = 'together'")] == ["together"]
+    assert open_storage(url).get_all_studies() == []
