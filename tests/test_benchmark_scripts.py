@@ -1,9 +1,11 @@
-"""benchmarks/startup_parts.py, which gpu_check.sh runs on a lent GPU, and benchmarks/store_open.py:
-their logic on the CPU, in real fresh processes started at once, on real faces and a real store."""
+"""benchmarks/startup_parts.py and group_sizes.py, which gpu_check.sh runs on a lent GPU, and
+benchmarks/store_open.py: their logic on the CPU, on real faces, real processes and a real store."""
 
 import csv
 
-from benchmarks import store_open
+import pytest
+
+from benchmarks import group_sizes, store_open
 from benchmarks.startup_parts import main
 
 PARTS = ["import torch", "device's first work", "first convolution", "import colorize.job", "decode the faces",
@@ -30,3 +32,14 @@ def test_store_open_times_processes_released_together_on_one_store(tmp_path):
         assert 0 < float(row["median_open_s"]) <= max(spans)  # no process opened after the last one
     written = list(csv.DictReader((tmp_path / "store_open.csv").open()))
     assert [w["procs"] for w in written] == ["1", "3"] and written[0]["device"].startswith("cpu (")
+
+
+def test_group_sizes_trains_each_group_and_rates_its_members(faces, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORIZE_FACES_ROOT", str(faces))
+    rows = group_sizes.main(["--device", "cpu", "--limit", "16", "--sizes", "1", "3", "--epochs", "2",
+                             "--out", str(tmp_path)])
+    assert [(r["size"], r["epochs"], r["faces"]) for r in rows] == [(1, 2, 16), (3, 2, 16)]
+    for row in rows:  # member-epochs per second: the group's members over its (later) epoch
+        assert float(row["member_epochs_per_s"]) == pytest.approx(row["size"] / float(row["epoch_s"]), rel=0.01)
+    written = list(csv.DictReader((tmp_path / "group_sizes.csv").open()))
+    assert [w["size"] for w in written] == ["1", "3"] and written[0]["device"].startswith("cpu (")

@@ -1,0 +1,85 @@
+"""Member-epochs per second by fused group size, the whole step captured, in one process.
+
+    python -m benchmarks.group_sizes --device cuda --out /tmp/out      # on a lent GPU (gpu_check.sh)
+    python -m benchmarks.group_sizes --device cpu --limit 200 --sizes 1 2 --epochs 2
+
+Why: 16 single trials in 16 processes made a lent H200 18 times as fast as one eager trial, because
+each process was host-bound (the device 30 % busy; docs/gpu/README.md, 2026-12-04). With the whole
+step one graph replay (training/step_graphs.py), what is left of a step is the device's own time.
+A GPU without MPS runs one process's kernels at a time, so processes then add little, while a
+fused group of G members does G members' work in one set of kernels. This measures, per group size
+G, one process training G members of the study's 2-conv k5 c8 net (SGD lr 0.05, momentum 0.5,
+batch 16, no early stopping) on the faces with `fit_group`, every epoch validated as in a sweep:
+the first epoch (the capture included), the median of the later epochs (the slowest member's
+`epoch_seconds`: its group's training and every member's validation up to its own), member-epochs
+per second from that median, and the device's mean utilisation (nvidia-smi; empty on a CPU). If
+member-epochs per second keep growing with G, fuse; if they stay flat, single trials in processes
+were as good. On a CPU it runs the eager group step (`trainer.cuda_graphs` needs CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import device_stamp, write_rows
+from benchmarks.throughput import GpuSampler
+from colorize.config import model_of
+from colorize.data.faces import load_faces
+from colorize.names import EPOCH_SECONDS
+from colorize.training.device_images import DeviceImages
+from colorize.training.loop import Member, fit_group
+from colorize.training.options import FitOptions
+
+COLUMNS = ["size", "epochs", "first_epoch_s", "epoch_s", "member_epochs_per_s", "gpu_util", "faces", "device",
+           "torch", "date"]
+
+
+def members(size: int, epochs: int, device: torch.device) -> list[Member]:
+    """`size` seeds of the study's 2-conv k5 c8 net, as the fused launcher makes of them."""
+    graphs = "on" if device.type == "cuda" else "off"
+    made = []
+    for seed in range(size):
+        torch.manual_seed(seed)
+        net = model_of("baseline", layers=2, kernel_size=5, channels=8).to(device, memory_format=torch.channels_last)
+        options = FitOptions(max_epochs=epochs, batch_size=16, progress=False, cuda_graphs=graphs)
+        made.append(Member(net, torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.5),
+                           torch.Generator().manual_seed(seed), options))
+    return made
+
+
+def measure(size: int, epochs: int, train: DeviceImages, val: DeviceImages) -> dict:
+    """One group of `size` trained for `epochs`: its row's figures."""
+    with GpuSampler() as gpu:
+        results = fit_group(members(size, epochs, train.gray.device), train, val)
+    # a group's epoch: its slowest member's epoch_seconds (the group's step, then each validation)
+    per_epoch = [max(r.history[e][EPOCH_SECONDS] for r in results) for e in range(epochs)]
+    steady = statistics.median(per_epoch[1:]) if epochs > 1 else per_epoch[0]
+    return {"size": size, "epochs": epochs, "first_epoch_s": f"{per_epoch[0]:.3f}", "epoch_s": f"{steady:.3f}",
+            "member_epochs_per_s": f"{size / steady:.2f}", "gpu_util": gpu.mean}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.group_sizes", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1, 3, 8, 15, 32], help="group sizes")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per group (the first includes the capture)")
+    parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/group_sizes"))
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    splits = load_faces(limit=args.limit or None)
+    train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
+    stamp = {**device_stamp(device.type), "faces": len(train)}
+    rows = [{**measure(size, args.epochs, train, val), **stamp} for size in args.sizes]
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(write_rows(args.out / "group_sizes.csv", COLUMNS, rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
