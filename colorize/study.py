@@ -8,7 +8,8 @@ knobs; Hydra overrides (`hydra/launcher=joblib`) too, except sweeper settings
 gives the search preset its own budget (it replaces the common override with that key). Options and
 overrides mix in any order. `--seeds N` runs every configuration of the grid presets with seeds
 0..N-1 (the report shows their mean, spread and n). A line after each preset says what is done and
-the ETA. Re-running the same command skips the presets already completed with the same settings.
+the ETA. Re-running the same command skips the presets already completed with the same settings
+(those of how fast may differ: the launcher, `trainer.cuda_graphs`, `trainer.num_threads`).
 
 `--jobs N` (default auto: the launcher's `n_jobs`, e.g. 16 for `hydra/launcher=fused` on CUDA, 1 on a
 CPU) is how many trials run at once across the study. With more than one, consecutive grid presets
@@ -76,12 +77,15 @@ def preset_overrides(preset: str, overrides: list[str], seeds: int = 1,
 
 
 def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optional[str]:
-    """The newest finished sweep of `preset` run with exactly these task overrides, if any."""
+    """The newest finished sweep of `preset` run with these task overrides, if any; those of how fast it
+    runs, not what it computes (`trainer.cuda_graphs`, `trainer.num_threads`, ...), may differ."""
+    from colorize.names import OVERRIDES_TAG
+    from colorize.tracking.attempts import computed_overrides
     from colorize.tracking.results import parent_runs
 
-    wanted = " ".join(task_overrides)
+    wanted = computed_overrides(" ".join(task_overrides))
     for run in parent_runs(tracker, preset):
-        if run.data.tags.get("overrides") == wanted:
+        if OVERRIDES_TAG in run.data.tags and computed_overrides(run.data.tags[OVERRIDES_TAG]) == wanted:
             return run.info.run_id
     return None
 

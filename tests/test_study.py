@@ -50,8 +50,8 @@ def test_study_gives_the_search_its_own_budget_replacing_the_common_keys():
 @pytest.mark.e2e
 def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlflow_uri, tmp_path):
     """Options after overrides and Hydra overrides (launcher, sweeper) in any order; the parent run
-    is found by its task overrides, so the study finishes and a re-run skips both presets. The
-    launcher is the fused one: under the grid sweeper and under Optuna's."""
+    is found by its task overrides, so the study finishes and a re-run skips both presets, also with
+    other speed settings. The launcher is the fused one: under the grid sweeper and under Optuna's."""
     common = [f"tracking.uri={mlflow_uri}", "tracking.experiment=study-fused"]
     args = ["data=faces", "--presets", "layers,search", f"data.root={faces}", "hydra/launcher=fused",
             "data.limit=16", "trainer.max_epochs=1", "hydra.sweeper.n_trials=2", "--name", "fused", *common]
@@ -67,7 +67,8 @@ def test_study_with_a_launcher_override_finishes_and_skips_when_rerun(faces, mlf
     exp = client.get_experiment_by_name("study-fused")
     runs = client.search_runs([exp.experiment_id])
     assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 3 + 2  # n_trials reached search only
-    second = run_cli(*args, module="colorize.study", cwd=tmp_path)
+    # the same study with settings of how fast, not what (e.g. another machine's): nothing to run again
+    second = run_cli(*args, "trainer.cuda_graphs=off", "trainer.num_threads=1", module="colorize.study", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert (second.stderr + second.stdout).count("skipping") == 2
     assert len(client.search_runs([exp.experiment_id])) == len(runs)

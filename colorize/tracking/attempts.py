@@ -63,6 +63,13 @@ def _free(key: str) -> bool:
     return any(key == n or key.startswith(n + ".") for n in NOT_FINGERPRINTED)
 
 
+def computed_overrides(overrides: str) -> list[str]:
+    """A command's task overrides, as a sweep's parent run keeps them (its `overrides` tag), less those
+    of how fast it runs, not what (NOT_FINGERPRINTED: `trainer.cuda_graphs=on` ...): two commands
+    with the same list compute the same runs, so a study or sweep may go on with the other's."""
+    return [o for o in overrides.split() if not _free(o.split("=", 1)[0].lstrip("+~"))]
+
+
 def previous_attempt(tracker: Tracker, parent_run_id: str, fp: str):
     """The newest earlier run of the same job in the same sweep, if any (and not running live)."""
     for run in reversed(tracker.children(parent_run_id)):

@@ -16,6 +16,7 @@ from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_T
 from colorize.paths import resolve_sqlite_uri
 from colorize.tables import markdown, records_csv
 from colorize.tracking.links import ui_link
+from colorize.tracking.attempts import computed_overrides
 from colorize.tracking.owners import is_orphan, owner_tags
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
@@ -26,9 +27,11 @@ log = logging.getLogger("colorize")
 
 
 def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
-    """The newest parent run of the same command that did not finish (killed, or orphaned)."""
+    """The newest parent run of the same command that did not finish (killed, or orphaned); "the same"
+    as `computed_overrides` sees it (the speed settings may differ)."""
+    wanted = computed_overrides(overrides)
     for run in tracker.sweep_parents(preset):
-        if run.data.tags.get(OVERRIDES_TAG) != overrides:
+        if OVERRIDES_TAG not in run.data.tags or computed_overrides(run.data.tags[OVERRIDES_TAG]) != wanted:
             continue
         if run.info.status in ("KILLED", "FAILED") or is_orphan(run):
             return run

@@ -10,8 +10,9 @@ import pytest
 from colorize import names
 from colorize.config import build, plain
 from colorize.errors import ColorizeError
-from colorize.tracking.attempts import NEW, RESUME, SKIP, Attempt, decide, fingerprint
+from colorize.tracking.attempts import NEW, RESUME, SKIP, Attempt, computed_overrides, decide, fingerprint
 from colorize.tracking.owners import owner_tags
+from colorize.tracking.parent_run import interrupted_sweep
 from colorize.tracking.store import Tracker
 from colorize.training.checkpoint import LAST
 from colorize.training.checkpoint import save_checkpoint
@@ -151,3 +152,19 @@ def test_the_report_leaves_out_killed_attempts_a_rerun_replaced_and_keeps_the_re
     assert kept == {rerun, not_rerun, untagged.run_id} and replaced not in kept
     assert loaded.superseded == 1
     assert "2 trial(s) killed" in loaded.incomplete()
+
+
+def test_computed_overrides_set_aside_those_of_how_fast_not_what():
+    command = ("sweep=lr data=faces trainer.cuda_graphs=on trainer.num_threads=4 +tracking.run_name=x "
+               "trainer.seed=0,1,2 trainer.sync_every_step=true trainer.max_epochs=100 ~callbacks.samples")
+    assert computed_overrides(command) == ["sweep=lr", "data=faces", "trainer.seed=0,1,2", "trainer.max_epochs=100"]
+    assert computed_overrides("") == []
+
+
+def test_an_interrupted_sweep_is_found_whatever_its_speed_settings_but_not_with_other_computations(mlflow_uri):
+    store = Tracker(mlflow_uri, "interrupted-speed")
+    killed = store.create_run("lr", tags={names.SWEEP_TAG: "lr", names.OVERRIDES_TAG: "sweep=lr trainer.max_epochs=5"})
+    killed.end("KILLED")
+    same = "sweep=lr trainer.cuda_graphs=on trainer.max_epochs=5 trainer.num_threads=2"
+    assert interrupted_sweep(store, "lr", same).info.run_id == killed.run_id
+    assert interrupted_sweep(store, "lr", "sweep=lr trainer.max_epochs=6") is None
