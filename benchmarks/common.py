@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -110,6 +111,26 @@ def device_stamp(device: str) -> dict[str, str]:
 
     name = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({torch.backends.cpu.get_cpu_capability()})"
     return {"device": name, "torch": torch.__version__, "date": datetime.date.today().isoformat()}
+
+
+def device_parser(name: str, doc: str, limit: int = 0) -> argparse.ArgumentParser:
+    """The arguments of a benchmark the GPU check runs: --device (cuda, the default, or cpu), --limit
+    (faces per split; 0: all) and --out (default outputs/benchmarks/<name>); it adds its own."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser.add_argument("--limit", type=int, default=limit, help="faces per split (0: all)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks") / name)
+    return parser
+
+
+def faces_on(device, limit: int = 0) -> tuple:
+    """The course faces' train and val splits (at most `limit` each; 0: all) on `device`, as a run keeps them."""
+    from colorize.data.faces import load_faces
+    from colorize.training.device_images import DeviceImages
+
+    splits = load_faces(limit=limit or None)
+    return DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
 
 
 def write_rows(path: Path, columns: list[str], rows: list[dict]) -> str:

@@ -28,16 +28,13 @@ products keep 10 bits of mantissa, so that row is reported against 1e-2 and does
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from benchmarks.common import device_stamp, write_rows
+from benchmarks.common import device_parser, device_stamp, faces_on, write_rows
 from colorize.config import model_of
-from colorize.data.faces import load_faces
 from colorize.training.device_images import DeviceImages
 from colorize.training.early_stopping import EarlyStopping
 from colorize.training.epoch import Diverged
@@ -125,16 +122,11 @@ def row(result: dict, precision: str, faces: int, epochs: int, stamp: dict) -> d
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fused_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser = device_parser("fused_check", __doc__, limit=1000)
     parser.add_argument("--epochs", type=int, default=6, help="at most this many epochs per member")
-    parser.add_argument("--limit", type=int, default=1000, help="faces per split (0: all)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/fused_check"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    splits = load_faces(limit=args.limit or None)
-    train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
+    train, val = faces_on(device, args.limit)
     stamp = device_stamp(device.type)
     rows = []
     for precision in (["ieee", "tf32"] if device.type == "cuda" else ["ieee"]):

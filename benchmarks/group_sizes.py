@@ -19,16 +19,13 @@ were as good. On a CPU it runs the eager group step (`trainer.cuda_graphs` needs
 
 from __future__ import annotations
 
-import argparse
 import statistics
-from pathlib import Path
 
 import torch
 
-from benchmarks.common import device_stamp, write_rows
+from benchmarks.common import device_parser, device_stamp, faces_on, write_rows
 from benchmarks.throughput import GpuSampler
 from colorize.config import model_of
-from colorize.data.faces import load_faces
 from colorize.names import EPOCH_SECONDS
 from colorize.training.device_images import DeviceImages
 from colorize.training.loop import Member, fit_group
@@ -63,17 +60,12 @@ def measure(size: int, epochs: int, train: DeviceImages, val: DeviceImages) -> d
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.group_sizes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser = device_parser("group_sizes", __doc__)
     parser.add_argument("--sizes", nargs="+", type=int, default=[1, 3, 8, 15, 32], help="group sizes")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per group (the first includes the capture)")
-    parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/group_sizes"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    splits = load_faces(limit=args.limit or None)
-    train, val = DeviceImages.from_set(splits.train, device), DeviceImages.from_set(splits.val, device)
+    train, val = faces_on(device, args.limit)
     stamp = {**device_stamp(device.type), "faces": len(train)}
     rows = [{**measure(size, args.epochs, train, val), **stamp} for size in args.sizes]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -23,9 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from benchmarks.common import device_stamp, write_rows
+from benchmarks.common import device_parser, device_stamp, write_rows
 
 COLUMNS = ["procs", "part", "median_s", "max_s", "device", "torch", "date"]
 
@@ -81,12 +80,8 @@ def measure(procs: int, device: str, limit: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.startup_parts", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
+    parser = device_parser("startup_parts", __doc__)
     parser.add_argument("--procs", nargs="+", type=int, default=[1, 16], help="processes started at once")
-    parser.add_argument("--limit", type=int, default=0, help="faces per split (0: all)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/startup_parts"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
