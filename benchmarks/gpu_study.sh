@@ -8,8 +8,10 @@
 # min(16, cores) single trials at once as CUDA graphs; the study's auto `--jobs` then runs the five
 # grid presets at once, those 16 split between them); arguments are added after them (a later value
 # of the same key wins), e.g. `--presets layers,kernel_size,kernels` for one part of a split study.
+# Before the study: the CUDA graph tests, and (STUDY_FUSE, below) whether fused groups beat single trials.
 # The MLflow store and the Optuna study live in .gpustore/; the study is stopped (SIGINT: its runs end
-# KILLED, none left RUNNING) at $STUDY_BUDGET_S seconds so that the archive is packed within the call.
+# KILLED, none left RUNNING) $STUDY_BUDGET_S seconds after the script started (install, tests and probe
+# included), so that the archive is packed within the call.
 # A stopped study leaves .gpustore/ in the archive: a later call that carries it skips the presets done.
 # Back in $OUT/gpu_study.tar.gz: gpu.txt, study.log, the report folder (report.md, results.csv,
 # findings.csv, PNGs; not report.html, which inlines them) and .gpustore/{mlflow,optuna}.db (not the
@@ -33,18 +35,39 @@ if [ "$device" = cuda ] && python3 -c "import pytest" 2>/dev/null; then
   cuda_tests "graphed_run or graphed_fused or whole_step"
   if grep -q " passed" "$work/graphs_test.txt" && ! grep -qE "failed|error" "$work/graphs_test.txt"; then
     echo "preflight: CUDA graph tests passed: the whole step is captured" | tee -a "$work/gpu.txt"
+    graphs_ok=1
   else
     args+=(trainer.cuda_graphs=forward)
     echo "preflight: CUDA graph tests FAILED: trainer.cuda_graphs=forward for the study" | tee -a "$work/gpu.txt"
   fi
 fi
+# Processes or fused groups (docs/gpu/README.md, "Processes or fused groups"): STUDY_FUSE=auto (the default)
+# times one group of 1 and one of 15 with the whole step captured (~15 s) and fuses if the 15 train at
+# least twice the member-epochs per second; 1 fuses, 0 does not. Fused: groups of up to 16 (the seeds of a
+# configuration; the lr preset's depths), each group's whole step one graph (trainer.cuda_graphs=on, which
+# the search, whose nets and optimizers vary, leaves at auto).
+fuse=${STUDY_FUSE:-auto}
+if [ "$device" = cuda ] && [ "$fuse" = auto ]; then
+  fuse=0
+  if [ "${graphs_ok:-0}" = 1 ]; then
+    timeout 120 python3 -m benchmarks.group_sizes --device cuda --sizes 1 15 --epochs 3 --verdict \
+      --out "$work/group_sizes" 2>&1 | tee "$work/group_sizes.log"
+    grep -q "^verdict: fuse" "$work/group_sizes.log" && fuse=1
+  fi
+fi
+if [ "$device" = cuda ] && [ "$fuse" = 1 ]; then
+  args+=(hydra.launcher.max_group=16 trainer.cuda_graphs=on --search-override trainer.cuda_graphs=auto)
+fi
+echo "processes or fused groups: STUDY_FUSE=${STUDY_FUSE:-auto} -> $([ "$fuse" = 1 ] && echo "fused groups of up to 16" \
+  || echo "the launcher's auto")" | tee -a "$work/gpu.txt"
 mkdir -p "$store"
 export MLFLOW_TRACKING_URI=sqlite:///$store/mlflow.db
 args+=("hydra.sweeper.storage=sqlite:///$store/optuna.db")  # the search's Optuna study, beside the store
-echo "colorize-study ${args[*]} (budget ${budget} s)" | tee -a "$work/gpu.txt"
+left=$((budget - SECONDS))  # the budget counts from the script's start: install, preflight and probe included
+echo "colorize-study ${args[*]} (stopped at ${budget} s from the start: ${left} s left)" | tee -a "$work/gpu.txt"
 start=$SECONDS
 # timeout signals the whole process group (the presets' processes and their workers too)
-timeout -s INT -k 60 "$budget" python3 -m colorize.study "${args[@]}" 2>&1 | tee "$work/study.log"
+timeout -s INT -k 60 "$left" python3 -m colorize.study "${args[@]}" 2>&1 | tee "$work/study.log"
 rc=${PIPESTATUS[0]}
 # a study killed outright (timeout's -k) forwards nothing to its presets, which run in sessions of their
 # own: stop any still running as Ctrl-C would (their process groups: launcher and workers), before packing
@@ -55,6 +78,7 @@ echo "study: exit $rc after $((SECONDS - start)) s$([ "$rc" = 124 ] && echo " (s
 # the stores, not their artifacts (each trial's samples and checkpoints: tens of MiB; the report has its figures)
 stores=(); for db in mlflow.db optuna.db; do [ -f "$store/$db" ] && stores+=(".gpustore/$db"); done
 tar czf "$OUT/gpu_study.tar.gz" -C "$work" gpu.txt study.log $([ -f "$work/graphs_test.txt" ] && echo graphs_test.txt) \
+  $([ -d "$work/group_sizes" ] && echo group_sizes group_sizes.log) \
   $([ -d "$work/report" ] && echo report) $([ -d "$work/run/outputs/study" ] && echo run/outputs/study) -C "$tree" "${stores[@]}"
 cp "$work/report/results.csv" "$OUT/" 2>/dev/null
 size=$(du -m "$OUT/gpu_study.tar.gz" | cut -f1)

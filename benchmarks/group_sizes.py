@@ -14,7 +14,8 @@ the first epoch (the capture included), the median of the later epochs (the slow
 `epoch_seconds`: its group's training and every member's validation up to its own), member-epochs
 per second from that median, and the device's mean utilisation (nvidia-smi; empty on a CPU). If
 member-epochs per second keep growing with G, fuse; if they stay flat, single trials in processes
-were as good. On a CPU it runs the eager group step (`trainer.cuda_graphs` needs CUDA).
+were as good (`--verdict` says which, as gpu_study.sh uses it). On a CPU it runs the eager group
+step (`trainer.cuda_graphs` needs CUDA).
 """
 
 from __future__ import annotations
@@ -55,14 +56,24 @@ def measure(size: int, epochs: int, train: DeviceImages, val: DeviceImages) -> d
     # a group's epoch: its slowest member's epoch_seconds (the group's step, then each validation)
     per_epoch = [max(r.history[e][EPOCH_SECONDS] for r in results) for e in range(epochs)]
     steady = statistics.median(per_epoch[1:]) if epochs > 1 else per_epoch[0]
-    return {"size": size, "epochs": epochs, "first_epoch_s": f"{per_epoch[0]:.3f}", "epoch_s": f"{steady:.3f}",
+    return {"size": size, "epochs": epochs, "first_epoch_s": f"{per_epoch[0]:.4g}", "epoch_s": f"{steady:.4g}",
             "member_epochs_per_s": f"{size / steady:.2f}", "gpu_util": gpu.mean}
+
+
+def verdict(rows: list[dict], margin: float = 2.0) -> str:
+    """"fuse" if the largest group's members train at least `margin` times as many epochs per second
+    as the smallest group's, else "single". Why a margin: the study's fused groups are mostly 3 seeds,
+    they leave fewer units to spread over the jobs, and a group trains until its last member stops."""
+    rates = {int(r["size"]): float(r["member_epochs_per_s"]) for r in rows}
+    return "fuse" if rates[max(rates)] >= margin * rates[min(rates)] else "single"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = device_parser("group_sizes", __doc__)
     parser.add_argument("--sizes", nargs="+", type=int, default=[1, 3, 8, 15, 32], help="group sizes")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per group (the first includes the capture)")
+    parser.add_argument("--verdict", action="store_true",
+                        help="last, a line `verdict: fuse|single` (the largest group against the smallest)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     train, val = faces_on(device, args.limit)
@@ -70,6 +81,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = [{**measure(size, args.epochs, train, val), **stamp} for size in args.sizes]
     args.out.mkdir(parents=True, exist_ok=True)
     print(write_rows(args.out / "group_sizes.csv", COLUMNS, rows))
+    if args.verdict:
+        print(f"verdict: {verdict(rows)}")
     return rows
 
 

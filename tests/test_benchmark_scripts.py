@@ -43,3 +43,11 @@ def test_group_sizes_trains_each_group_and_rates_its_members(faces, tmp_path, mo
         assert float(row["member_epochs_per_s"]) == pytest.approx(row["size"] / float(row["epoch_s"]), rel=0.01)
     written = list(csv.DictReader((tmp_path / "group_sizes.csv").open()))
     assert [w["size"] for w in written] == ["1", "3"] and written[0]["device"].startswith("cpu (")
+
+
+def test_group_sizes_verdict_fuses_only_when_the_largest_group_doubles_the_member_rate():
+    rows = [{"size": 1, "member_epochs_per_s": "5.0"}, {"size": 15, "member_epochs_per_s": "10.0"}]
+    assert group_sizes.verdict(rows) == "fuse"
+    rows[1]["member_epochs_per_s"] = "9.9"
+    assert group_sizes.verdict(rows) == "single"
+    assert group_sizes.verdict(rows, margin=1.5) == "fuse"
