@@ -44,8 +44,8 @@ fi
 # Processes or fused groups (docs/gpu/README.md, "Processes or fused groups"): STUDY_FUSE=auto (the default)
 # times one group of 1 and one of 15 with the whole step captured (~15 s) and fuses if the 15 train at
 # least twice the member-epochs per second; 1 fuses, 0 does not. Fused: groups of up to 16 (the seeds of a
-# configuration; the lr preset's depths), each group's whole step one graph (trainer.cuda_graphs=on, which
-# the search, whose nets and optimizers vary, leaves at auto).
+# configuration; the lr preset's depths), each group's whole step one graph (trainer.cuda_graphs=on); the
+# search, whose nets and optimizers vary, keeps single trials at auto, as measured on 2026-12-04.
 fuse=${STUDY_FUSE:-auto}
 if [ "$device" = cuda ] && [ "$fuse" = auto ]; then
   fuse=0
@@ -56,7 +56,8 @@ if [ "$device" = cuda ] && [ "$fuse" = auto ]; then
   fi
 fi
 if [ "$device" = cuda ] && [ "$fuse" = 1 ]; then
-  args+=(hydra.launcher.max_group=16 trainer.cuda_graphs=on --search-override trainer.cuda_graphs=auto)
+  args+=(hydra.launcher.max_group=16 trainer.cuda_graphs=on
+         --search-override trainer.cuda_graphs=auto --search-override hydra.launcher.max_group=1)
 fi
 echo "processes or fused groups: STUDY_FUSE=${STUDY_FUSE:-auto} -> $([ "$fuse" = 1 ] && echo "fused groups of up to 16" \
   || echo "the launcher's auto")" | tee -a "$work/gpu.txt"
