@@ -47,20 +47,21 @@ fi
 # configuration; the lr preset's depths), each group's whole step one graph (trainer.cuda_graphs=on); the
 # search, whose nets and optimizers vary, keeps single trials at auto, as measured on 2026-12-04.
 fuse=${STUDY_FUSE:-auto}
-if [ "$device" = cuda ] && [ "$fuse" = auto ]; then
+if [ "$device" = cuda ] && [ "$fuse" != 0 ] && [ "${graphs_ok:-0}" != 1 ]; then
+  fuse=0  # the whole step's tests failed or did not run: no fused groups, whatever STUDY_FUSE says
+elif [ "$device" = cuda ] && [ "$fuse" = auto ]; then
   fuse=0
-  if [ "${graphs_ok:-0}" = 1 ]; then
-    timeout 120 python3 -m benchmarks.group_sizes --device cuda --sizes 1 15 --epochs 3 --verdict \
-      --out "$work/group_sizes" 2>&1 | tee "$work/group_sizes.log"
-    grep -q "^verdict: fuse" "$work/group_sizes.log" && fuse=1
-  fi
+  timeout 120 python3 -m benchmarks.group_sizes --device cuda --sizes 1 15 --epochs 3 --verdict \
+    --out "$work/group_sizes" 2>&1 | tee "$work/group_sizes.log"
+  grep -q "^verdict: fuse" "$work/group_sizes.log" && fuse=1
 fi
 if [ "$device" = cuda ] && [ "$fuse" = 1 ]; then
   args+=(hydra.launcher.max_group=16 trainer.cuda_graphs=on
          --search-override trainer.cuda_graphs=auto --search-override hydra.launcher.max_group=1)
 fi
 echo "processes or fused groups: STUDY_FUSE=${STUDY_FUSE:-auto} -> $([ "$fuse" = 1 ] && echo "fused groups of up to 16" \
-  || echo "the launcher's auto")" | tee -a "$work/gpu.txt"
+  || echo "the launcher's auto")$([ "$device" = cuda ] && [ "${graphs_ok:-0}" != 1 ] && echo " (the graph tests did not pass)")" \
+  | tee -a "$work/gpu.txt"
 mkdir -p "$store"
 export MLFLOW_TRACKING_URI=sqlite:///$store/mlflow.db
 args+=("hydra.sweeper.storage=sqlite:///$store/optuna.db")  # the search's Optuna study, beside the store
