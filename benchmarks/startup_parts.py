@@ -8,10 +8,12 @@ epoch and a 16-process sweep 55 s, against 8 to 11 s of training for 10 epochs: 
 device, held the best mode to 7.4x the eager loop. This times its parts in fresh processes, in the
 order a trial meets them, `procs` processes started at once: `import torch`, the device's first
 work (CUDA's context; nothing on a CPU), the first convolution's forward and backward (cuDNN's
-libraries and choice of kernels), `import colorize.job` (Hydra, MLflow, SQLAlchemy), decoding the
-faces, copying them to the device, and creating an MLflow sqlite store with one run (its schema's
-migrations). Writes `startup_parts.csv` (procs, part, median_s, max_s over the processes) under --out
-and prints it.
+libraries and choice of kernels), `import colorize.job` (Hydra, MLflow, SQLAlchemy), opening the
+sweep's MLflow store and making a run there (one sqlite store, made beforehand, that all the
+processes share, as a sweep's workers do: MLflow's SQL store is imported here, and until 2026-12-04
+the workers queued on the store's lock, docs/gpu/README.md), decoding the faces and copying them
+to the device. Writes `startup_parts.csv` (procs, part, median_s, max_s over the processes) under
+--out and prints it.
 """
 
 from __future__ import annotations
@@ -52,28 +54,30 @@ def child(device: str, limit: int, store: str) -> dict:
 
     from colorize.data.faces import load_faces
     from colorize.paths import faces_root
+    from colorize.tracking.store import Tracker
     from colorize.training.device_images import DeviceImages
 
     done("import colorize.job")
+    Tracker(store, "startup").create_run("worker").end()
+    done("open the sweep's store, one run")
     splits = load_faces(str(faces_root()), limit=limit or None)
     done("decode the faces")
     DeviceImages.from_set(splits.train, dev), DeviceImages.from_set(splits.val, dev)
     torch.ones(1, device=dev).sum().item()
     done("faces to the device")
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
-    client.set_terminated(client.create_run(client.create_experiment("startup")).info.run_id)
-    done("new MLflow store, one run")
     return parts
 
 
 def measure(procs: int, device: str, limit: int) -> list[dict]:
-    """`procs` fresh processes started at once; per part, the median and the slowest."""
+    """`procs` fresh processes started at once, sharing one store; per part, the median and the slowest."""
+    from colorize.tracking.store import Tracker
+
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "benchmarks.startup_parts", "--child", "--device", device, "--limit", str(limit)]
-        running = [subprocess.Popen([*cmd, "--store", f"{tmp}/mlflow{i}.db"], stdout=subprocess.PIPE, text=True)
-                   for i in range(procs)]
+        store = f"sqlite:///{tmp}/mlflow.db"
+        Tracker(store, "startup")  # made, as a sweep's parent run makes it before its workers start
+        cmd = [sys.executable, "-m", "benchmarks.startup_parts", "--child", "--device", device, "--limit", str(limit),
+               "--store", store]
+        running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(procs)]
         results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in running]
     return [{"procs": procs, "part": part, "median_s": f"{statistics.median(r[part] for r in results):.2f}",
              "max_s": f"{max(r[part] for r in results):.2f}"} for part in results[0]]

@@ -8,8 +8,8 @@ import pytest
 from benchmarks import group_sizes, store_open
 from benchmarks.startup_parts import main
 
-PARTS = ["import torch", "device's first work", "first convolution", "import colorize.job", "decode the faces",
-         "faces to the device", "new MLflow store, one run"]
+PARTS = ["import torch", "device's first work", "first convolution", "import colorize.job",
+         "open the sweep's store, one run", "decode the faces", "faces to the device"]
 
 
 def test_startup_parts_times_each_part_in_fresh_processes(faces, tmp_path, monkeypatch):
