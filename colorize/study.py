@@ -90,6 +90,37 @@ def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optio
     return None
 
 
+def trials_so_far(tracker: Tracker, plan: Sequence[PresetCommand], done_ids: dict,
+                  before: Sequence[str] = ()) -> tuple[int, int]:
+    """(trials ended, trials left) of the study's presets, for its ETA: a completed preset's trials and
+    the ended trials of one still running (presets run at once), less the presets in `before`
+    (completed before this run of the study: their time is not in its clock)."""
+    ended = left = 0
+    for command in plan:
+        if command.preset in before:
+            continue
+        if done_ids.get(command.preset):
+            ended += len(tracker.children(done_ids[command.preset]))
+            continue
+        parent = running_parent(tracker, command)
+        so_far = sum(r.info.status != "RUNNING" for r in tracker.children(parent)) if parent else 0
+        ended, left = ended + so_far, left + max(command.trials - so_far, 0)
+    return ended, left
+
+
+def running_parent(tracker: Tracker, command: PresetCommand) -> Optional[str]:
+    """The parent run of `command`'s sweep while it runs (the newest RUNNING one of its preset with the
+    same computed overrides), if it has made one yet."""
+    from colorize.names import OVERRIDES_TAG
+    from colorize.tracking.attempts import computed_overrides
+
+    wanted = computed_overrides(" ".join(command.task))
+    for run in tracker.sweep_parents(command.preset, status="RUNNING"):
+        if computed_overrides(run.data.tags.get(OVERRIDES_TAG, "")) == wanted:
+            return run.info.run_id
+    return None
+
+
 def open_store(tracking) -> Tracker:
     """The MLflow store the presets will log to (`tracking`: the config Hydra composed from the same overrides)."""
     from colorize.tracking.store import Tracker
@@ -236,10 +267,9 @@ def run_presets(plan: list[PresetCommand], tracker: Tracker, jobs: int, explicit
 
     presets = [c.preset for c in plan]
     done_ids = {c.preset: completed(tracker, c.preset, c.task) for c in plan}
-    for preset, run_id in done_ids.items():
-        if run_id:
-            log.info("skipping %s: completed with the same settings (parent run %s)", preset, run_id)
-    counts = {"trials": 0}
+    before = [preset for preset, run_id in done_ids.items() if run_id]
+    for preset in before:
+        log.info("skipping %s: completed with the same settings (parent run %s)", preset, done_ids[preset])
 
     def on_end(preset: str, code: int) -> None:
         if code != 0:
@@ -249,10 +279,9 @@ def run_presets(plan: list[PresetCommand], tracker: Tracker, jobs: int, explicit
         done_ids[preset] = completed(tracker, preset, command.task)
         if done_ids[preset] is None:
             raise ColorizeError(f"preset {preset} finished but its MLflow parent run was not found")
-        counts["trials"] += len(tracker.children(done_ids[preset]))
         finished = [p for p in presets if done_ids[p]]
-        left = sum(c.trials for c in plan if not done_ids[c.preset])
-        log.info("%s", study_line(finished, presets, counts["trials"], left, time.perf_counter() - started))
+        ended, left = trials_so_far(tracker, plan, done_ids, before)
+        log.info("%s", study_line(finished, presets, ended, left, time.perf_counter() - started))
 
     for stage in stages([c for c in plan if not done_ids[c.preset]]):
         run_stage(stage, jobs, explicit, Path("outputs/study") / name, on_end)

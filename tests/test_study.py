@@ -195,3 +195,34 @@ def test_with_fewer_jobs_than_presets_they_run_that_many_at_a_time(faces, mlflow
     assert starts[0] < first_end and starts[1] < first_end < starts[2]
     _, runs = runs_in(mlflow_uri, "study-rolling")
     assert len(runs) == 3 + (3 + 4 + 6) and {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_the_studys_eta_counts_the_ended_trials_of_presets_still_running(mlflow_uri):
+    """Presets at once: one completed now (3 trials), one running (2 of its 6 trials ended, 1 going,
+    its parent found by its computed overrides: a speed setting may differ), one not started (4), one
+    completed before this run (left out: its time is not on the study's clock)."""
+    from colorize import names
+    from colorize.study import trials_so_far
+    from colorize.study_runs import PresetCommand
+    from colorize.tracking.store import Tracker
+
+    tracker = Tracker(mlflow_uri, "study-eta")
+
+    def parent(preset, task, statuses, end=True):
+        run = tracker.create_run(preset, tags={names.SWEEP_TAG: preset, names.OVERRIDES_TAG: " ".join(task)})
+        for status in statuses:
+            child = tracker.create_run("t", parent_run_id=run.run_id)
+            if status != "RUNNING":
+                child.end(status)
+        if end:
+            run.end("FINISHED")
+        return run.run_id
+
+    plan = [PresetCommand("layers", ["sweep=layers"], [], 3), PresetCommand("lr", ["sweep=lr", "data.limit=9"], [], 6),
+            PresetCommand("further", ["sweep=further"], [], 4), PresetCommand("kernels", ["sweep=kernels"], [], 5)]
+    done = {"layers": parent("layers", ["sweep=layers"], ["FINISHED"] * 3),
+            "kernels": parent("kernels", ["sweep=kernels"], ["FINISHED"] * 5)}
+    parent("lr", ["sweep=lr", "trainer.cuda_graphs=on", "data.limit=9"], ["FINISHED", "FAILED", "RUNNING"], end=False)
+    parent("lr", ["sweep=lr", "data.limit=8"], ["FINISHED"] * 4, end=False)  # another command's sweep
+    assert trials_so_far(tracker, plan, done, before=["kernels"]) == (3 + 2, (6 - 2) + 4)
+    assert trials_so_far(tracker, plan, done) == (3 + 2 + 5, (6 - 2) + 4)
