@@ -15,8 +15,8 @@ from colorize.models import default_run_name
 from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
 from colorize.paths import resolve_sqlite_uri
 from colorize.tables import markdown, records_csv
-from colorize.tracking.links import ui_link
 from colorize.tracking.attempts import computed_overrides
+from colorize.tracking.links import ui_link
 from colorize.tracking.owners import is_orphan, owner_tags
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
@@ -26,13 +26,16 @@ from colorize.tracking.store import Tracker
 log = logging.getLogger("colorize")
 
 
-def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
-    """The newest parent run of the same command that did not finish (killed, or orphaned); "the same"
-    as `computed_overrides` sees it (the speed settings may differ)."""
+def same_command(runs: list, overrides: str) -> list:
+    """Those of `runs` (sweep parent runs) whose command computes what `overrides` (task overrides,
+    space-separated) do: the same overrides as `computed_overrides` sees them (speed settings aside)."""
     wanted = computed_overrides(overrides)
-    for run in tracker.sweep_parents(preset):
-        if OVERRIDES_TAG not in run.data.tags or computed_overrides(run.data.tags[OVERRIDES_TAG]) != wanted:
-            continue
+    return [run for run in runs if computed_overrides(run.data.tags.get(OVERRIDES_TAG, "")) == wanted]
+
+
+def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
+    """The newest parent run of the same command (`same_command`) that did not finish (killed, or orphaned)."""
+    for run in same_command(tracker.sweep_parents(preset), overrides):
         if run.info.status in ("KILLED", "FAILED") or is_orphan(run):
             return run
         return None  # the newest such sweep finished, or is running live elsewhere
