@@ -19,6 +19,7 @@
 # Without CUDA it dry-runs the same steps on the CPU at a tiny scale (64 faces, 2 epochs, 2 seeds), the
 # grid presets at once as on CUDA (`--jobs 5`: one job each; CUDA's auto is 16, split 2/2/3/5/4).
 set -uo pipefail
+case ${STUDY_FUSE:-auto} in auto|0|1) ;; *) echo "colorize: error: STUDY_FUSE=$STUDY_FUSE is invalid: auto, 1 or 0"; exit 2;; esac
 . benchmarks/gpu_env.sh
 budget=${STUDY_BUDGET_S:-480}
 store=$tree/.gpustore
