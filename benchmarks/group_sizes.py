@@ -12,7 +12,11 @@ G, one process training G members of the study's 2-conv k5 c8 net (SGD lr 0.05, 
 batch 16, no early stopping) on the faces with `fit_group`, every epoch validated as in a sweep:
 the first epoch (the capture included), the median of the later epochs (the slowest member's
 `epoch_seconds`: its group's training and every member's validation up to its own), member-epochs
-per second from that median, and the device's mean utilisation (nvidia-smi; empty on a CPU). If
+per second from that median, and the device's mean utilisation (nvidia-smi; empty on a CPU). The
+members validate one after another after the group's step, so member i's `epoch_seconds` is the
+step plus i validations: the spread between the first and the last member gives one validation's
+seconds and the validations' share of the epoch (blank for a group of 1), which says whether
+validating the group as one stacked model would be worth building. If
 member-epochs per second keep growing with G, fuse; if they stay flat, single trials in processes
 were as good (`--verdict` says which, as gpu_study.sh uses it). On a CPU it runs the eager group
 step (`trainer.cuda_graphs` needs CUDA).
@@ -32,8 +36,8 @@ from colorize.training.device_images import DeviceImages
 from colorize.training.loop import Member, fit_group
 from colorize.training.options import FitOptions
 
-COLUMNS = ["size", "epochs", "first_epoch_s", "epoch_s", "member_epochs_per_s", "gpu_util", "faces", "device",
-           "torch", "date"]
+COLUMNS = ["size", "epochs", "first_epoch_s", "epoch_s", "member_epochs_per_s", "val_s_per_member", "val_share",
+           "gpu_util", "faces", "device", "torch", "date"]
 
 
 def members(size: int, epochs: int, device: torch.device) -> list[Member]:
@@ -54,10 +58,13 @@ def measure(size: int, epochs: int, train: DeviceImages, val: DeviceImages) -> d
     with GpuSampler() as gpu:
         results = fit_group(members(size, epochs, train.gray.device), train, val)
     # a group's epoch: its slowest member's epoch_seconds (the group's step, then each validation)
-    per_epoch = [max(r.history[e][EPOCH_SECONDS] for r in results) for e in range(epochs)]
-    steady = statistics.median(per_epoch[1:]) if epochs > 1 else per_epoch[0]
-    return {"size": size, "epochs": epochs, "first_epoch_s": f"{per_epoch[0]:.4g}", "epoch_s": f"{steady:.4g}",
-            "member_epochs_per_s": f"{size / steady:.2f}", "gpu_util": gpu.mean}
+    seconds = [[r.history[e][EPOCH_SECONDS] for r in results] for e in range(epochs)]
+    later = seconds[1:] or seconds
+    steady = statistics.median(max(s) for s in later)
+    val = statistics.median((max(s) - min(s)) / (size - 1) for s in later) if size > 1 else None
+    return {"size": size, "epochs": epochs, "first_epoch_s": f"{max(seconds[0]):.4g}", "epoch_s": f"{steady:.4g}",
+            "member_epochs_per_s": f"{size / steady:.2f}", "val_s_per_member": "" if val is None else f"{val:.4g}",
+            "val_share": "" if val is None else f"{size * val / steady:.2f}", "gpu_util": gpu.mean}
 
 
 def verdict(rows: list[dict], margin: float = 2.0) -> str:

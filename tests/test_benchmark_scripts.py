@@ -41,6 +41,8 @@ def test_group_sizes_trains_each_group_and_rates_its_members(faces, tmp_path, mo
     assert [(r["size"], r["epochs"], r["faces"]) for r in rows] == [(1, 2, 16), (3, 2, 16)]
     for row in rows:  # member-epochs per second: the group's members over its (later) epoch
         assert float(row["member_epochs_per_s"]) == pytest.approx(row["size"] / float(row["epoch_s"]), rel=0.01)
+    assert rows[0]["val_s_per_member"] == rows[0]["val_share"] == ""  # one member: nothing to tell apart
+    assert float(rows[1]["val_s_per_member"]) > 0 and 0 < float(rows[1]["val_share"]) < 1
     written = list(csv.DictReader((tmp_path / "group_sizes.csv").open()))
     assert [w["size"] for w in written] == ["1", "3"] and written[0]["device"].startswith("cpu (")
 
