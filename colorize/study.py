@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.config import to_object
-from colorize.config.compose import compose_train, split_overrides
+from colorize.config.compose import compose_train, override_key, split_overrides
 from colorize.cores import available_cores
 from colorize.errors import ColorizeError
-from colorize.study_runs import Launch, PresetCommand, merged, override_key, run_all, split_jobs
+from colorize.study_runs import Launch, PresetCommand, merged, run_all, split_jobs
 
 # MLflow, torch and matplotlib (tracking, report) load where they are first used, once the command line
 # has passed its checks: --help and bad input answer in well under a second, as colorize-train's do

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from colorize.config.compose import override_key
+
 log = logging.getLogger("colorize.study")
 
 POLL_S = 0.5  # how often the study looks for a finished preset (waiting only: nothing is timed by it)
@@ -56,11 +58,6 @@ def split_jobs(trials: Sequence[int], jobs: int) -> Optional[list[int]]:
         if sum(split) <= jobs:
             return split
     return [1] * len(counts)  # (not reached: waves = max(counts) gives ones)
-
-
-def override_key(override: str) -> str:
-    """The key an override sets (`+a.b=1`, `~a.b`: `a.b`)."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def merged(common: Sequence[str], own: Sequence[str]) -> list[str]:

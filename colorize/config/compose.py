@@ -22,6 +22,11 @@ SCHEMA_SUFFIX = "_schema"  # registry.py's name for an option's schema in Hydra'
 DROPPED = ("full_key:", "object_type=", "reference_type=")  # OmegaConf's detail lines: the message names the key
 
 
+def override_key(override: str) -> str:
+    """The key an override sets (`+a.b=1`, `~a.b`: `a.b`)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
     """(task, hydra): Hydra's own split, so `task` is what a sweep's `overrides` tag records."""
     from hydra.core.override_parser.overrides_parser import OverridesParser

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from colorize import names
 from colorize.config import plain, typed
+from colorize.config.compose import override_key
 from colorize.errors import ColorizeError
 from colorize.tracking.owners import is_orphan
 from colorize.tracking.store import Tracker, TrackedRun, flatten
@@ -67,7 +68,7 @@ def computed_overrides(overrides: str) -> list[str]:
     """A command's task overrides, as a sweep's parent run keeps them (its `overrides` tag), less those
     of how fast it runs, not what (NOT_FINGERPRINTED: `trainer.cuda_graphs=on` ...): two commands
     with the same list compute the same runs, so a study or sweep may go on with the other's."""
-    return [o for o in overrides.split() if not _free(o.split("=", 1)[0].lstrip("+~"))]
+    return [o for o in overrides.split() if not _free(override_key(o))]
 
 
 def previous_attempt(tracker: Tracker, parent_run_id: str, fp: str):
