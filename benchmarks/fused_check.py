@@ -51,10 +51,12 @@ COLUMNS = ["device", "precision", "faces", "members", "epochs", *(f"max_{kind}_{
            "epochs_agree", "tolerance", "verdict", "torch", "date"]
 
 
-def member(seed: int, lr: float, patience: int, epochs: int, device: torch.device) -> Member:
+def member(seed: int, lr: float, patience: int, epochs: int, device: torch.device, cuda_graphs: str = "off") -> Member:
+    """One trial of the study's 2-conv k5 c8 net (SGD, momentum 0.5, batch 16) as the fused launcher
+    makes it; `patience` 0: no early stopping."""
     torch.manual_seed(seed)
     net = model_of("baseline", layers=2, kernel_size=5, channels=8).to(device, memory_format=torch.channels_last)
-    options = FitOptions(max_epochs=epochs, batch_size=16, progress=False,
+    options = FitOptions(max_epochs=epochs, batch_size=16, progress=False, cuda_graphs=cuda_graphs,
                          early_stopping=EarlyStopping(5e-6, patience) if patience else None)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.5)
     return Member(net, optimizer, torch.Generator().manual_seed(seed), options)

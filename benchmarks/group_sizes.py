@@ -29,12 +29,11 @@ import statistics
 import torch
 
 from benchmarks.common import device_parser, device_stamp, faces_on, write_rows
+from benchmarks.fused_check import member
 from benchmarks.throughput import GpuSampler
-from colorize.config import model_of
 from colorize.names import EPOCH_SECONDS
 from colorize.training.device_images import DeviceImages
 from colorize.training.loop import Member, fit_group
-from colorize.training.options import FitOptions
 
 COLUMNS = ["size", "epochs", "first_epoch_s", "epoch_s", "member_epochs_per_s", "val_s_per_member", "val_share",
            "gpu_util", "faces", "device", "torch", "date"]
@@ -43,14 +42,7 @@ COLUMNS = ["size", "epochs", "first_epoch_s", "epoch_s", "member_epochs_per_s", 
 def members(size: int, epochs: int, device: torch.device) -> list[Member]:
     """`size` seeds of the study's 2-conv k5 c8 net, as the fused launcher makes of them."""
     graphs = "on" if device.type == "cuda" else "off"
-    made = []
-    for seed in range(size):
-        torch.manual_seed(seed)
-        net = model_of("baseline", layers=2, kernel_size=5, channels=8).to(device, memory_format=torch.channels_last)
-        options = FitOptions(max_epochs=epochs, batch_size=16, progress=False, cuda_graphs=graphs)
-        made.append(Member(net, torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.5),
-                           torch.Generator().manual_seed(seed), options))
-    return made
+    return [member(seed, 0.05, 0, epochs, device, graphs) for seed in range(size)]
 
 
 def measure(size: int, epochs: int, train: DeviceImages, val: DeviceImages) -> dict:
