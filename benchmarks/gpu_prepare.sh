@@ -53,7 +53,12 @@ rm -rf "$tmp" .gpudata && mkdir -p .gpudata/train .gpudata/val
 cp -r "$faces/train/images" .gpudata/train/ && cp -r "$faces/val/images" .gpudata/val/
 echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- colorize conf sweeps benchmarks || echo ' (with uncommitted changes)')" \
   > .gpudata/SOURCE
-echo "== .whl: $(ls .whl/*.whl | wc -l) wheels, $(du -sh .whl | cut -f1); .gpudata: $(du -sh .gpudata | cut -f1)"
-total=$(du -scm .whl .gpudata | tail -1 | cut -f1)
-echo "== carry: ${total} MiB of the 64 a call carries"
-[ "$total" -le 64 ] || { echo "colorize: error: the carry is ${total} MiB, over 64 MiB"; exit 1; }
+# What a call sends counts against 64 MiB: the tree (tracked and untracked-not-ignored files) and the
+# carried folders, as bytes (du's default, blocks, counts the 6,500 small faces at 4 KiB each: 26 MiB for 11)
+mib() { echo $(( ($1 + 1048575) / 1048576 )); }
+tree_b=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- | tail -1 | cut -f1)
+whl_b=$(du -sb .whl | cut -f1); data_b=$(du -sb .gpudata | cut -f1)
+echo "== .whl: $(ls .whl/*.whl | wc -l) wheels, $(mib "$whl_b") MiB; .gpudata: $(mib "$data_b") MiB; the tree: $(mib "$tree_b") MiB"
+total=$(mib $((tree_b + whl_b + data_b)))
+echo "== a call with carry [\".whl\", \".gpudata\"] sends ${total} MiB of the 64 it may (more: .gpustore)"
+[ "$total" -le 64 ] || { echo "colorize: error: a call would send ${total} MiB, over 64 MiB (--without-mlflow-ui: 11.5 less)"; exit 1; }
