@@ -132,6 +132,8 @@ def test_help_and_refused_input_answer_before_the_heavy_imports(module, args, sa
     (["model=resnet"], "model=resnet is invalid: In 'train': Could not find 'model/resnet'"),
     (["model.kernel_size=4"], "model.kernel_size=4 is invalid: must be an odd integer"),
     (["model.layers=1,2"], "model.layers=1,2 sweeps several values"),
+    # an optional group's typo: Hydra itself would skip it and run the default config as a sweep
+    (["sweep=layer"], "sweep=layer is invalid: Could not find 'sweep/layer'; Available options in 'sweep': further,"),
 ])
 def test_colorize_train_refuses_bad_input_in_one_line_and_makes_no_folder(args, said, tmp_path):
     """Hydra would say these in several lines, some after making the run's folder under outputs/."""

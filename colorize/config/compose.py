@@ -8,8 +8,10 @@ the run's folder; here it is one `colorize: error:` line naming the override, an
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Sequence
 
+import yaml
 from hydra import compose, initialize_config_module
 
 from colorize.config.build import to_object
@@ -41,8 +43,42 @@ def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
     return task, hydra
 
 
+def optional_groups() -> list[str]:
+    """The groups the primary config lists as `optional` (experiment, sweep). Hydra skips an option
+    of theirs that does not exist, without a word: `sweep=layer` (for `layers`) would run the default
+    config as a one-trial sweep."""
+    defaults = yaml.safe_load((files(CONFIG_MODULE) / "train.yaml").read_text())["defaults"]
+    return [key.split()[-1] for entry in defaults if isinstance(entry, dict) for key in entry
+            if key.startswith("optional ")]
+
+
+def check_options(overrides: Sequence[str]) -> None:
+    """ColorizeError (one line, in Hydra's words for any other group) if an override picks an option
+    of an optional group that does not exist: its value, or any value it sweeps (`sweep=lr,layer`)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = optional_groups()
+    picks = [(o, list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()])
+             for o in OverridesParser.create().parse_overrides(list(overrides))
+             if o.key_or_group in groups and not o.is_delete()]
+    if not picks:
+        return
+    register_configs()
+    with initialize_config_module(CONFIG_MODULE):
+        loader = GlobalHydra.instance().config_loader()
+        options = {g: [o for o in loader.get_group_options(g) if not o.endswith(SCHEMA_SUFFIX)] for g in groups}
+    for override, values in picks:
+        group = override.key_or_group
+        for value in values:
+            if value not in (None, "null") and value not in options[group]:
+                raise ColorizeError(f"{override.input_line} is invalid: Could not find '{group}/{value}'; "
+                                    f"Available options in '{group}': {', '.join(options[group])}")
+
+
 def compose_train(overrides: Sequence[str], hydra_config: bool = False):
     """The config `colorize-train` composes from these task overrides (no sweeps: one value per key)."""
+    check_options(overrides)
     register_configs()
     try:
         with initialize_config_module(CONFIG_MODULE):
@@ -113,6 +149,7 @@ def check_command_line(argv: Sequence[str]) -> None:
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return
     task, _ = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])
+    check_options(task)  # every value a sweep picks: compose_train sees the first of each only
     single = first_values(task)
     cfg = compose_train(single)
     if any(arg in MULTIRUN_FLAGS or arg == "hydra.mode=MULTIRUN" for arg in argv):

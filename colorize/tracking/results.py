@@ -259,13 +259,19 @@ def parent_runs(tracker: Tracker, preset: Optional[str] = None) -> list:
 
 
 def latest_sweeps(tracker: Tracker, presets: Optional[list[str]] = None) -> list[Sweep]:
-    """The newest finished sweep of each preset, oldest preset first."""
-    seen: dict[str, str] = {}
+    """The newest finished sweep of each preset (of each of `presets`, each of which must have one),
+    oldest preset first."""
+    newest: dict[str, str] = {}
     for run in parent_runs(tracker):
         preset = run.data.tags.get(names.SWEEP_TAG)
-        if preset and preset not in seen and (presets is None or preset in presets):
-            seen[preset] = run.info.run_id
-    if not seen:
-        raise ColorizeError(f"no finished sweeps in experiment {tracker.experiment_name!r} of {tracker.uri!r}")
-    sweeps = [load_sweep(tracker, run_id) for run_id in seen.values()]
+        if preset and preset not in newest:
+            newest[preset] = run.info.run_id
+    where = f"experiment {tracker.experiment_name!r} of {tracker.uri!r}"
+    if not newest:
+        raise ColorizeError(f"no finished sweeps in {where}")
+    missing = [p for p in presets or [] if p not in newest]
+    if missing:
+        raise ColorizeError(f"no finished sweep of preset {', '.join(missing)} in {where}: it has finished sweeps of "
+                            f"{', '.join(sorted(newest))}")
+    sweeps = [load_sweep(tracker, run_id) for preset, run_id in newest.items() if presets is None or preset in presets]
     return sorted(sweeps, key=lambda s: s.start_time)

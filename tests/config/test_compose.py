@@ -24,6 +24,11 @@ def refused(*argv: str) -> str:
     (["-m", "model.layerz=1,2"], "model.layerz=1 is invalid: ", ["Key 'layerz' not in"]),  # a sweep's key
     (["model.kernel_size=4"], "model.kernel_size=4 is invalid: ", ["must be an odd integer"]),  # a range
     (["model.layers=1,2"], "model.layers=1,2 sweeps several values", ["add -m"]),  # a sweep in a single run
+    # optional groups, which Hydra skips without a word when the option does not exist
+    (["sweep=layer"], "sweep=layer is invalid: ", ["'sweep/layer'", "options in 'sweep': further, kernel_size, "
+                                                   "kernels, layers, losses, lr, search, search_quality, search_unet"]),
+    (["experiment=bets"], "experiment=bets is invalid: ", ["'experiment/bets'", "options in 'experiment': best, "]),
+    (["-m", "experiment=best,bets"], "experiment=best,bets is invalid: ", ["'experiment/bets'"]),  # not only the first
 ])
 def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
     message = refused(*argv)
@@ -41,12 +46,24 @@ def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
     ["--multirun", "sweep=lr", "data.limit=50"],
     ["--multirun", "sweep=search", "hydra.sweeper.n_trials=3", "hydra/launcher=fused"],
     ["-m", "optimizer.lr=interval(0.001,0.1)"],  # no listable values: Optuna checks it
+    ["-m", "experiment=best,quickstart", "~sweep"],
     ["sweep=lr", "hydra.mode=RUN"],  # composes; the job's context refuses it, in one line of its own
     ["--cfg", "job", "model.layerz=2"],  # another flag: the whole line is Hydra's to check
     ["--help"],
 ])
 def test_good_command_lines_and_those_with_other_flags_pass(argv):
     check_command_line(argv)
+
+
+def test_the_optional_groups_are_the_primary_configs_and_compose_train_checks_their_options():
+    """colorize-study composes the user's overrides with compose_train: an optional group's typo is
+    refused there too, before any preset runs."""
+    from colorize.config.compose import optional_groups
+
+    assert optional_groups() == ["experiment", "sweep"]
+    with pytest.raises(ColorizeError, match=r"^experiment=nope is invalid: Could not find 'experiment/nope'"):
+        compose_train(["data=faces", "experiment=nope"])
+    assert compose_train(["experiment=best"]).model != compose_train([]).model  # an option that exists applies
 
 
 def test_first_values_puts_each_swept_key_at_its_first_value():

@@ -150,6 +150,18 @@ def test_the_report_reads_each_presets_newest_sweep_with_its_trials(swept, mlflo
 
 
 @pytest.mark.e2e
+def test_a_preset_without_a_finished_sweep_is_refused_not_left_out(swept, mlflow_uri, tmp_path):
+    """`--preset layers kernels`: the report would otherwise show layers alone, without a word."""
+    proc = run_cli("--uri", mlflow_uri, "--experiment", EXPERIMENT, "--preset", "layers", "kernels", "--out",
+                   str(tmp_path), module="colorize.report")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"colorize: error: no finished sweep of preset kernels in experiment '{EXPERIMENT}' of '{mlflow_uri}': "
+        "it has finished sweeps of layers, lr")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.e2e
 def test_unknown_sweep_run_is_a_one_line_error(mlflow_uri, tmp_path):
     proc = run_cli("--uri", mlflow_uri, "--experiment", EXPERIMENT, "--sweep", "0" * 32, "--out", str(tmp_path),
                    module="colorize.report")
