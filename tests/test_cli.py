@@ -134,6 +134,8 @@ def test_help_and_refused_input_answer_before_the_heavy_imports(module, args, sa
     (["model.layers=1,2"], "model.layers=1,2 sweeps several values"),
     # an optional group's typo: Hydra itself would skip it and run the default config as a sweep
     (["sweep=layer"], "sweep=layer is invalid: Could not find 'sweep/layer'; Available options in 'sweep': further,"),
+    # once a traceback after the sweep's folder and parent run were made
+    (["-m", "hydra/launcher=fused", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 is invalid: must be "),
 ])
 def test_colorize_train_refuses_bad_input_in_one_line_and_makes_no_folder(args, said, tmp_path):
     """Hydra would say these in several lines, some after making the run's folder under outputs/."""

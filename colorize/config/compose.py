@@ -13,8 +13,10 @@ from typing import Sequence
 
 import yaml
 from hydra import compose, initialize_config_module
+from omegaconf import open_dict
 
 from colorize.config.build import to_object
+from colorize.config.launcher import multirun_error
 from colorize.config.registry import register_configs
 from colorize.errors import ColorizeError
 from colorize.paths import CONFIG_MODULE
@@ -141,18 +143,24 @@ def first_values(task: Sequence[str]) -> list[str]:
 
 
 def check_command_line(argv: Sequence[str]) -> None:
-    """ColorizeError (one line) if `colorize-train argv` would not compose (a bad key, type or option),
-    or, for a single run, if a value is out of range. A command line with any flag but -m (`--help`,
-    `--cfg`, `-cn`, ...) is left to Hydra, as are the Hydra overrides (`hydra/launcher=...`). A multirun
-    is composed at each swept key's first value, as its first job will be; each job range-checks its
-    own values (a bad one fails that job, and the sweep goes on)."""
+    """ColorizeError (one line) if `colorize-train argv` would not compose (a bad key, type or option,
+    Hydra's own `hydra/launcher=...` and `hydra.*` included, or an optional group's missing option),
+    or, for a single run, if a value is out of range, or, for a multirun, a launcher or sweeper count
+    (`colorize.config.launcher`). A command line with any flag but -m (`--help`, `--cfg`, `-cn`, ...)
+    is left to Hydra. A multirun is composed at each swept key's first value, as its first job will
+    be; each job range-checks its own values (a bad one fails that job, and the sweep goes on)."""
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return
-    task, _ = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])
+    task, hydra = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])
     check_options(task)  # every value a sweep picks: compose_train sees the first of each only
     single = first_values(task)
-    cfg = compose_train(single)
+    cfg = compose_train(single + first_values(hydra), hydra_config=True)  # a launcher's typo too
+    with open_dict(cfg):
+        hydra_cfg = cfg.pop("hydra")
     if any(arg in MULTIRUN_FLAGS or arg == "hydra.mode=MULTIRUN" for arg in argv):
+        why = multirun_error(hydra_cfg)  # before Hydra makes the sweep's folder and parent run
+        if why:
+            raise ColorizeError(why)
         return
     swept = [override for override in task if override not in single]
     if swept:

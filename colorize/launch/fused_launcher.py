@@ -40,6 +40,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from colorize.config.launcher import count_error
 from colorize.cores import available_cores
 from colorize.launch.base import SweepLauncher
 from colorize.launch.fusing import auto_settings, groups, job_device
@@ -125,9 +126,9 @@ class FusedLauncher(SweepLauncher):
     """Groups a batch's fusible jobs; trains each group as one model; `n_jobs` groups at a time."""
 
     def __init__(self, n_jobs: Optional[int] = None, max_group: Optional[int] = None) -> None:
-        if (n_jobs is not None and n_jobs < 1) or (max_group is not None and max_group < 0):
-            raise ValueError(f"hydra.launcher: n_jobs={n_jobs}, max_group={max_group} are invalid: "
-                             "n_jobs must be >= 1 and max_group >= 0 (0: no limit), or null (auto)")
+        why = count_error("launcher", {"_target_": "FusedLauncher", "n_jobs": n_jobs, "max_group": max_group})
+        if why:  # (a multirun refused these as it started: colorize.config.launcher)
+            raise ValueError(why)
         super().__init__()
         self.n_jobs, self.max_group = n_jobs, max_group
 

@@ -36,10 +36,10 @@ class MlflowSweepCallback(Callback):
         self.run_id: Optional[str] = None  # the parent run this multirun opened (none if it was refused)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from colorize.config.launcher import check_time_limit
+        from colorize.config.launcher import check_multirun
         from colorize.tracking.parent_run import open_parent
 
-        check_time_limit(config.hydra.launcher)  # a refused setting: one line, and no parent run left behind
+        check_multirun(config.hydra)  # a refused setting: one line, and no parent run left behind
         self.run_id = open_parent(config)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,15 @@ def refused(*argv: str) -> str:
                                                    "kernels, layers, losses, lr, search, search_quality, search_unet"]),
     (["experiment=bets"], "experiment=bets is invalid: ", ["'experiment/bets'", "options in 'experiment': best, "]),
     (["-m", "experiment=best,bets"], "experiment=best,bets is invalid: ", ["'experiment/bets'"]),  # not only the first
+    # Hydra's own groups and keys, and the launcher's and sweeper's counts (before the sweep's folder and parent run)
+    (["hydra/launcher=fuse"], "hydra/launcher=fuse is invalid: ",
+     ["'hydra/launcher/fuse'", "options in 'hydra/launcher': basic, fused, joblib"]),
+    (["-m", "hydra.launcher.njobs=3"], "hydra.launcher.njobs=3 is invalid: ", ["Key 'njobs' not in"]),
+    (["-m", "hydra/launcher=fused", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 is invalid: ",
+     ["must be an integer >= 1", "or null (auto)"]),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 is invalid: ",
+     ["-1 for every"]),
+    (["-m", "sweep=search", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0 is invalid: ", ["integer >= 1"]),
 ])
 def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
     message = refused(*argv)
@@ -47,6 +56,9 @@ def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
     ["--multirun", "sweep=search", "hydra.sweeper.n_trials=3", "hydra/launcher=fused"],
     ["-m", "optimizer.lr=interval(0.001,0.1)"],  # no listable values: Optuna checks it
     ["-m", "experiment=best,quickstart", "~sweep"],
+    ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=-1", "hydra.sweep.dir=/tmp/somewhere"],
+    ["-m", "hydra/launcher=fused", "hydra.launcher.max_group=0", "hydra.launcher.n_jobs=null"],
+    ["-m", "sweep=search", "hydra.sweeper.n_trials=1", "hydra.sweeper.n_jobs=2", "hydra.verbose=true"],
     ["sweep=lr", "hydra.mode=RUN"],  # composes; the job's context refuses it, in one line of its own
     ["--cfg", "job", "model.layerz=2"],  # another flag: the whole line is Hydra's to check
     ["--help"],
@@ -64,6 +76,17 @@ def test_the_optional_groups_are_the_primary_configs_and_compose_train_checks_th
     with pytest.raises(ColorizeError, match=r"^experiment=nope is invalid: Could not find 'experiment/nope'"):
         compose_train(["data=faces", "experiment=nope"])
     assert compose_train(["experiment=best"]).model != compose_train([]).model  # an option that exists applies
+
+
+def test_count_error_checks_the_counts_of_the_plugin_it_names_and_passes_null():
+    from colorize.config.launcher import count_error
+
+    fused = "colorize.launch.fused_launcher.FusedLauncher"
+    assert count_error("launcher", {"_target_": fused, "n_jobs": None, "max_group": None}) is None
+    assert count_error("launcher", {"_target_": fused, "n_jobs": 2, "max_group": -1}) == (
+        "hydra.launcher.max_group=-1 is invalid: must be an integer >= 0 (0: no limit), or null (auto)")
+    assert count_error("launcher", {"_target_": "a.OtherLauncher", "n_jobs": 0}) is None  # not one colorize knows
+    assert count_error("sweeper", {"_target_": fused, "n_jobs": 0}) is None  # a launcher's rule, not a sweeper's
 
 
 def test_first_values_puts_each_swept_key_at_its_first_value():

@@ -22,12 +22,14 @@ def test_the_launcher_fuses_only_jobs_that_differ_in_fusible_keys(make_cfg):
     assert "trainer.seed" in FUSIBLE and not any(k.startswith(("model", "data", "loss")) for k in FUSIBLE)
 
 
-@pytest.mark.parametrize("n_jobs,max_group", [(0, 4), (1, -1)])
-def test_the_launcher_refuses_settings_it_cannot_run(n_jobs, max_group):
+@pytest.mark.parametrize("n_jobs,max_group,refused",
+                         [(0, 4, "n_jobs=0"), (1, -1, "max_group=-1"), (-2, 0, "n_jobs=-2")])
+def test_the_launcher_refuses_settings_it_cannot_run(n_jobs, max_group, refused):
     from colorize.launch.fused_launcher import FusedLauncher
 
-    with pytest.raises(ValueError, match=f"n_jobs={n_jobs}, max_group={max_group} are invalid"):
+    with pytest.raises(ValueError, match=rf"^hydra\.launcher\.{refused} is invalid: must be an integer >= "):
         FusedLauncher(n_jobs=n_jobs, max_group=max_group)
+    FusedLauncher(n_jobs=None, max_group=0)  # auto groups at once, groups of any size
 
 
 def test_auto_chooses_what_was_measured_fastest_on_each_device():
