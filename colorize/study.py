@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from colorize.cli import parser as cli_parser, run_tool
 from colorize.config import to_object
-from colorize.config.compose import compose_train, override_key, split_overrides
+from colorize.config.compose import check_command_line, compose_train, override_key, split_overrides
 from colorize.cores import available_cores
 from colorize.errors import ColorizeError
 from colorize.study_runs import Launch, PresetCommand, merged, run_all, split_jobs
@@ -150,6 +150,10 @@ def plan_study(args: argparse.Namespace) -> list[PresetCommand]:
             defaults = {"hydra.sweeper.n_trials": args.search_trials, "hydra.sweeper.study_name": f"study-{key}"}
             given = {override_key(o) for o in hydra}
             hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
+        try:  # the command line as colorize-train will check it: Hydra's keys, the launcher's counts
+            check_command_line(["-m", *task, *hydra])
+        except ColorizeError as exc:
+            raise ColorizeError(f"preset {preset}: {exc}") from None
         plan.append(PresetCommand(preset, task, hydra, preset_trials(task, hydra)))
     return plan
 
@@ -233,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "more than one, consecutive grid presets run at once, the jobs split between them "
                              "(fewer jobs than presets: that many presets at a time)")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order
+    for option, value in (("--seeds", args.seeds), ("--search-trials", args.search_trials)):
+        if value < 1:
+            raise ColorizeError(f"{option} {value} is invalid: must be an integer >= 1")
     started = time.perf_counter()
     common = compose_train(split_overrides(args.overrides)[0])
     to_object(common)  # a bad key or value in the common overrides is one line here, before any preset runs

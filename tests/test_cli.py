@@ -102,6 +102,8 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
     ("colorize.study", ["model.kernel_size=4"], "colorize: error: model.kernel_size=4 is invalid"),
     ("colorize.study", ["trainer.seed=1", "--seeds", "3"], "colorize: error: --seeds and a trainer.seed override"),
     ("colorize.study", ["--jobs", "0"], "colorize: error: --jobs 0 is invalid: must be auto or an integer >= 1"),
+    ("colorize.study", ["--seeds", "0"], "colorize: error: --seeds 0 is invalid: must be an integer >= 1"),
+    ("colorize.study", ["--search-trials", "0"], "colorize: error: --search-trials 0 is invalid: must be an "),
     ("colorize.study", ["--jobs", "2"], "colorize: error: --jobs 2 needs a launcher that runs jobs at once"),
     ("colorize.report", ["--help"], "usage: colorize-report"),
     ("colorize.predict", ["--help"], "usage: colorize-predict"),

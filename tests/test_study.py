@@ -1,5 +1,6 @@
 """`colorize-study` (colorize/study.py): the presets in one command, then their report; a rerun skips."""
 
+import argparse
 import os
 import re
 import signal
@@ -45,6 +46,24 @@ def test_study_gives_the_search_its_own_budget_replacing_the_common_keys():
     assert task == ["sweep=search", "data=faces", "trainer.max_epochs=6", "trainer.max_minutes=1.5"]
     assert hydra == ["hydra/launcher=joblib", "hydra.sweeper.n_trials=12"]
     assert preset_overrides("layers", given)[0] == ["sweep=layers", "data=faces", "trainer.max_epochs=20"]
+
+
+def test_every_presets_command_line_is_checked_before_any_runs(tmp_path, monkeypatch):
+    """A setting only one preset's command carries (the search's own override here) is refused in one
+    line naming the preset, as colorize-train would refuse it: before the grid presets run."""
+    from colorize.errors import ColorizeError
+    from colorize.study import main, plan_study
+
+    monkeypatch.chdir(tmp_path)  # (had a study started, its store and outputs would be here)
+    refused = ["--presets", "layers,search", "--search-override", "hydra.sweeper.n_jobs=0"]
+    with pytest.raises(ColorizeError, match=r"^preset search: hydra\.sweeper\.n_jobs=0 is invalid: must be "):
+        main(refused)
+    with pytest.raises(ColorizeError, match=r"^preset layers: hydra\.launcher\.max_group=-1 is invalid"):
+        main(["--presets", "layers", "hydra/launcher=fused", "hydra.launcher.max_group=-1"])
+    args = argparse.Namespace(presets="layers,search", overrides=["data.limit=8"], seeds=2, search_trials=3,
+                              search_override=["hydra.sweeper.n_jobs=2"])
+    assert [c.preset for c in plan_study(args)] == ["layers", "search"]  # and good ones pass
+    assert list(tmp_path.iterdir()) == []  # nothing was made
 
 
 @pytest.mark.e2e
