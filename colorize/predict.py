@@ -81,13 +81,23 @@ def load_models(sources: Sequence[Any], uri: str) -> list:
     return loaded
 
 
+def make_out(out: Path) -> None:
+    """The output folder, made before any image is read or model loaded: one that cannot be is one line."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ColorizeError(f"--out {str(out)!r} is invalid: cannot make that folder ({exc.strerror})") from None
+
+
 def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
     """The course's submission format: estimations.npy and img_names.txt (one path per line, same order)."""
     import numpy as np
 
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "estimations.npy", estimations)
-    (out / "img_names.txt").write_text("".join(f"{name}\n" for name in names))
+    try:
+        np.save(out / "estimations.npy", estimations)
+        (out / "img_names.txt").write_text("".join(f"{name}\n" for name in names))
+    except OSError as exc:  # a full disk: one line (the estimations are lost, nothing tracked is)
+        raise ColorizeError(f"cannot write the estimations to {str(out)!r}: {exc.strerror}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,19 +113,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tta", action="store_true",
                         help="test-time averaging over the mirror image and 1-pixel shifts (6 views, 6x the time)")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
     sources = [parse_model(model) for model in args.model]  # a bad MODEL fails before any image is read
     from colorize.data.images import list_images, read_images
     from colorize.inference import predict
     from colorize.training.runtime import select_device
 
+    device = select_device(args.device, "--device")
     files = list_images(args.images, args.limit)
+    make_out(args.out)
     broken = next((f for f in files if "\n" in str(f) or "\r" in str(f)), None)
     if broken is not None:  # img_names.txt has one path per line: such a name would break it in two
         raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "
                             "(one path per line) cannot list: rename the file")
     images = read_images(files, require_color=False)
     models = load_models(sources, args.uri)
-    estimations = predict(models, images.gray, select_device(args.device), tta=args.tta)
+    estimations = predict(models, images.gray, device, tta=args.tta)
     write_estimations(args.out, estimations, images.names)
     averaged = f", averaged over {len(models)} models" if len(models) > 1 else ""
     print(f"{estimations.shape[0]} estimations {tuple(estimations.shape)} uint8{averaged} -> "

@@ -112,6 +112,7 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
     ("colorize.register", ["--help"], "usage: colorize-register"),
     ("colorize.register", ["0" * 32, "fa/ces"], "colorize: error: name='fa/ces' is invalid"),
     ("colorize.predict", ["models:/faces", "images"], "colorize: error: model='models:/faces' is invalid"),
+    ("colorize.predict", ["0" * 32, "images", "--limit", "-3"], "colorize: error: --limit -3 is invalid: must be "),
 ])
 def test_help_and_refused_input_answer_before_the_heavy_imports(module, args, said, tmp_path):
     """Hydra imports every plugin and callback at start-up: those of colorize import none of these, and

@@ -156,6 +156,27 @@ def test_missing_run_and_empty_folder_fail_clearly(faces, mlflow_uri, tmp_path):
     assert proc.returncode == 1 and f"data folder '{empty}' holds no images" in proc.stderr
 
 
+@pytest.mark.e2e
+def test_an_output_folder_that_cannot_be_made_is_one_line_before_any_model_loads(faces, trained_run, tmp_path):
+    """Once a traceback after the whole prediction (FileNotFoundError from np.save)."""
+    (tmp_path / "a_file").write_text("in the way")
+    proc = run_cli(str(trained_run[1]), str(faces / "test" / "images"), "--out", str(tmp_path / "a_file" / "out"),
+                   module="colorize.predict")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"colorize: error: --out '{tmp_path / 'a_file' / 'out'}' is invalid: cannot make that folder (Not a directory)")
+
+
+def test_a_data_path_that_is_a_file_is_said_to_be_one(tmp_path):
+    from colorize.errors import DataError
+
+    (tmp_path / "README.md").write_text("not images")
+    with pytest.raises(DataError, match="^data folder '.*README.md' is not a folder$"):
+        list_images(tmp_path / "README.md")
+    with pytest.raises(DataError, match="^data folder '.*nowhere' does not exist$"):
+        list_images(tmp_path / "nowhere")
+
+
 def test_tta_maps_every_view_back():
     """A pointwise model commutes with mirroring and shifting: TTA changes nothing inside the border."""
     from colorize.inference import predict

@@ -66,7 +66,7 @@ def from_rgb_arrays(arrays: list[np.ndarray], names: list[str]) -> ImageSet:
 def list_images(folder: Path, limit: Optional[int] = None) -> list[Path]:
     """Image files in `folder`, in natural order (2.jpg before 10.jpg); DataError if none."""
     if not folder.is_dir():
-        raise DataError(f"data folder {str(folder)!r} does not exist")
+        raise DataError(f"data folder {str(folder)!r} {'is not a folder' if folder.exists() else 'does not exist'}")
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if not files:
         raise DataError(

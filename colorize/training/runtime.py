@@ -29,13 +29,14 @@ def resolve_num_threads(requested: int, parallel_jobs: int = 1, env: Mapping[str
     return max(1, available_cores() // max(1, parallel_jobs))
 
 
-def select_device(choice: str) -> torch.device:
-    """`auto` picks CUDA when present, else the CPU; `cuda` without a GPU is an error."""
+def select_device(choice: str, setting: str = "trainer.device") -> torch.device:
+    """`auto` picks CUDA when present, else the CPU; `cuda` without a GPU is an error naming `setting`."""
     choice = getattr(choice, "value", choice)
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ColorizeError("trainer.device='cuda' is invalid: no CUDA device is available (use auto or cpu)")
+        said = f"{setting}='cuda'" if setting.startswith("trainer.") else f"{setting} cuda"
+        raise ColorizeError(f"{said} is invalid: no CUDA device is available (use auto or cpu)")
     return torch.device(choice)
 
 
