@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -94,5 +95,13 @@ def resolve_sqlite_uri(uri: str, cwd: Path | None = None, create: bool = True) -
 
         raise ColorizeError(f"no MLflow store at {str(path)!r}: nothing was tracked there "
                             "(run from the folder you trained in, or pass --uri)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # (not a full disk, which errors_as_lines says as such)
+        if exc.errno == errno.ENOSPC:
+            raise
+        from colorize.errors import ColorizeError
+
+        raise ColorizeError(f"cannot make the MLflow store {uri!r}: its folder {str(path.parent)!r} cannot be "
+                            f"made ({exc.strerror})") from None
     return prefix + str(path.resolve())

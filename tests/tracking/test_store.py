@@ -107,3 +107,16 @@ def test_processes_started_together_make_a_fresh_store_once_and_all_open_it(tmp_
     client = MlflowClient(tracking_uri=uri)
     assert [e.name for e in client.search_experiments(filter_string="name = 'together'")] == ["together"]
     assert open_storage(url).get_all_studies() == []
+
+
+def test_a_store_whose_folder_cannot_be_made_is_one_line_naming_it(tmp_path):
+    """Once a FileNotFoundError traceback from the store's folder (colorize-train, colorize-study)."""
+    from colorize.errors import ColorizeError
+
+    (tmp_path / "a_file").write_text("in the way")
+    uri = f"sqlite:///{tmp_path}/a_file/runs/mlflow.db"
+    with pytest.raises(ColorizeError) as info:
+        Tracker(uri, "x")
+    assert str(info.value) == (f"cannot make the MLflow store '{uri}': its folder '{tmp_path}/a_file/runs' "
+                               "cannot be made (Not a directory)")
+    assert (tmp_path / "a_file").read_text() == "in the way"
