@@ -102,6 +102,6 @@ def resolve_sqlite_uri(uri: str, cwd: Path | None = None, create: bool = True) -
             raise
         from colorize.errors import ColorizeError
 
-        raise ColorizeError(f"cannot make the MLflow store {uri!r}: its folder {str(path.parent)!r} cannot be "
+        raise ColorizeError(f"cannot make the sqlite store {uri!r}: its folder {str(path.parent)!r} cannot be "
                             f"made ({exc.strerror})") from None
     return prefix + str(path.resolve())

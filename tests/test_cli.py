@@ -147,3 +147,19 @@ def test_colorize_train_refuses_bad_input_in_one_line_and_makes_no_folder(args, 
     (line,) = proc.stderr.splitlines()
     assert line.startswith(f"colorize: error: {said}"), line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.e2e
+def test_a_search_whose_optuna_store_cannot_be_made_is_one_line_and_opens_no_parent_run(tmp_path):
+    """Once a warning from the sweep callback, then a traceback from the sweeper (colorize/paths.py)."""
+    from tests.conftest import runs_in
+
+    (tmp_path / "a_file").write_text("in the way")
+    storage, uri = f"sqlite:///{tmp_path}/a_file/study/optuna.db", f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_script("colorize-train", "-m", "sweep=search", f"hydra.sweeper.storage={storage}",
+                      f"tracking.uri={uri}", "tracking.experiment=nowhere", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "UserWarning" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"colorize: error: cannot make the sqlite store '{storage}': its folder '{tmp_path}/a_file/study' cannot "
+        "be made (Not a directory)")
+    assert runs_in(uri, "nowhere")[1] == []

@@ -18,6 +18,8 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from colorize.errors import ColorizeError
+
 log = logging.getLogger("colorize")
 
 PARENT_FILE = "mlflow_parent_run_id"
@@ -40,7 +42,10 @@ class MlflowSweepCallback(Callback):
         from colorize.tracking.parent_run import open_parent
 
         check_multirun(config.hydra)  # a refused setting: one line, and no parent run left behind
-        self.run_id = open_parent(config)
+        try:
+            self.run_id = open_parent(config)
+        except ColorizeError as exc:  # Hydra would warn and go on, to fail in a traceback (a store that
+            raise SystemExit(f"colorize: error: {exc}") from None  # cannot be made, say)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)

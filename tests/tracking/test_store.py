@@ -117,6 +117,6 @@ def test_a_store_whose_folder_cannot_be_made_is_one_line_naming_it(tmp_path):
     uri = f"sqlite:///{tmp_path}/a_file/runs/mlflow.db"
     with pytest.raises(ColorizeError) as info:
         Tracker(uri, "x")
-    assert str(info.value) == (f"cannot make the MLflow store '{uri}': its folder '{tmp_path}/a_file/runs' "
+    assert str(info.value) == (f"cannot make the sqlite store '{uri}': its folder '{tmp_path}/a_file/runs' "
                                "cannot be made (Not a directory)")
     assert (tmp_path / "a_file").read_text() == "in the way"
