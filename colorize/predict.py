@@ -82,7 +82,7 @@ def load_models(sources: Sequence[Any], uri: str) -> list:
 
 
 def make_out(out: Path) -> None:
-    """The output folder, made before any image is read or model loaded: one that cannot be is one line."""
+    """The output folder, made before predicting: one that cannot be made is one line."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -122,13 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     device = select_device(args.device, "--device")
     files = list_images(args.images, args.limit)
-    make_out(args.out)
     broken = next((f for f in files if "\n" in str(f) or "\r" in str(f)), None)
     if broken is not None:  # img_names.txt has one path per line: such a name would break it in two
         raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "
                             "(one path per line) cannot list: rename the file")
     images = read_images(files, require_color=False)
     models = load_models(sources, args.uri)
+    make_out(args.out)  # once every input has passed (bad input makes nothing), before the predictions
     estimations = predict(models, images.gray, device, tta=args.tta)
     write_estimations(args.out, estimations, images.names)
     averaged = f", averaged over {len(models)} models" if len(models) > 1 else ""

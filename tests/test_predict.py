@@ -157,7 +157,7 @@ def test_missing_run_and_empty_folder_fail_clearly(faces, mlflow_uri, tmp_path):
 
 
 @pytest.mark.e2e
-def test_an_output_folder_that_cannot_be_made_is_one_line_before_any_model_loads(faces, trained_run, tmp_path):
+def test_an_output_folder_that_cannot_be_made_is_one_line_before_predicting(faces, trained_run, tmp_path):
     """Once a traceback after the whole prediction (FileNotFoundError from np.save)."""
     (tmp_path / "a_file").write_text("in the way")
     proc = run_cli(str(trained_run[1]), str(faces / "test" / "images"), "--out", str(tmp_path / "a_file" / "out"),
