@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from colorize.cli import parser as cli_parser, run_tool
+from colorize.cli import make_folder, parser as cli_parser, run_tool
 from colorize.errors import ColorizeError
 from colorize.names import BEST
 from colorize.paths import default_store_uri
@@ -81,14 +81,6 @@ def load_models(sources: Sequence[Any], uri: str) -> list:
     return loaded
 
 
-def make_out(out: Path) -> None:
-    """The output folder, made before predicting: one that cannot be made is one line."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ColorizeError(f"--out {str(out)!r} is invalid: cannot make that folder ({exc.strerror})") from None
-
-
 def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
     """The course's submission format: estimations.npy and img_names.txt (one path per line, same order)."""
     import numpy as np
@@ -128,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "(one path per line) cannot list: rename the file")
     images = read_images(files, require_color=False)
     models = load_models(sources, args.uri)
-    make_out(args.out)  # once every input has passed (bad input makes nothing), before the predictions
+    make_folder(args.out)  # once every input has passed (bad input makes nothing), before the predictions
     estimations = predict(models, images.gray, device, tta=args.tta)
     write_estimations(args.out, estimations, images.names)
     averaged = f", averaged over {len(models)} models" if len(models) > 1 else ""

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from colorize.cli import parser as cli_parser, run_tool
+from colorize.cli import check_report_name, parser as cli_parser, run_tool
 from colorize.config import to_object
 from colorize.config.compose import check_command_line, compose_train, override_key, split_overrides
 from colorize.cores import available_cores
@@ -139,6 +139,8 @@ def plan_study(args: argparse.Namespace) -> list[PresetCommand]:
     any runs."""
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = sorted(set(presets) - set(PRESETS))
+    if not presets:
+        raise ColorizeError(f"--presets {args.presets!r} is invalid: name one or more of {','.join(PRESETS)}")
     if unknown:
         raise ColorizeError(f"--presets {','.join(unknown)} is invalid: choose from {','.join(PRESETS)}")
     key = hashlib.sha1(" ".join(args.overrides).encode()).hexdigest()[:10]
@@ -240,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for option, value in (("--seeds", args.seeds), ("--search-trials", args.search_trials)):
         if value < 1:
             raise ColorizeError(f"{option} {value} is invalid: must be an integer >= 1")
+    check_report_name(args.name)
     started = time.perf_counter()
     common = compose_train(split_overrides(args.overrides)[0])
     to_object(common)  # a bad key or value in the common overrides is one line here, before any preset runs

@@ -103,6 +103,10 @@ HEAVY = ("torch", "mlflow", "optuna", "matplotlib")  # seconds of imports a refu
     ("colorize.study", ["trainer.seed=1", "--seeds", "3"], "colorize: error: --seeds and a trainer.seed override"),
     ("colorize.study", ["--jobs", "0"], "colorize: error: --jobs 0 is invalid: must be auto or an integer >= 1"),
     ("colorize.study", ["--seeds", "0"], "colorize: error: --seeds 0 is invalid: must be an integer >= 1"),
+    ("colorize.study", ["--presets", ",,"], "colorize: error: --presets ',,' is invalid: name one or more of layers,"),
+    # once an MLflow traceback at the report, after every preset had run
+    ("colorize.study", ["--name", "../x"], "colorize: error: --name '../x' is invalid: must be one folder name"),
+    ("colorize.report", ["--name", ".."], "colorize: error: --name '..' is invalid: must be one folder name"),
     ("colorize.study", ["--search-trials", "0"], "colorize: error: --search-trials 0 is invalid: must be an "),
     ("colorize.study", ["--jobs", "2"], "colorize: error: --jobs 2 needs a launcher that runs jobs at once"),
     ("colorize.report", ["--help"], "usage: colorize-report"),
@@ -163,3 +167,16 @@ def test_a_search_whose_optuna_store_cannot_be_made_is_one_line_and_opens_no_par
         f"colorize: error: cannot make the sqlite store '{storage}': its folder '{tmp_path}/a_file/study' cannot "
         "be made (Not a directory)")
     assert runs_in(uri, "nowhere")[1] == []
+
+
+@pytest.mark.parametrize("name,ok", [("study", True), ("cpu-24-epochs", True), ("v1.2_final", True), ("", False),
+                                     (".", False), ("..", False), ("../x", False), ("a/b", False), (".hidden", False)])
+def test_a_report_name_is_one_plain_folder_name(name, ok):
+    from colorize.cli import check_report_name
+    from colorize.errors import ColorizeError
+
+    if ok:
+        check_report_name(name)
+        return
+    with pytest.raises(ColorizeError, match=r"^--name .* is invalid: must be one folder name"):
+        check_report_name(name)

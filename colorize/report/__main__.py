@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from colorize.cli import parser as cli_parser, run_tool
+from colorize.cli import check_report_name, make_folder, parser as cli_parser, run_tool
 from colorize.errors import ColorizeError
 from colorize.paths import default_store_uri
 
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--labels", nargs=2, default=["A", "B"], metavar=("LABEL_A", "LABEL_B"),
                         help="column titles for --compare (e.g. the budget and device of each)")
     args = parser.parse_args(argv)
+    if args.name is not None:
+        check_report_name(args.name)
     if args.compare:  # reads two folders: no store needed
         from colorize.report.compare import compare
 
@@ -63,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracker = Tracker(args.uri, args.experiment, create=False)  # reads: never creates a store
     sweeps = select_sweeps(tracker, args.sweep, args.preset, args.all)
     name = args.name or ("all" if args.all else "-".join(s.preset for s in sweeps) if args.sweep else "latest")
+    make_folder(args.out / name)  # (a file in the way: one line, before the figures are drawn)
     out = build_report(tracker, sweeps, args.out / name, name)
     print(f"report: {out / 'report.md'} and {out / 'report.html'}")
     return 0

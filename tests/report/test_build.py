@@ -162,6 +162,17 @@ def test_a_preset_without_a_finished_sweep_is_refused_not_left_out(swept, mlflow
 
 
 @pytest.mark.e2e
+def test_an_out_folder_that_cannot_be_made_is_one_line_not_a_traceback(swept, mlflow_uri, tmp_path):
+    (tmp_path / "a_file").write_text("in the way")
+    proc = run_cli("--uri", mlflow_uri, "--experiment", EXPERIMENT, "--preset", "layers", "--out",
+                   str(tmp_path / "a_file"), module="colorize.report")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"colorize: error: --out '{tmp_path / 'a_file' / 'latest'}' is invalid: cannot make that folder "
+        "(Not a directory)")
+
+
+@pytest.mark.e2e
 def test_unknown_sweep_run_is_a_one_line_error(mlflow_uri, tmp_path):
     proc = run_cli("--uri", mlflow_uri, "--experiment", EXPERIMENT, "--sweep", "0" * 32, "--out", str(tmp_path),
                    module="colorize.report")
