@@ -83,7 +83,10 @@ class SlurmLauncher(HydraSlurmLauncher):
         import submitit
 
         check_time_limit(self.params)
-        jobs = self._submit(job_overrides, initial_job_idx)
+        try:
+            jobs = self._submit(job_overrides, initial_job_idx)
+        except submitit.core.utils.FailedJobError as exc:  # sbatch refused the batch: its last line says why
+            raise SystemExit(refused_batch(str(exc))) from None
         returns, lost = [], []
         for idx, job in enumerate(jobs, start=initial_job_idx):
             try:
@@ -116,6 +119,15 @@ class SlurmLauncher(HydraSlurmLauncher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
         return executor.map_array(self, *zip(*job_params))
+
+
+def refused_batch(sbatch_says: str) -> str:
+    """The one line for a batch sbatch refused (no cluster reached, a bad partition): nothing of it was
+    submitted; the sweep's parent run ends KILLED, and the same command continues it."""
+    lines = [line.strip() for line in sbatch_says.splitlines() if line.strip()]
+    why = lines[-1] if lines else "no reason given"
+    return (f"colorize: error: SLURM refused the batch ({why}): none of its trials was submitted; "
+            "rerun the same command once sbatch works (the sweep continues)")
 
 
 def said(log: str) -> str:

@@ -323,3 +323,30 @@ def test_a_sweep_with_such_a_time_limit_submits_nothing_and_says_so_in_one_line(
     assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing submitted
     _, runs = runs_in(uri, "short")
     assert runs == []  # refused as the multirun starts: not even its parent run was opened
+
+
+def test_a_refused_batch_is_named_by_sbatchs_last_line():
+    from colorize.launch.slurm_launcher import refused_batch
+
+    says = "sbatch: error: Batch job submission failed: Invalid partition name specified\n"
+    assert refused_batch("sbatch: warning: x\n" + says) == (
+        "colorize: error: SLURM refused the batch (sbatch: error: Batch job submission failed: Invalid partition "
+        "name specified): none of its trials was submitted; rerun the same command once sbatch works (the sweep "
+        "continues)")
+    assert "(no reason given)" in refused_batch("")
+
+
+@pytest.mark.e2e
+def test_a_batch_sbatch_refuses_is_one_line_and_its_parent_run_ends_not_running(slurm, tmp_path):
+    """An unknown partition: sbatch refuses the job array at once (once a FailedJobError traceback)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli("-m", "model.layers=1,2", "data.limit=8", "trainer.max_epochs=1", LAUNCHER,
+                   "hydra.launcher.partition=nowhere", f"tracking.uri={uri}", "tracking.experiment=refused",
+                   f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert last.startswith("colorize: error: SLURM refused the batch (sbatch: error: "), last
+    assert last.endswith("none of its trials was submitted; rerun the same command once sbatch works (the sweep "
+                         "continues)"), last
+    _, runs = runs_in(uri, "refused")
+    assert [r.info.status for r in runs] == ["KILLED"]  # the parent alone: no trial ran
