@@ -310,18 +310,23 @@ def test_a_time_limit_within_slurms_notice_is_refused_before_submitting(minutes,
     assert f"signal_delay_s={delay} s before its time limit" in line and "more than 2 minutes" in line
 
 
+def refused_sweep(tmp_path, experiment: str, setting: str):
+    """A two-trial SLURM sweep with `setting`, which must stop in one line, no traceback: (that line,
+    the experiment's runs)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli("-m", "model.layers=1,2", "data.limit=8", "trainer.max_epochs=1", LAUNCHER, setting,
+                   f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"hydra.sweep.dir={tmp_path}/sweep",
+                   cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc.stderr.strip().splitlines()[-1], runs_in(uri, experiment)[1]
+
+
 @pytest.mark.e2e
 def test_a_sweep_with_such_a_time_limit_submits_nothing_and_says_so_in_one_line(tmp_path):
     """No cluster needed: the line comes before sbatch would run."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_cli("-m", "model.layers=1,2", "data.limit=8", "trainer.max_epochs=1", LAUNCHER,
-                   "hydra.launcher.timeout_min=1", f"tracking.uri={uri}", "tracking.experiment=short",
-                   f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
-    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
-    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    assert last.startswith("colorize: error: hydra.launcher.timeout_min=1 is invalid"), proc.stdout + proc.stderr
+    last, runs = refused_sweep(tmp_path, "short", "hydra.launcher.timeout_min=1")
+    assert last.startswith("colorize: error: hydra.launcher.timeout_min=1 is invalid"), last
     assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing submitted
-    _, runs = runs_in(uri, "short")
     assert runs == []  # refused as the multirun starts: not even its parent run was opened
 
 
@@ -339,14 +344,8 @@ def test_a_refused_batch_is_named_by_sbatchs_last_line():
 @pytest.mark.e2e
 def test_a_batch_sbatch_refuses_is_one_line_and_its_parent_run_ends_not_running(slurm, tmp_path):
     """An unknown partition: sbatch refuses the job array at once (once a FailedJobError traceback)."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_cli("-m", "model.layers=1,2", "data.limit=8", "trainer.max_epochs=1", LAUNCHER,
-                   "hydra.launcher.partition=nowhere", f"tracking.uri={uri}", "tracking.experiment=refused",
-                   f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
-    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
-    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    last, runs = refused_sweep(tmp_path, "refused", "hydra.launcher.partition=nowhere")
     assert last.startswith("colorize: error: SLURM refused the batch (sbatch: error: "), last
     assert last.endswith("none of its trials was submitted; rerun the same command once sbatch works (the sweep "
                          "continues)"), last
-    _, runs = runs_in(uri, "refused")
     assert [r.info.status for r in runs] == ["KILLED"]  # the parent alone: no trial ran
