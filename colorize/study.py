@@ -79,11 +79,10 @@ def preset_overrides(preset: str, overrides: list[str], seeds: int = 1,
 def completed(tracker: Tracker, preset: str, task_overrides: list[str]) -> Optional[str]:
     """The newest finished sweep of `preset` run with these task overrides, if any; those of how fast it
     runs, not what it computes (`trainer.cuda_graphs`, `trainer.num_threads`, ...), may differ."""
-    from colorize.tracking.parent_run import same_command
+    from colorize.tracking.parent_run import newest_same_command
     from colorize.tracking.results import parent_runs
 
-    runs = same_command(parent_runs(tracker, preset), " ".join(task_overrides))
-    return runs[0].info.run_id if runs else None
+    return newest_same_command(parent_runs(tracker, preset), " ".join(task_overrides))
 
 
 def trials_so_far(tracker: Tracker, plan: Sequence[PresetCommand], done_ids: dict,
@@ -107,10 +106,9 @@ def trials_so_far(tracker: Tracker, plan: Sequence[PresetCommand], done_ids: dic
 def running_parent(tracker: Tracker, command: PresetCommand) -> Optional[str]:
     """The parent run of `command`'s sweep while it runs (the newest RUNNING one of its preset with the
     same computed overrides), if it has made one yet."""
-    from colorize.tracking.parent_run import same_command
+    from colorize.tracking.parent_run import newest_same_command
 
-    runs = same_command(tracker.sweep_parents(command.preset, status="RUNNING"), " ".join(command.task))
-    return runs[0].info.run_id if runs else None
+    return newest_same_command(tracker.sweep_parents(command.preset, status="RUNNING"), " ".join(command.task))
 
 
 def open_store(tracking) -> Tracker:

@@ -152,8 +152,8 @@ def check_command_line(argv: Sequence[str]) -> None:
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return
     task, hydra = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])
-    check_options(task)  # every value a sweep picks: compose_train sees the first of each only
     single = first_values(task)
+    check_options([o for o in task if o not in single])  # the sweeps' values: compose_train checks the first
     cfg = compose_train(single + first_values(hydra), hydra_config=True)  # a launcher's typo too
     with open_dict(cfg):
         hydra_cfg = cfg.pop("hydra")

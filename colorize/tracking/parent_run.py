@@ -33,6 +33,12 @@ def same_command(runs: list, overrides: str) -> list:
     return [run for run in runs if computed_overrides(run.data.tags.get(OVERRIDES_TAG, "")) == wanted]
 
 
+def newest_same_command(runs: list, overrides: str) -> Optional[str]:
+    """The id of the first (newest) of `runs` that `same_command` keeps, if any."""
+    same = same_command(runs, overrides)
+    return same[0].info.run_id if same else None
+
+
 def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional[Any]:
     """The newest parent run of the same command (`same_command`) that did not finish (killed, or orphaned)."""
     for run in same_command(tracker.sweep_parents(preset), overrides):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from colorize.cores import available_cores, parallel_jobs
-from colorize.errors import ColorizeError
+from colorize.errors import ColorizeError, invalid
 
 __all__ = ["parallel_jobs", "resolve_num_threads", "seed_everything", "select_device"]
 
@@ -35,8 +35,7 @@ def select_device(choice: str, setting: str = "trainer.device") -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        said = f"{setting}='cuda'" if setting.startswith("trainer.") else f"{setting} cuda"
-        raise ColorizeError(f"{said} is invalid: no CUDA device is available (use auto or cpu)")
+        raise invalid(setting, choice, "no CUDA device is available (use auto or cpu)")
     return torch.device(choice)
 
 
