@@ -56,6 +56,7 @@ def load(estimations_path: Path, names_path: Path) -> tuple[np.ndarray, np.ndarr
         raise ColorizeError(f"{len(names)} image names but {estimations.shape[0]} estimations: counts must match")
     truth = read_images([Path(n) for n in names], require_color=True,
                         role="scoring needs the listed images' colour (ground truth)")
+    assert truth.rgb is not None  # require_color refused any image without it
     return estimations, truth.rgb.permute(0, 2, 3, 1).numpy()
 
 

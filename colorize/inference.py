@@ -3,7 +3,7 @@ test-time views (mirror, 1-pixel shifts) mapped back and averaged. Used by `colo
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -43,6 +43,6 @@ def predict(models: torch.nn.Module | Sequence[torch.nn.Module], gray_u8: torch.
     out = []
     for start in range(0, gray_u8.shape[0], batch_size):
         x = to_unit_range(gray_u8[start : start + batch_size].to(device))
-        total = sum(tta_average(model, x) if tta else model(x) for model in models)
+        total = cast(torch.Tensor, sum(tta_average(model, x) if tta else model(x) for model in models))
         out.append(to_uint8(total / len(models)).cpu())
     return torch.cat(out).permute(0, 2, 3, 1).contiguous().numpy()

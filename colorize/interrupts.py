@@ -15,7 +15,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager, nullcontext
-from typing import ContextManager, Iterator, Optional
+from typing import ContextManager, Iterator, Literal, Optional, overload
 
 
 class Interrupter:
@@ -44,6 +44,14 @@ class Interrupter:
             if not self.depth and self.pending:
                 name, self.pending = self.pending, None
                 raise KeyboardInterrupt(name)
+
+
+@overload
+def install(replace: Literal[True] = ...) -> Interrupter: ...
+
+
+@overload
+def install(replace: bool) -> Optional[Interrupter]: ...
 
 
 def install(replace: bool = True) -> Optional[Interrupter]:

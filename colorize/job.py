@@ -85,21 +85,18 @@ def run_jobs(cfgs: Sequence[DictConfig], ctxs: Sequence[JobContext]) -> list[Job
     for cfg in cfgs:
         to_object(cfg)  # every range check happens before any data is read or any run is made
     attempts = [_attempt(cfg, ctx) for cfg, ctx in zip(cfgs, ctxs)]
-    results: list[Optional[JobResult]] = [
-        JobResult(a.run_id, a.status, a.objective, experiment_id=t.experiment_id) if a.action == SKIP else None
-        for t, a in attempts
-    ]
-    todo = [i for i, r in enumerate(results) if r is None]
+    results = {i: JobResult(a.run_id, a.status, a.objective, experiment_id=t.experiment_id)
+               for i, (t, a) in enumerate(attempts) if a.action == SKIP}
+    todo = [i for i in range(len(cfgs)) if i not in results]
     if not todo:
-        return results
+        return [results[i] for i in range(len(cfgs))]
     setting, train, val = _shared(attempts[todo[0]][1].cfg, ctxs[todo[0]])
     planned = [_plan_job(*attempts[i], ctxs[i], setting) for i in todo]
     log.info("%s on %s (%d train / %d val images), %s, %d threads, precision %s (trainer.precision=%s)",
              ", ".join(p.name for p in planned), setting["data"], len(train), len(val), setting["device"],
              setting["threads"], setting["precision"], planned[0].conf.trainer.precision.value)
-    for i, result in zip(todo, _train_and_track(planned, train, val)):
-        results[i] = result
-    return results
+    results.update(zip(todo, _train_and_track(planned, train, val)))
+    return [results[i] for i in range(len(cfgs))]
 
 
 def _shared(cfg: DictConfig, ctx: JobContext) -> tuple[dict, DeviceImages, DeviceImages]:

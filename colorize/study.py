@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from colorize.cli import check_report_name, parser as cli_parser, run_tool
 from colorize.config import to_object
-from colorize.config.compose import check_command_line, compose_train, override_key, split_overrides
+from colorize.config.compose import as_written, check_command_line, compose_train, override_key, split_overrides
 from colorize.cores import available_cores
 from colorize.errors import ColorizeError
 from colorize.study_runs import Launch, PresetCommand, merged, run_all, split_jobs
@@ -124,7 +124,7 @@ def preset_trials(task: list[str], hydra: list[str]) -> int:
 
     from colorize.tracking.progress import planned_trials
 
-    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(task) if not o.is_sweep_override()]
+    fixed = [as_written(o) for o in OverridesParser.create().parse_overrides(task) if not o.is_sweep_override()]
     sweeper = compose_train(fixed, hydra_config=True).hydra.sweeper
     n_trials = [o.split("=", 1)[1] for o in hydra if o.startswith("hydra.sweeper.n_trials=")]
     if n_trials:
@@ -198,7 +198,8 @@ def run_stage(stage: list[PresetCommand], jobs: int, explicit: bool, logs: Path,
     with one line naming it."""
     split = split_jobs([c.trials for c in stage], jobs) if len(stage) > 1 and jobs > 1 else None
     at_once = len(stage) if split else 1 if len(stage) == 1 or jobs == 1 else jobs
-    shares = split or ([1] * len(stage) if at_once > 1 else [jobs if explicit else None] * len(stage))
+    alone: list[Optional[int]] = [jobs if explicit else None] * len(stage)  # one at a time: every job (None: auto)
+    shares = split or ([1] * len(stage) if at_once > 1 else alone)
     if at_once > 1:  # presets at once share the cores (an OMP_NUM_THREADS given is kept)
         env = {"OMP_NUM_THREADS": str(max(1, available_cores() // jobs)), **os.environ}
     launches = []
@@ -285,7 +286,9 @@ def run_presets(plan: list[PresetCommand], tracker: Tracker, jobs: int, explicit
 
     for stage in stages([c for c in plan if not done_ids[c.preset]]):
         run_stage(stage, jobs, explicit, Path("outputs/study") / name, on_end)
-    return [done_ids[p] for p in presets]
+    ids = [run_id for run_id in done_ids.values() if run_id]
+    assert len(ids) == len(presets)  # run_stage raised on any preset that did not complete
+    return ids
 
 
 def report(tracker: Tracker, sweep_ids: list[str], name: str, started: float) -> None:

@@ -124,7 +124,9 @@ def run_all(launches: Sequence[Launch], at_once: int, on_end: Callable[[str, int
     status)` as each ends. After a failure none is started (those running finish). An interrupt, or
     an error in `on_end`, is forwarded to the live ones as SIGINT and starts nothing more; they are
     waited for (a further interrupt is forwarded too), then it is raised. The presets that failed."""
-    queue, running, failed = list(launches), {}, []
+    queue = list(launches)
+    running: dict[str, subprocess.Popen] = {}
+    failed: list[str] = []
     interrupted: Optional[BaseException] = None
     while running or (queue and not failed and interrupted is None):
         try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from colorize.config import TRUSTED_TARGETS, register_configs, to_object
@@ -44,7 +45,7 @@ def main(cfg: DictConfig) -> float:
         from colorize.job import run_job
 
         result = run_job(cfg, ctx)
-        single = ctx.parent_run_id is None and HydraConfig.get().mode.name != "MULTIRUN"
+        single = ctx.parent_run_id is None and HydraConfig.get().mode != RunMode.MULTIRUN
         if single and result.diverged:  # a sweep goes on past a diverged trial; a single run fails
             raise ColorizeError(f"run {result.run_id}: {result.diverged} (the run is FAILED); try a lower optimizer.lr")
         if single:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -15,9 +15,17 @@ from colorize.errors import ColorizeError
 TRUSTED_TARGETS = ["colorize.*", "torch.optim.*", "optuna.pruners.*"]
 
 
-def plain(cfg: Any) -> dict:
+def as_dict(cfg: Any, **options: Any) -> dict[str, Any]:
+    """`OmegaConf.to_container(cfg, **options)` of a mapping (a config's keys are strings)."""
+    container = OmegaConf.to_container(cfg, **options)
+    if not isinstance(container, dict):
+        raise TypeError(f"a mapping config was expected, got {type(container).__name__}")
+    return cast(dict[str, Any], container)
+
+
+def plain(cfg: Any) -> dict[str, Any]:
     """A composed config as plain, resolved Python values (enums as strings): for checkpoints, params."""
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return as_dict(cfg, resolve=True, enum_to_str=True)
 
 
 def to_object(cfg: DictConfig) -> TrainConfig:

@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from colorize.config.build import as_dict
 from colorize.config.loss import MseLossConfig
 from colorize.config.root import GROUPS, TrainConfig
 from colorize.errors import ColorizeError
@@ -41,7 +42,7 @@ def saved_model(model_config: dict) -> dict:
     schema = schema_of("model", saved)
     if schema is None:
         return saved
-    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), saved), enum_to_str=True)
+    return as_dict(OmegaConf.merge(OmegaConf.structured(schema), saved), enum_to_str=True)
 
 
 def typed(container: dict) -> DictConfig:

@@ -9,7 +9,7 @@ the run's folder; here it is one `colorize: error:` line naming the override, an
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import yaml
 from hydra import compose, initialize_config_module
@@ -21,6 +21,9 @@ from colorize.config.registry import register_configs
 from colorize.errors import ColorizeError
 from colorize.paths import CONFIG_MODULE
 
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
+
 MULTIRUN_FLAGS = ("-m", "--multirun")  # the only flags a checked command line may hold
 SCHEMA_SUFFIX = "_schema"  # registry.py's name for an option's schema in Hydra's ConfigStore
 DROPPED = ("full_key:", "object_type=", "reference_type=")  # OmegaConf's detail lines: the message names the key
@@ -29,6 +32,13 @@ DROPPED = ("full_key:", "object_type=", "reference_type=")  # OmegaConf's detail
 def override_key(override: str) -> str:
     """The key an override sets (`+a.b=1`, `~a.b`: `a.b`)."""
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def as_written(override: Override) -> str:
+    """A parsed override as the command line wrote it (Hydra's parser always sets `input_line`; its
+    type allows None)."""
+    assert override.input_line is not None
+    return override.input_line
 
 
 def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -40,8 +50,8 @@ def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
     except Exception as exc:
         message = one_line(exc)
         raise ColorizeError(f"{culprit(overrides, message)}: {message}") from None
-    task = [o.input_line for o in parsed if not o.is_hydra_override()]
-    hydra = [o.input_line for o in parsed if o.is_hydra_override()]
+    task = [as_written(o) for o in parsed if not o.is_hydra_override()]
+    hydra = [as_written(o) for o in parsed if o.is_hydra_override()]
     return task, hydra
 
 
@@ -94,14 +104,14 @@ def culprit(overrides: Sequence[str], message: str) -> str:
     """`K=V is invalid` for the override that Hydra's message names first (whole, else its key or
     group option `K/V` quoted), else `bad overrides` and all of them."""
     for forms in (lambda o, key, value: [o], lambda o, key, value: [f"'{key}'", f"'{key}/{value}'"]):
-        found = {}
+        found: dict[str, int] = {}
         for override in overrides:
             key, _, value = override.lstrip("+~").partition("=")
             where = [message.find(form) for form in forms(override, key, value) if form in message]
             if where:
                 found[override] = min(where)
         if found:
-            return f"{min(found, key=found.get)} is invalid"
+            return f"{min(found, key=found.__getitem__)} is invalid"
     return f"bad overrides {' '.join(overrides)}"
 
 
@@ -132,7 +142,7 @@ def first_values(task: Sequence[str]) -> list[str]:
     single = []
     for override in OverridesParser.create().parse_overrides(list(task)):
         if not override.is_sweep_override():
-            single.append(override.input_line)
+            single.append(as_written(override))
             continue
         try:
             first = next(iter(override.sweep_string_iterator()))

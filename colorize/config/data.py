@@ -10,6 +10,7 @@ from colorize.config.checks import Checked
 
 class _Data(Checked):
     GROUP = "data"
+    limit: Optional[int]  # the subclasses' field, declared for the check below
 
     def check_limit(self) -> None:
         self.require(self.limit is None or self.limit >= 1, "limit", "must be null or >= 1")

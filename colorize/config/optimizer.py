@@ -10,6 +10,8 @@ from colorize.config.checks import Checked
 
 class _Optimizer(Checked):
     GROUP = "optimizer"
+    lr: float  # the subclasses' fields, declared for the check below
+    weight_decay: float
 
     def check_lr_and_decay(self) -> None:
         self.require(math.isfinite(self.lr) and self.lr > 0, "lr", "must be a finite number > 0")

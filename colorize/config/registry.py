@@ -4,6 +4,7 @@ as the group `sweep`, and colorize's resolvers."""
 from __future__ import annotations
 
 import io
+import sys
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,10 @@ from colorize.folders import register_resolver as register_unique_resolver
 from colorize.paths import PRESETS_MODULE, default_store_uri
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:  # Python 3.10's home of it
+        from importlib.abc import Traversable
 
 
 def register_configs() -> None:

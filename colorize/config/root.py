@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from omegaconf import MISSING
 
@@ -30,7 +30,7 @@ class TrainConfig:
 
 
 # group -> option -> schema: conf/<group>/<option>.yaml names `<option>_schema` first in its defaults
-GROUPS: dict[str, dict[str, type]] = {
+GROUPS: dict[str, Mapping[str, type]] = {
     "model": model.OPTIONS, "optimizer": optimizer.OPTIONS, "loss": loss.OPTIONS, "data": data.OPTIONS,
     "trainer": trainer.OPTIONS, "tracking": tracking.OPTIONS, "scheduler": scheduler.OPTIONS, "pruner": pruner.OPTIONS,
 }

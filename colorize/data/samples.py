@@ -31,7 +31,8 @@ def load_samples(tile: int = SamplesDataConfig.tile, val_every: int = SamplesDat
                  limit: Optional[int] = None) -> Splits:
     """Tiles of every photo; each `val_every`-th tile (a deterministic split) is validation. The
     defaults are the config's (`data=samples`), so a direct call loads what a run trains on."""
-    train, val = [], []
+    train: list[tuple[str, np.ndarray]] = []
+    val: list[tuple[str, np.ndarray]] = []
     for photo in PHOTOS:
         for i, t in enumerate(tiles(_photo(photo), tile)):
             (val if i % val_every == val_every - 1 else train).append((f"{photo}/{i}", np.ascontiguousarray(t)))

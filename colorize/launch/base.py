@@ -5,7 +5,7 @@ cluster launchers (ray, slurm) end a sweep with when a trial's task or job is lo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from hydra.core.utils import configure_log, setup_globals
 from hydra.plugins.launcher import Launcher
@@ -14,19 +14,18 @@ from omegaconf import DictConfig, open_dict
 
 
 class SweepLauncher(Launcher):
-    """A Hydra launcher's set-up: the sweep's config, task function and context, as Hydra hands them."""
+    """A Hydra launcher's set-up: the sweep's config, task function and context, as Hydra hands them
+    (to `setup`, before it launches anything)."""
 
-    def __init__(self) -> None:
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
+    config: DictConfig
+    task_function: TaskFunction
+    hydra_context: HydraContext
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def open_sweep(self) -> None:
         """Hydra's globals and logging in this process, and the sweep's folder."""
-        assert self.config is not None and self.hydra_context is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose,
                       execution_whitelist=self.hydra_context.execution_whitelist)

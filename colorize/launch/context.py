@@ -7,7 +7,7 @@ import errno
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from omegaconf import DictConfig
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from colorize.job import JobContext
 
 
-def job_context(cfg: DictConfig, hc: DictConfig, tags: dict | None = None) -> JobContext:
+def job_context(cfg: DictConfig, hc: Any, tags: dict | None = None) -> JobContext:
     """The job's output folder, MLflow parent run, parallel peers and Optuna trial link, from its
     Hydra config `hc` (``HydraConfig.get()``, or a fused launcher's member's ``config.hydra``)."""
     multirun = hc.mode.name == "MULTIRUN"

@@ -93,7 +93,8 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_func
                   execution_whitelist=hydra_context.execution_whitelist)
     callbacks = hydra_context.callbacks
     for m in members:
-        callbacks.on_job_start(config=m.config, task_function=task_function)
+        # (a loky worker is sent no task function, and colorize's callbacks use none)
+        callbacks.on_job_start(config=m.config, task_function=task_function)  # type: ignore[arg-type]
     try:
         with errors_as_lines():
             results = run_jobs([m.task for m in members],

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from typing import Optional, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from colorize import names
+from colorize.config.build import as_dict
 from colorize.cores import auto_jobs
 
 FUSIBLE = (
@@ -33,7 +34,7 @@ def shape_key(cfg: DictConfig) -> str:
     """What jobs of one group must share: the job's config without `hydra` and the fusible keys."""
     from colorize.tracking.store import flatten  # (the flat keys that runs' params use)
 
-    task = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    task = as_dict(cfg, resolve=False, enum_to_str=True)
     task.pop("hydra", None)
     kept = {k: v for k, v in flatten(task).items() if not fusible(k)}
     return json.dumps(kept, sort_keys=True, default=str)

@@ -37,8 +37,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from colorize.config.build import as_dict
 from colorize.launch.base import SweepLauncher, lost_trials
 from colorize.ports import unanswered
 
@@ -115,7 +116,7 @@ def _ray():
 
 def options(settings: DictConfig, key: str) -> dict[str, Any]:
     """`ray.<key>` as keyword arguments (None values left out: Ray's defaults)."""
-    values = OmegaConf.to_container(settings[key], resolve=True) if settings.get(key) is not None else {}
+    values = as_dict(settings[key], resolve=True) if settings.get(key) is not None else {}
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -103,6 +103,7 @@ class SlurmLauncher(HydraSlurmLauncher):
         """Hydra's submission as it is: one executor, one job array for the batch."""
         import submitit
 
+        assert self.config is not None  # Hydra's setup, before any launch
         init_params = {f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k in EXECUTOR_INIT_KEYS}
         executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=self.params["submitit_folder"], **init_params)
         baseparams = set(OmegaConf.structured(BaseQueueConf).keys())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from colorize.models.convnet import ConvNet
 from colorize.models.unet import UNet
 
@@ -27,6 +29,6 @@ def describe(model_cfg: object) -> str:
     return " ".join(parts)
 
 
-def default_run_name(cfg: object) -> str:
+def default_run_name(cfg: Any) -> str:
     """A run's name unless `tracking.run_name` sets one: the model and its learning rate."""
     return f"{describe(cfg.model)} lr{float(cfg.optimizer.lr):g}"

@@ -36,8 +36,10 @@ def _global_context(width: int) -> nn.Sequential:
     branch = nn.Sequential(
         nn.AdaptiveAvgPool2d(1), nn.Conv2d(width, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, width, 1)
     )
-    nn.init.zeros_(branch[-1].weight)
-    nn.init.zeros_(branch[-1].bias)
+    last = branch[-1]
+    assert isinstance(last, nn.Conv2d) and last.bias is not None
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
     return branch
 
 

@@ -56,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.compare:  # reads two folders: no store needed
         from colorize.report.compare import compare
 
-        print(compare(*args.compare, args.labels), end="")
+        first, second = args.compare
+        print(compare(first, second, args.labels), end="")
         return 0
     # MLflow, torch and matplotlib load once the arguments have passed argparse: --help answers at once
     from colorize.report.build import build_report

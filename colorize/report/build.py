@@ -37,7 +37,7 @@ def table_row(config: Configuration) -> list[str]:
             config.label, config.status, str(t.best_epoch), f"{m[names.BEST_VAL_MSE]:.5f}",
             f"{m[names.BEST_VAL_ACCURACY]:.4f}", f"{m.get(names.TRAIN_SECONDS, float('nan')):.1f}",
         ]
-    epochs = sorted(t.best_epoch for t in config.scored)
+    epochs = sorted(int(t.metrics[names.BEST_EPOCH]) for t in config.scored)
     return [
         config.label, config.status, f"{epochs[0]}–{epochs[-1]}" if epochs[0] != epochs[-1] else str(epochs[0]),
         f"{config.mean(names.BEST_VAL_MSE):.5f} ± {config.std(names.BEST_VAL_MSE):.5f}",
@@ -156,6 +156,7 @@ def _faces(doc: Document, tracker: Tracker, sweep: Sweep, out_dir: Path) -> None
         gray, target = arrays["gray"], arrays["target"]
     shutil.rmtree(out_dir / ".download", ignore_errors=True)
     if rows:
+        assert gray is not None and target is not None  # with the first row's arrays
         figure = faces_figure(rows, gray, target, out_dir / f"{sweep.preset}_faces.png")
         doc.add(Image(figure.relative_to(out_dir), "The same validation faces, colorized by each configuration"))
 

@@ -7,7 +7,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 from colorize.tables import markdown
 
@@ -29,7 +29,7 @@ Cell = Union[str, list[str]]  # a list: items (a finding's comparisons), a list 
 @dataclass
 class Table:
     header: list[str]
-    rows: list[list[Cell]]
+    rows: Sequence[Sequence[Cell]]
 
 
 @dataclass

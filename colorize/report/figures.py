@@ -8,8 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from colorize import names  # noqa: E402
 from colorize.tracking.results import Sweep, Trial, configurations  # noqa: E402
@@ -50,7 +53,7 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
         colour = colours(i % colours.N)
         name = config.label + (f" (n={len(config.trials)})" if len(config.trials) > 1 else "")
         if all(t.status == names.DIVERGED for t in config.trials):
-            epochs = sorted({t.diverged_epoch() for t in config.trials})
+            epochs = sorted({e for t in config.trials if (e := t.diverged_epoch()) is not None})
             name += f" — diverged (epoch {', '.join(map(str, epochs))})"
             handles.append(Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name))
             continue
@@ -70,7 +73,7 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
             if best_epoch in x:
                 ax.plot(best_epoch, mean[x.index(best_epoch)], "o", color=colour, markersize=5)
         handles.append(Line2D([], [], color=colour, linewidth=2, label=name))
-    style_handles = [
+    style_handles: list[Artist] = [
         Line2D([], [], color="grey", linestyle="--", label="train"),
         Line2D([], [], color="grey", linestyle="-", label="validation"),
         Line2D([], [], color="grey", marker="o", linestyle="none", label="chosen epoch"),
@@ -81,7 +84,7 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _whole_epochs(ax)
     axes[0].set_title("MSE loss")
     axes[1].set_title("12-margin error")
     fig.suptitle(f"{TITLES.get(sweep.preset, sweep.preset)} — train and validation curves", fontsize=13)
@@ -103,9 +106,14 @@ def best_figure(trial: Trial, metric: str, path: Path) -> Path:
     ax.set_ylabel(ylabel)
     ax.set_title(f"{trial.label}: {'MSE loss' if metric == 'mse' else '12-margin error'}")
     ax.grid(alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    _whole_epochs(ax)
     ax.legend()
     return _save(fig, path)
+
+
+def _whole_epochs(ax: Axes) -> None:
+    """Epoch ticks at whole numbers: matplotlib's AutoLocator's choice of steps, integers only."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
 
 
 def _save(fig, path: Path) -> Path:

@@ -30,6 +30,7 @@ class PruningSweeperImpl(OptunaSweeperImpl):
         from colorize.search.recovery import recover
         from colorize.tracking.store import Tracker
 
+        assert self.config is not None  # Hydra's setup, before the sweep
         recover(self.storage, self.study_name, Tracker.from_config(self.config.tracking))
         done = existing_trials(self.storage, self.study_name)
         if done and self.reseed is not None:

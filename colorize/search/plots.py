@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib
 
@@ -23,7 +23,7 @@ from optuna.visualization import matplotlib as optuna_plots  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-PLOTS: dict[str, tuple[str, Callable[[optuna.Study], object]]] = {
+PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {  # an Axes, or an array of them
     "history": ("Optimisation history: each trial's val 12-margin error and the best so far",
                 optuna_plots.plot_optimization_history),
     "importances": ("Hyperparameter importances (fANOVA over the completed trials)",

@@ -74,8 +74,8 @@ class TrialReporter(Callback):
         if self.trial is None:
             return
         step = epoch
-        if self.quarters is not None or state.budget_epochs:
-            n = self.quarters or state.budget_epochs
+        n = self.quarters or state.budget_epochs  # a budget's N (a resumed run's from its checkpoint)
+        if n:
             step = 4 * epoch // n
             if step <= self.reported:  # not yet at the next quarter
                 return

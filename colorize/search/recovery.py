@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 
 def recover(storage: Any, study_name: Optional[str], tracker: Tracker) -> None:
     """Fail and queue again the trials an interrupted sweep left RUNNING (their retried jobs resume
-    their MLflow runs from their last checkpoints); end KILLED the runs of trials that fell silent."""
+    their MLflow runs from their last checkpoints); end KILLED the runs of trials that fell silent.
+    Nothing without a storage and a study name: there is no study to find again."""
+    if storage is None or study_name is None:
+        return
     recovered = recover_orphans(storage, study_name)
     if recovered:
         log.info("trials %s of an interrupted sweep failed and queued again", recovered)

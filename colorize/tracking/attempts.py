@@ -18,7 +18,7 @@ import math
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from colorize import names
 from colorize.config import plain, typed
-from colorize.config.compose import override_key
+from colorize.config.compose import as_written, override_key
 from colorize.errors import ColorizeError
 from colorize.tracking.owners import is_orphan
 from colorize.tracking.store import Tracker, TrackedRun, flatten
@@ -47,8 +47,8 @@ class Attempt:
 
     action: str
     cfg: DictConfig
-    run_id: Optional[str] = None  # resume, skip: the run
-    train_state: Optional[dict] = None  # resume: where training stopped
+    run_id: str = ""  # resume, skip: the run
+    train_state: dict = field(default_factory=dict)  # resume: where training stopped
     status: str = ""  # skip: the finished run's MLflow status
     objective: float = math.nan  # skip: its best val 12-margin error (NaN if it diverged)
 
@@ -91,7 +91,7 @@ def resume_conflicts(cfg: DictConfig, saved: DictConfig, overrides: list[str]) -
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group.replace("/", ".")
         if not _free(key) and value(cfg, key) != value(saved, key):
-            conflicts.append(override.input_line)
+            conflicts.append(as_written(override))
     return conflicts
 
 
@@ -128,7 +128,7 @@ def _run_of(path: Path) -> Optional[str]:
 
 def check_resumable(tracker: Tracker, payload: dict) -> None:
     """Resume acts on an unfinished run only: a finished, diverged or live run is refused, untouched."""
-    run_id, epoch = payload.get("run_id"), payload["train_state"]["epoch"]
+    run_id, epoch = str(payload.get("run_id")), payload["train_state"]["epoch"]
     try:
         run = tracker.get_run(run_id)
     except Exception:

@@ -83,8 +83,9 @@ def store_problem(uri: str, exc: BaseException) -> str:
 
 def _missing_driver(exc: BaseException) -> Optional[str]:
     for e in _chain(exc):
-        if isinstance(e, ImportError) and (e.name or "").split(".")[0] in DRIVERS:
-            return e.name.split(".")[0]
+        module = (e.name or "").split(".")[0] if isinstance(e, ImportError) else ""
+        if module in DRIVERS:
+            return module
     return None
 
 

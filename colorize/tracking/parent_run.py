@@ -88,7 +88,7 @@ def ending_status(error: Optional[BaseException]) -> str:
 
 def to_markdown(rows: list[dict]) -> str:
     """The summary as a Markdown table ("(no trials)" for none)."""
-    return markdown(list(rows[0]), (r.values() for r in rows)) if rows else "(no trials)\n"
+    return markdown(list(rows[0]), (list(r.values()) for r in rows)) if rows else "(no trials)\n"
 
 
 def open_parent(config: DictConfig) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from colorize.config.compose import as_written
 from colorize.names import OBJECTIVE, TRIAL_TAG
 from colorize.tracking.results import best_trial, trial_status
 
@@ -26,8 +27,8 @@ def sweep_axes(task_overrides: Iterable[str], params: Optional[Mapping[str, Any]
     axes = {str(k).lstrip("+~"): f"{k}={v}" for k, v in (params or {}).items()}
     parser = OverridesParser.create()
     for override in parser.parse_overrides(list(task_overrides)):
-        axes[override.key_or_group] = override.input_line
-    return [[f"{o.input_line.split('=', 1)[0]}={v}" for v in o.sweep_string_iterator()]
+        axes[override.key_or_group] = as_written(override)
+    return [[f"{as_written(o).split('=', 1)[0]}={v}" for v in o.sweep_string_iterator()]
             for o in parser.parse_overrides(list(axes.values())) if o.is_sweep_override()]
 
 

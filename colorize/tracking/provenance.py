@@ -71,7 +71,7 @@ def machine(device: torch.device | None = None) -> dict[str, str]:
 def scheduler_tags(env: dict[str, str] | None = None) -> dict[str, str]:
     """The SLURM job a run ran in, as `squeue` and `sacct` name it (an array task as ``12_3``), so
     that a trial's run leads to its job's accounting; nothing outside SLURM."""
-    env = os.environ if env is None else env
+    env = dict(os.environ) if env is None else env
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
         job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
     elif env.get("SLURM_JOB_ID"):

@@ -130,7 +130,7 @@ def resolve(tracker: Tracker, ref: ModelRef) -> RunArtifact:
             raise ColorizeError(f"registered model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known})")
         wanted = str(aliases[ref.alias])
     else:
-        wanted = str(versions[-1].version) if ref.version == "latest" and versions else ref.version
+        wanted = str(versions[-1].version) if ref.version == "latest" and versions else str(ref.version)
     found = next((v for v in versions if str(v.version) == wanted), None)
     if found is None:
         raise ColorizeError(f"registered model {ref.name!r} has no version {ref.version!r} (its versions: {numbers})")

@@ -53,8 +53,16 @@ def swept_keys(runs: list) -> list[str]:
     return [k for k in keys if k not in NOT_SWEPT and len({r.data.params.get(k) for r in runs}) > 1]
 
 
-def best_trial(trials: Iterable[T], status: Callable[[T], str] = lambda t: t.status,
-               objective: Callable[[T], Any] = lambda t: t.metrics.get(OBJECTIVE)) -> Optional[T]:
+def _status(trial: Any) -> str:  # a Trial's (below)
+    return trial.status
+
+
+def _objective(trial: Any) -> Any:
+    return trial.metrics.get(OBJECTIVE)
+
+
+def best_trial(trials: Iterable[T], status: Callable[[T], str] = _status,
+               objective: Callable[[T], Any] = _objective) -> Optional[T]:
     """The one rule for "the best trial": the lowest objective among the scored trials (finished or
     pruned, with a finite objective), finished ones preferred over pruned ones."""
     def finite(t: T) -> bool:

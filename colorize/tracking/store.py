@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, cast
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -207,7 +207,8 @@ class Tracker:
         try:
             with creation_lock(self.uri) if create else nullcontext():  # creating a store: one process at a time
                 # (MLflow creates the sqlite schema here)
-                self._client = Uninterrupted(MlflowClient(tracking_uri=self.uri))
+                # typed as what it stands for, so that its calls are checked as an MlflowClient's
+                self._client = cast(MlflowClient, Uninterrupted(MlflowClient(tracking_uri=self.uri)))
                 if experiment is not None:
                     self.experiment_id = self._experiment(experiment, artifact_location
                                                           or default_artifact_location(self.uri), create)
@@ -277,7 +278,7 @@ class Tracker:
         return TrackedRun(self._client, run.info.run_id, tolerant=True, output_dir=all_tags.get(OUTPUT_DIR_TAG))
 
     @property
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         """The store's MlflowClient, whose calls a Ctrl-C waits for: for the Model Registry
         (tracking/registry.py), which has no run to go through."""
         return self._client

@@ -16,8 +16,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-# the update AveragedModel calls: (averaged tensors, current tensors, updates so far)
-MultiAvgFn = Callable[[list[Tensor], list[Tensor], Tensor], None]
+# the update: (averaged tensors, current tensors, updates so far: AveragedModel's tensor, WeightAverage's int)
+MultiAvgFn = Callable[[list[Tensor], list[Tensor], "Tensor | int"], None]
 
 
 def ema_decay(decay: float, updates: int) -> float:

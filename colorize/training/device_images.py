@@ -73,7 +73,7 @@ def epoch_orders(data: DeviceImages, generators: Sequence[torch.Generator]) -> T
     return orders.to(data.gray.device, non_blocking=True)
 
 
-def gather(data: DeviceImages, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def gather(data: DeviceImages, idx: Tensor) -> tuple[Tensor, ...]:
     """(gray, colour, colour bytes) of the images at `idx`: (batch,) for a trial, or (members, batch)
     for a fused group, whose batches come out stacked (members, batch, ...) from one gather per tensor."""
     tensors = (data.gray, data.rgb, data.rgb_bytes)

@@ -111,7 +111,7 @@ def _add(sums: EpochSums, value: Tensor, pred: Tensor, y: Tensor, y_bytes: Tenso
     _flag_bad(sums, value, step)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor],
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, ...],
                options: FitOptions, ema: Optional[WeightAverage], sums: EpochSums, step: int | Tensor,
                forward: Optional[Callable[[Tensor], Tensor]] = None) -> None:
     """One optimisation step on (gray, colour, colour bytes); its loss, MSE, hits and a not-finite
@@ -131,7 +131,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     _add(sums, value, pred, y, y_bytes, step, options)
 
 
-def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, Tensor, Tensor], forward: Callable[[Tensor], Tensor],
+def group_step(runs: Sequence[GroupRun], batch: tuple[Tensor, ...], forward: Callable[[Tensor], Tensor],
                sums: EpochSums, step: int | Tensor) -> None:
     """One step of a fused group on a stacked batch (members, batch, ...): one stacked forward and
     backward for all members, then each member's own optimizer (and EMA) step. Member g's loss is its

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Optional
+from typing import Optional, cast
 
 import torch
 from torch import Tensor, nn
@@ -59,7 +59,8 @@ class GraphedForward:
     def __init__(self, model: nn.Module, sample: Tensor) -> None:
         self.shape = tuple(sample.shape)
         self.eager = type(model).forward  # make_graphed_callables replaces the instance's forward
-        self.model = torch.cuda.make_graphed_callables(model, (sample.clone(),))
+        # a module in, a module out (its forward and backward graphed)
+        self.model = cast(nn.Module, torch.cuda.make_graphed_callables(model, (sample.clone(),)))
 
     def __call__(self, x: Tensor) -> Tensor:
         if tuple(x.shape) == self.shape and self.model.training:

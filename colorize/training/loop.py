@@ -166,6 +166,7 @@ def _plan(run: FitProgress, val_mse: float) -> None:
     if run.planned is not None:
         _step(run.scheduler, val_mse)
         return
+    assert o.max_seconds is not None  # N is unknown at the start only under a time budget
     run.planned = epochs_in_budget(o.max_seconds, o.clock() - run.started, o.max_epochs)
     with warnings.catch_warnings():  # torch warns of a scheduler born after optimizer steps
         warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
@@ -199,8 +200,8 @@ def _end_epoch(run: FitProgress, metrics: dict) -> None:
     if _stopping(run):
         run.done = True
         return
-    elapsed = o.clock() - run.started
-    if o.max_seconds and run.epoch < run.planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * o.max_seconds:
+    elapsed, planned = o.clock() - run.started, run.planned or 0
+    if o.max_seconds and run.epoch < planned and elapsed + metrics[names.EPOCH_SECONDS] > OVERRUN * o.max_seconds:
         run.stopped_by, run.done = TimeBudget(o.max_seconds, run.epoch), True
         return
     run.done = run.finished
@@ -291,8 +292,9 @@ def fit_group(members: Sequence[Member], train: DeviceImages, val: DeviceImages,
     _check_group(members)
     runs = [_start(m, m.options.clock()) for m in members]
     for run in runs:
-        for callback in run.callbacks if run.planned is not None else ():
-            callback.on_plan(run.planned, measured=False)
+        if run.planned is not None:
+            for callback in run.callbacks:
+                callback.on_plan(run.planned, measured=False)
         run.done = run.finished
     results: dict[int, FitResult | Diverged] = {}
     graphs: dict = {}  # the CUDA graphs of the runs going (`_train`), captured after any restore

@@ -43,10 +43,10 @@ class EpochSchedule(LambdaLR):
             raise ValueError(f"epochs={epochs} is invalid: a schedule spans at least 1 epoch")
         bases = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
         # LambdaLR multiplies each group's base lr by the factor of the epoch index (0-based)
-        factors = [
-            (lambda i, base=base: lr_at(i + 1, epochs, base, eta_min, shape) / base) for base in bases
-        ]
-        super().__init__(optimizer, factors)
+        def factor(base: float) -> Callable[[int], float]:
+            return lambda i: lr_at(i + 1, epochs, base, eta_min, shape) / base
+
+        super().__init__(optimizer, [factor(base) for base in bases])
 
 
 def cosine(optimizer: Optimizer, epochs: int, eta_min: float = 0.0) -> EpochSchedule:

@@ -53,7 +53,7 @@ def sweep(store):
 def test_outside_a_sweep_a_job_is_new(store, cfg):
     attempt = decide(cfg, store, None, OVERRIDES)
     assert isinstance(attempt, Attempt)
-    assert attempt.action == NEW and attempt.cfg is cfg and attempt.run_id is None
+    assert attempt.action == NEW and attempt.cfg is cfg and attempt.run_id == "" and attempt.train_state == {}
 
 
 def test_a_new_job_in_a_sweep_is_new(store, cfg, make_cfg, tmp_path):
