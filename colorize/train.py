@@ -70,7 +70,12 @@ def cli() -> None:
         check_command_line(sys.argv[1:])
     except ColorizeError as exc:
         raise SystemExit(f"colorize: error: {exc}") from None
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as exc:  # a sweep's, outside its trials (a trial's own: errors_as_lines)
+        raise SystemExit(f"colorize: interrupted ({str(exc) or 'SIGINT'}): the sweep's parent run and its "
+                         "trials' runs end KILLED, their last checkpoints kept; run the same command again "
+                         "to resume it") from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`hydra/launcher=slurm`: Hydra's submitit SLURM launcher, with one change in how a batch ends.
+"""`hydra/launcher=slurm`: Hydra's submitit SLURM launcher, with two changes in how a batch ends.
 
 Hydra's launcher waits for its jobs' results in order and raises the first job's error at once: a
 trial cancelled with `scancel` (or killed by the node, the time limit, the OOM killer) ends the
@@ -8,6 +8,12 @@ result, the sweep stops with one line naming each such SLURM job, its state and 
 parent run ends KILLED. The trial's run was ended KILLED by the job itself (SLURM sends SIGTERM
 first, which colorize takes as an interrupt) with its `last.pt` kept, so the same command run again
 continues the sweep and resumes that trial from its checkpoint (colorize/tracking/attempts.py).
+
+Interrupted while it waits (Ctrl-C, or SIGTERM, which the sweep callback makes the same), Hydra's
+launcher leaves with a traceback and its jobs run on, logging under a parent run already ended. Here
+the batch's jobs are cancelled first (each running trial ends its run KILLED with its `last.pt`, as
+above), and the sweep ends in one line; the same command resumes it. The other launchers stop their
+trials too: in-process ones with the sweep, Ray's by `ray.cancel`.
 
 Submitting is Hydra's own (`BaseSubmititLauncher.launch`, hydra-submitit-launcher 1.4); only its
 last line, ``[j.results()[0] for j in jobs]``, differs, so `launch` repeats the executor set-up
@@ -87,6 +93,19 @@ class SlurmLauncher(HydraSlurmLauncher):
             jobs = self._submit(job_overrides, initial_job_idx)
         except submitit.core.utils.FailedJobError as exc:  # sbatch refused the batch: its last line says why
             raise SystemExit(refused_batch(str(exc))) from None
+        try:
+            returns, lost = self._wait(jobs, job_overrides, initial_job_idx)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (the sweep callback makes it one)
+            raise SystemExit(cancelled_batch(jobs, str(exc))) from None
+        if lost:
+            raise SystemExit(lost_trials(lost))
+        return returns
+
+    def _wait(self, jobs: list, job_overrides: Sequence[Sequence[str]],
+              initial_job_idx: int) -> tuple[list[JobReturn], list[str]]:
+        """Every job's result, in order, and a line for each job that ended without one."""
+        import submitit
+
         returns, lost = [], []
         for idx, job in enumerate(jobs, start=initial_job_idx):
             try:
@@ -95,9 +114,7 @@ class SlurmLauncher(HydraSlurmLauncher):
                 trial = " ".join(filter_overrides(job_overrides[idx - initial_job_idx]))
                 lost.append(f"SLURM job {job.job_id} (trial #{idx}: {trial}) ended {job.state} without a result"
                             + said(job.stderr() or ""))
-        if lost:
-            raise SystemExit(lost_trials(lost))
-        return returns
+        return returns, lost
 
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
         """Hydra's submission as it is: one executor, one job array for the batch."""
@@ -129,6 +146,23 @@ def refused_batch(sbatch_says: str) -> str:
     why = lines[-1] if lines else "no reason given"
     return (f"colorize: error: SLURM refused the batch ({why}): none of its trials was submitted; "
             "rerun the same command once sbatch works (the sweep continues)")
+
+
+def cancelled_batch(jobs: Sequence[Any], signal_name: str) -> str:
+    """Cancel the batch's jobs (`scancel`: a running trial takes its SIGTERM as an interrupt, and its
+    run ends KILLED with its last.pt) and return the line the interrupted sweep ends with. A sweep
+    interrupted is stopped on the cluster too, as with the other launchers; its parent run ends KILLED."""
+    unreached = []
+    for job in jobs:
+        try:
+            job.cancel(check=True)
+        except Exception as exc:  # scancel failed (the controller went away): say which jobs may live on
+            lines = str(exc).strip().splitlines()
+            unreached.append(f"{job.job_id} ({lines[-1] if lines else type(exc).__name__})")
+    left = f"; scancel failed for {', '.join(unreached)}: cancel them by hand" if unreached else ""
+    return (f"colorize: interrupted ({signal_name or 'SIGINT'}): the sweep's {len(jobs)} SLURM jobs are cancelled, "
+            f"their trials' runs KILLED with their last checkpoints{left}; run the same command again to "
+            "resume them")
 
 
 def said(log: str) -> str:

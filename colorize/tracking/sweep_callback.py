@@ -39,8 +39,13 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from colorize.config.launcher import check_multirun
+        from colorize.interrupts import install as install_interrupts
         from colorize.tracking.parent_run import open_parent
 
+        # SIGTERM as Ctrl-C from the start, whatever the launcher: the sweep's `finally` then ends its
+        # parent run KILLED (before, it was installed only once a trial ran in this process: a SLURM
+        # or a loky sweep's process killed while it waited left its parent run RUNNING)
+        install_interrupts()
         check_multirun(config.hydra)  # a refused setting: one line, and no parent run left behind
         try:
             self.run_id = open_parent(config)

@@ -1,6 +1,7 @@
 """The fused launcher (colorize/launch/: hydra/launcher=fused): it groups only what can fuse, tracks
 each trial as its own run with the numbers the basic launcher logs, and a SIGKILLed fused sweep
-resumes without duplicates. (The stacked model itself: tests/training/test_fused.py.)"""
+resumes without duplicates, and a SIGTERMed one leaves no run RUNNING. (The stacked model itself:
+tests/training/test_fused.py.)"""
 
 import signal
 
@@ -123,3 +124,26 @@ def test_a_sigkilled_fused_sweep_resumes_and_logs_what_the_basic_launcher_logs(f
             assert [s for s, _ in got] == [s for s, _ in want] == list(range(1, len(want) + 1)), (key, metric)
             if key[1] == "0.1":  # lr 1 is chaotic: status and epochs only
                 assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-5), (key, metric)
+
+
+@pytest.mark.e2e
+def test_a_sigterm_while_loky_workers_train_ends_the_sweep_in_one_line_and_leaves_no_run_running(
+        faces, mlflow_uri, tmp_path):
+    """Two groups in two loky workers: the sweep's own process waits and runs no trial, so SIGTERM there
+    must still be an interrupt (the sweep callback installs it): the parent run ends KILLED, and so does
+    every trial's run (loky kills its workers; their runs, RUNNING with their owners gone, are ended
+    when the parent is)."""
+    args = ["-m", "data=faces", f"data.root={faces}", "data.limit=400", "trainer.max_epochs=40",
+            "trainer.early_stopping.patience=100", "trainer.seed=0,1", "optimizer.lr=0.01,0.02",
+            "hydra/launcher=fused", "hydra.launcher.n_jobs=2", "hydra.launcher.max_group=2",
+            f"tracking.uri={mlflow_uri}", "tracking.experiment=fused_sigterm", f"hydra.sweep.dir={tmp_path}"]
+    code, out = run_until(args, ["fused launcher: 4 jobs in 2 groups of 2/2, 2 at a time", "epoch   2/40"],
+                          signal.SIGTERM)
+    # colorize's last word; after it, Python's resource tracker may note the killed workers' semaphores
+    said = [line for line in out.splitlines() if line.startswith("colorize: ")]
+    assert code == 1 and said[-1].startswith("colorize: interrupted (SIGTERM): the sweep's parent run"), out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    parents, children, _ = trials(MlflowClient(tracking_uri=mlflow_uri), "fused_sigterm")
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert children and {c.info.status for c in children.values()} == {"KILLED"}, \
+        {k: c.info.status for k, c in children.items()}

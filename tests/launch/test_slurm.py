@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -349,3 +350,37 @@ def test_a_batch_sbatch_refuses_is_one_line_and_its_parent_run_ends_not_running(
     assert last.endswith("none of its trials was submitted; rerun the same command once sbatch works (the sweep "
                          "continues)"), last
     assert [r.info.status for r in runs] == ["KILLED"]  # the parent alone: no trial ran
+
+
+@pytest.mark.e2e
+def test_a_sigtermed_sweep_cancels_its_slurm_jobs_and_ends_its_parent_run_in_one_line(slurm, tmp_path):
+    """The sweep's process only waits (its trials are SLURM jobs, held here, so none runs): SIGTERM
+    there is an interrupt still (the sweep callback's), which cancels the batch, ends the parent run
+    KILLED and says so in one line. (Before, the process died at once and left both behind.)"""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["sweep=layers", "data.limit=8", "trainer.max_epochs=1", LAUNCHER,
+            "+hydra.launcher.additional_parameters.hold=true", f"tracking.uri={uri}",
+            "tracking.experiment=slurm_sigterm", f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = subprocess.Popen([sys.executable, "-m", "colorize.train", *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, jobs = time.monotonic() + 120, []
+        while len(jobs) < 3:  # submitit writes each job's `<id>_submitted.pkl` once sbatch has taken it
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
+            jobs = [p.name[: -len("_submitted.pkl")] for p in (tmp_path / "sweep").glob(".submitit/*/*_submitted.pkl")]
+            time.sleep(0.2)
+        assert queued(jobs) == set(jobs)  # held: pending
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    last = out.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last == (
+        "colorize: interrupted (SIGTERM): the sweep's 3 SLURM jobs are cancelled, their trials' runs KILLED with "
+        "their last checkpoints; run the same command again to resume them"), out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    array = {j.split("_")[0] for j in jobs}  # (sacct keeps an array that never ran as one record)
+    assert len(array) == 1 and ended(array) == {a: "CANCELLED by 0" for a in array} and queued(jobs) == set()
+    _, parents, children = trials(uri, "slurm_sigterm")
+    assert [p.info.status for p in parents] == ["KILLED"] and children == []  # no trial ran
