@@ -80,9 +80,10 @@ echo "study: exit $rc after $((SECONDS - start)) s$([ "$rc" = 124 ] && echo " (s
 [ -d outputs/report/study ] && cp -r outputs/report/study "$work/report" && rm -f "$work/report/report.html"
 # the stores, not their artifacts (each trial's samples and checkpoints: tens of MiB; the report has its figures)
 stores=(); for db in mlflow.db optuna.db; do [ -f "$store/$db" ] && stores+=(".gpustore/$db"); done
+[ ${#stores[@]} -gt 0 ] && stores=(-C "$tree" "${stores[@]}")  # (none: a trailing -C is an error to tar)
 tar czf "$OUT/gpu_study.tar.gz" -C "$work" gpu.txt study.log $([ -f "$work/graphs_test.txt" ] && echo graphs_test.txt) \
   $([ -d "$work/group_sizes" ] && echo group_sizes group_sizes.log) \
-  $([ -d "$work/report" ] && echo report) $([ -d "$work/run/outputs/study" ] && echo run/outputs/study) -C "$tree" "${stores[@]}"
+  $([ -d "$work/report" ] && echo report) $([ -d "$work/run/outputs/study" ] && echo run/outputs/study) "${stores[@]}"
 cp "$work/report/results.csv" "$OUT/" 2>/dev/null
 size=$(du -m "$OUT/gpu_study.tar.gz" | cut -f1)
 echo "== archive: $OUT/gpu_study.tar.gz (${size} MiB$([ "$size" -ge 16 ] && echo ', OVER the 16 MiB the issue allows'))"
