@@ -1,5 +1,6 @@
-"""Ctrl-C and SIGTERM: a KeyboardInterrupt at once, except during a call to the tracking store, which
-is let finish first (the interrupt follows as soon as it returns; a second signal meanwhile does not wait).
+"""Ctrl-C and SIGTERM: a KeyboardInterrupt at once, except during a call to the tracking store or to
+a trial's Optuna study, which is let finish first (the interrupt follows as soon as it returns; a
+second signal meanwhile does not wait).
 
 Why: an interrupt raised inside MLflow's own code (a SQLAlchemy session, its connection pool, a lock
 it holds) can leave the store unusable for the rest of the process, and then the run it should end

@@ -1,16 +1,24 @@
-"""colorize/interrupts.py: Ctrl-C and SIGTERM wait for a store call under way, with real signals and a
-real MLflow store."""
+"""colorize/interrupts.py: Ctrl-C and SIGTERM wait for a store call under way, with real signals, a
+real MLflow store and a real Optuna study."""
 
 import signal
 import threading
 
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from colorize.interrupts import Interrupter, install, uninterrupted
+from colorize.search.pruning import TrialReporter
+from colorize.search.storage import open_storage
 from colorize.tracking.store import Tracker
+from colorize.training.callback import CallbackContext
 
 
 @pytest.fixture
@@ -92,3 +100,34 @@ def test_a_sigterm_inside_a_store_write_lets_it_finish_and_the_run_ends_killed(h
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(run.run_id).info.status == "KILLED"
     assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "val_mse")] == [(1, 0.25)]
+
+
+def test_a_sigterm_inside_an_optuna_report_lets_it_finish(handlers, tmp_path):
+    """A trial's job reports its epoch to the Optuna study (TrialReporter, on a real sqlite storage);
+    the signal arrives while SQLAlchemy executes Optuna's INSERT of the intermediate value: the value
+    is stored, then the interrupt follows."""
+    install()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=open_storage(url), direction="minimize")
+    trial = study.ask()
+    reporter = TrialReporter("err")
+    reporter.setup(CallbackContext(run=None, model=None, output_dir=Path("."),
+                                   cfg=OmegaConf.create({"optuna_trial": trial.number,
+                                                         "pruner": {"_target_": "optuna.pruners.NopPruner"}}),
+                                   sweeper={"storage": url, "study_name": "s"}))
+    sent = []
+
+    def signal_mid_write(conn, cursor, statement, parameters, context, executemany):
+        if "INSERT INTO trial_intermediate_values" in statement and not sent:
+            sent.append(statement)
+            signal.raise_signal(signal.SIGTERM)
+
+    event.listen(Engine, "before_cursor_execute", signal_mid_write)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+            reporter.on_epoch_end(1, {"err": 0.25}, SimpleNamespace(budget_epochs=None))  # a TrainState's
+    finally:
+        event.remove(Engine, "before_cursor_execute", signal_mid_write)
+        reporter.teardown()
+    assert sent  # the signal came inside the write
+    assert optuna.load_study(study_name="s", storage=url).trials[0].intermediate_values == {1: 0.25}

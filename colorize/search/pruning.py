@@ -19,6 +19,7 @@ import optuna
 
 from colorize import names
 from colorize.config import build
+from colorize.interrupts import uninterrupted
 from colorize.search.recovery import Heartbeat
 from colorize.search.storage import open_storage, trial_of
 from colorize.tracking.owners import owner_tags
@@ -52,11 +53,13 @@ class TrialReporter(Callback):
         if number is None:
             return
         storage = open_storage(job.sweeper["storage"])
-        study = optuna.load_study(study_name=job.sweeper["study_name"], storage=storage, pruner=build(job.cfg.pruner))
-        self.trial, trial_id = trial_of(study, number)
+        with uninterrupted():  # (see on_epoch_end)
+            study = optuna.load_study(study_name=job.sweeper["study_name"], storage=storage,
+                                      pruner=build(job.cfg.pruner))
+            self.trial, trial_id = trial_of(study, number)
+            for key, value in owner_tags().items():  # lets a restarted sweep on this host recognise orphans at once
+                self.trial.set_user_attr(key, value)
         self.number = number
-        for key, value in owner_tags().items():  # lets a restarted sweep on this host recognise orphans at once
-            self.trial.set_user_attr(key, value)
         self.heartbeat = Heartbeat(storage, trial_id)  # and one on any host, once it falls silent
 
     def teardown(self) -> None:
@@ -80,7 +83,10 @@ class TrialReporter(Callback):
             if step <= self.reported:  # not yet at the next quarter
                 return
             self.reported = step
-        self.trial.report(metrics[self.objective], step=step)
-        if self.trial.should_prune():
-            self.trial.set_user_attr(names.PRUNED, True)
+        with uninterrupted():  # Optuna's writes, as MLflow's: an interrupt waits for the write under way
+            self.trial.report(metrics[self.objective], step=step)
+            pruned = self.trial.should_prune()
+            if pruned:
+                self.trial.set_user_attr(names.PRUNED, True)
+        if pruned:
             raise Pruned(self.number, epoch)
