@@ -149,20 +149,29 @@ def refused_batch(sbatch_says: str) -> str:
 
 
 def cancelled_batch(jobs: Sequence[Any], signal_name: str) -> str:
-    """Cancel the batch's jobs (`scancel`: a running trial takes its SIGTERM as an interrupt, and its
-    run ends KILLED with its last.pt) and return the line the interrupted sweep ends with. A sweep
-    interrupted is stopped on the cluster too, as with the other launchers; its parent run ends KILLED."""
-    unreached = []
-    for job in jobs:
+    """Cancel the batch's unfinished jobs (`scancel`: a running trial takes its SIGTERM as an interrupt,
+    and its run ends KILLED with its last.pt) and return the line the interrupted sweep ends with. A
+    sweep interrupted is stopped on the cluster too, as with the other launchers; its parent run ends
+    KILLED."""
+    unreached, live = [], [job for job in jobs if not _done(job)]
+    for job in live:
         try:
             job.cancel(check=True)
         except Exception as exc:  # scancel failed (the controller went away): say which jobs may live on
             lines = str(exc).strip().splitlines()
             unreached.append(f"{job.job_id} ({lines[-1] if lines else type(exc).__name__})")
     left = f"; scancel failed for {', '.join(unreached)}: cancel them by hand" if unreached else ""
-    return (f"colorize: interrupted ({signal_name or 'SIGINT'}): the sweep's {len(jobs)} SLURM jobs are cancelled, "
-            f"their trials' runs KILLED with their last checkpoints{left}; run the same command again to "
-            "resume them")
+    return (f"colorize: interrupted ({signal_name or 'SIGINT'}): the sweep's {len(live)} unfinished SLURM jobs are "
+            f"cancelled, their trials' runs KILLED with their last checkpoints{left}; run the same command again "
+            "to resume them")
+
+
+def _done(job: Any) -> bool:
+    """Whether a job has ended (its result file, else SLURM's state now); unknown counts as not."""
+    try:
+        return bool(job.done(force_check=True))
+    except Exception:  # sacct failed: try to cancel it
+        return False
 
 
 def said(log: str) -> str:

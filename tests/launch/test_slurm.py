@@ -377,8 +377,8 @@ def test_a_sigtermed_sweep_cancels_its_slurm_jobs_and_ends_its_parent_run_in_one
             proc.kill()
     last = out.strip().splitlines()[-1]
     assert proc.returncode == 1 and last == (
-        "colorize: interrupted (SIGTERM): the sweep's 3 SLURM jobs are cancelled, their trials' runs KILLED with "
-        "their last checkpoints; run the same command again to resume them"), out[-3000:]
+        "colorize: interrupted (SIGTERM): the sweep's 3 unfinished SLURM jobs are cancelled, their trials' runs "
+        "KILLED with their last checkpoints; run the same command again to resume them"), out[-3000:]
     assert "Traceback" not in out, out[-3000:]
     array = {j.split("_")[0] for j in jobs}  # (sacct keeps an array that never ran as one record)
     assert len(array) == 1 and ended(array) == {a: "CANCELLED by 0" for a in array} and queued(jobs) == set()
