@@ -56,6 +56,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     root = faces_root()
     train, val = load_split(root, "train"), load_split(root, "val")
+    assert train.rgb is not None and val.rgb is not None  # the faces' splits are in colour
     x, xv = to_unit_range(train.gray), to_unit_range(val.gray)
     y, yv = image_casts(train.rgb), image_casts(val.rgb)
     print(f"cpu capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads; "

@@ -83,6 +83,14 @@ def machine() -> str:
             f"mkldnn bf16 {c['mkldnn_bf16_supported']}")
 
 
+def experiment_runs(client, name: str) -> list:
+    """The runs of an MLflow experiment the benchmark's command has just made (an error if none is)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise SystemExit(f"benchmark: the command made no experiment {name!r} in {client.tracking_uri}")
+    return client.search_runs([experiment.experiment_id])
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| benchmark | case | median | unit | note |", "|---|---|---|---|---|"]
     for r in rows:

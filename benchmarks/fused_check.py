@@ -44,8 +44,9 @@ from colorize.training.options import FitOptions
 # each metric's measure of difference: relative for the MSEs; absolute for the accuracy, a count of
 # values within the margin after rounding to 0..255, which float rounding can move by whole values
 METRICS = {"train_mse": "rel", "val_mse": "rel", "val_margin12_accuracy": "abs"}
-# (seed, lr, patience; 0: no early stopping)
-MEMBERS = [(0, 0.1, 2), (1, 0.1, 2), (2, 0.1, 2), (0, 0.01, 2), (1, 0.01, 2), (2, 0.01, 2), (3, 50.0, 0)]
+Settings = tuple[int, float, int]  # (seed, lr, patience; 0: no early stopping)
+MEMBERS: list[Settings] = [(0, 0.1, 2), (1, 0.1, 2), (2, 0.1, 2), (0, 0.01, 2), (1, 0.01, 2), (2, 0.01, 2),
+                           (3, 50.0, 0)]
 TOLERANCE = {"ieee": {"rel": 1e-4, "abs": 1e-3}, "tf32": {"rel": 1e-2, "abs": 1e-2}}  # the docstring says why
 COLUMNS = ["device", "precision", "faces", "members", "epochs", *(f"max_{kind}_{m}" for m, kind in METRICS.items()),
            "epochs_agree", "tolerance", "verdict", "torch", "date"]
@@ -72,9 +73,11 @@ def compare(together: Sequence[FitResult | Diverged], alone: Sequence[FitResult 
     epoch and step)."""
     worst, agree = dict.fromkeys(METRICS, 0.0), True
     for fused, single in zip(together, alone, strict=True):
-        if isinstance(fused, Diverged) or isinstance(single, Diverged):
-            same = isinstance(fused, Diverged) and isinstance(single, Diverged)
-            agree &= same and (fused.epoch, fused.step) == (single.epoch, single.step)
+        if isinstance(fused, Diverged) and isinstance(single, Diverged):
+            agree &= (fused.epoch, fused.step) == (single.epoch, single.step)
+            continue
+        if isinstance(fused, Diverged) or isinstance(single, Diverged):  # one diverged, the other not
+            agree = False
             continue
         agree &= (fused.best_epoch, fused.stopped_epoch) == (single.best_epoch, single.stopped_epoch)
         for a, b in zip(fused.history, single.history):
@@ -83,16 +86,16 @@ def compare(together: Sequence[FitResult | Diverged], alone: Sequence[FitResult 
     return {"max": worst, "epochs_agree": agree}
 
 
-def fused(members: Sequence[tuple], train: DeviceImages, val: DeviceImages, epochs: int,
+def fused(members: Sequence[Settings], train: DeviceImages, val: DeviceImages, epochs: int,
           device: torch.device) -> list[FitResult | Diverged]:
-    return fit_group([member(*m, epochs, device) for m in members], train, val)
+    return fit_group([member(seed, lr, patience, epochs, device) for seed, lr, patience in members], train, val)
 
 
-def alone(members: Sequence[tuple], train: DeviceImages, val: DeviceImages, epochs: int,
+def alone(members: Sequence[Settings], train: DeviceImages, val: DeviceImages, epochs: int,
           device: torch.device) -> list[FitResult | Diverged]:
-    results = []
-    for settings in members:
-        m = member(*settings, epochs, device)
+    results: list[FitResult | Diverged] = []
+    for seed, lr, patience in members:
+        m = member(seed, lr, patience, epochs, device)
         try:
             results.append(fit(m.model, m.optimizer, train, val, m.generator, m.options))
         except Diverged as diverged:

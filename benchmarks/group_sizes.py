@@ -33,7 +33,7 @@ from benchmarks.fused_check import member
 from benchmarks.throughput import GpuSampler
 from colorize.names import EPOCH_SECONDS
 from colorize.training.device_images import DeviceImages
-from colorize.training.loop import Member, fit_group
+from colorize.training.loop import FitResult, Member, fit_group
 
 COLUMNS = ["size", "epochs", "first_epoch_s", "epoch_s", "member_epochs_per_s", "val_s_per_member", "val_share",
            "gpu_util", "faces", "device", "torch", "date"]
@@ -49,14 +49,17 @@ def measure(size: int, epochs: int, train: DeviceImages, val: DeviceImages) -> d
     """One group of `size` trained for `epochs`: its row's figures."""
     with GpuSampler() as gpu:
         results = fit_group(members(size, epochs, train.gray.device), train, val)
+    finished = [r for r in results if isinstance(r, FitResult)]
+    if len(finished) < size:  # (lr 0.05 does not diverge: a diverged member is a bug to see, not a row)
+        raise SystemExit(f"group_sizes: {size - len(finished)} member(s) of the group of {size} diverged")
     # a group's epoch: its slowest member's epoch_seconds (the group's step, then each validation)
-    seconds = [[r.history[e][EPOCH_SECONDS] for r in results] for e in range(epochs)]
+    seconds = [[r.history[e][EPOCH_SECONDS] for r in finished] for e in range(epochs)]
     later = seconds[1:] or seconds
     steady = statistics.median(max(s) for s in later)
-    val = statistics.median((max(s) - min(s)) / (size - 1) for s in later) if size > 1 else None
+    val_s = statistics.median((max(s) - min(s)) / (size - 1) for s in later) if size > 1 else None
     return {"size": size, "epochs": epochs, "first_epoch_s": f"{max(seconds[0]):.4g}", "epoch_s": f"{steady:.4g}",
-            "member_epochs_per_s": f"{size / steady:.2f}", "val_s_per_member": "" if val is None else f"{val:.4g}",
-            "val_share": "" if val is None else f"{size * val / steady:.2f}", "gpu_util": gpu.mean}
+            "member_epochs_per_s": f"{size / steady:.2f}", "val_s_per_member": "" if val_s is None else f"{val_s:.4g}",
+            "val_share": "" if val_s is None else f"{size * val_s / steady:.2f}", "gpu_util": gpu.mean}
 
 
 def verdict(rows: list[dict], margin: float = 2.0) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import cast
 
 import torch
 from torch import nn
@@ -95,15 +96,15 @@ def conv_shapes(repeats: int, batch_size: int = 16) -> list[Row]:
     against a 16->16 conv of the same size (oneDNN computes output channels in blocks of 16)."""
     rows, times = [], {}
     for cout in (3, 16):
-        conv = nn.Conv2d(16, cout, 5, padding=2).to(memory_format=torch.channels_last)
+        conv = nn.Conv2d(16, cout, 5, padding=2).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         x = torch.randn(batch_size, 16, 80, 80).contiguous(memory_format=torch.channels_last).requires_grad_()
 
-        def step() -> None:
-            conv(x).sum().backward()
+        def step(n: int = 1) -> None:
+            for _ in range(n):
+                conv(x).sum().backward()
 
-        for _ in range(5):
-            step()
-        samples = [timed(lambda: [step() for _ in range(20)]) / 20 * 1e3 for _ in range(repeats)]
+        step(5)
+        samples = [timed(lambda: step(20)) / 20 * 1e3 for _ in range(repeats)]
         times[cout] = statistics.median(samples)
         flops = 3 * 2 * batch_size * 80 * 80 * 16 * cout * 25
         rows.append(Row("conv", f"16->{cout} k5 conv, batch {batch_size}: forward + backward", times[cout], "ms",
@@ -121,7 +122,8 @@ def compiled(repeats: int, batch_size: int = 16, lr: float = 0.1) -> list[Row]:
     for mode in ("eager", "compiled"):
         torch.manual_seed(0)
         net = model_of("baseline", **kwargs).to(memory_format=torch.channels_last)
-        models[mode] = (net if mode == "eager" else torch.compile(net), torch.optim.SGD(net.parameters(), lr=lr))
+        runner = net if mode == "eager" else cast(nn.Module, torch.compile(net))  # (a module in: its wrapper out)
+        models[mode] = (runner, torch.optim.SGD(net.parameters(), lr=lr))
     gen = torch.Generator().manual_seed(0)
     warmup = timed(lambda: train_epoch(*models["compiled"], train, gen, 0, FitOptions(1, batch_size, progress=False)))
     samples: dict[str, list[float]] = {"eager": [], "compiled": []}

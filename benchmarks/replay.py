@@ -32,6 +32,8 @@ def train(code: Path, store: Path, overrides: list[str]) -> dict[str, list[tuple
     """Run `colorize.train` from the checkout at `code`; the run's per-epoch metric histories."""
     from mlflow.tracking import MlflowClient
 
+    from benchmarks.common import experiment_runs
+
     env = {**os.environ, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1"}
     env.setdefault("COLORIZE_FACES_ROOT", str(ROOT.parent / "shared" / "data" / "ceng483-hw3-dataset"))
     uri = f"sqlite:///{store}"
@@ -41,7 +43,7 @@ def train(code: Path, store: Path, overrides: list[str]) -> dict[str, list[tuple
     if proc.returncode:
         raise SystemExit(f"training with {code} failed:\n{proc.stderr[-3000:]}")
     client = MlflowClient(tracking_uri=uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("colorize").experiment_id])
+    (run,) = experiment_runs(client, "colorize")
     keys = [k for k in run.data.metrics if not k.startswith(("best_", "stopped", "train_seconds")) and k not in SKIP]
     return {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k)) for k in keys}
 

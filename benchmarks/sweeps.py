@@ -49,7 +49,8 @@ def pruning(n_trials: int = 10, limit: int = 300, epochs: int = 6) -> list[Row]:
             ])
             study = optuna.load_study(study_name="colorize-search", storage=storage)
             epochs_run = sum(len(t.intermediate_values) for t in study.trials)
-            best = min(t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+            done = optuna.trial.TrialState.COMPLETE
+            best = min(t.value for t in study.trials if t.state == done and t.value is not None)
             pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
             results[pruner] = (epochs_run, best, wall, pruned)
     (e0, b0, w0, _), (e1, b1, w1, p1) = results["none"], results["median"]

@@ -41,7 +41,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import device_stamp, write_rows
+from benchmarks.common import device_stamp, experiment_runs, write_rows
 
 NETS = {"1-conv k3": ["model.layers=1", "model.kernel_size=3"],
         "2-conv k5 c8": ["model.layers=2", "model.kernel_size=5", "model.channels=8"],
@@ -124,7 +124,7 @@ def run_mode(mode: str, net: str, args: argparse.Namespace, out: Path) -> dict:
     if proc.returncode:
         return {"mode": mode, "config": net, "trials_per_hour": "failed", "step_ms": "", "gpu_util": gpu.mean}
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
-    runs = [r for r in client.search_runs([client.get_experiment_by_name("colorize").experiment_id])
+    runs = [r for r in experiment_runs(client, "colorize")
             if "mlflow.parentRunId" in r.data.tags or jobs == 1]
     epochs = [m.value for r in runs for m in client.get_metric_history(r.info.run_id, "epoch_seconds")]
     steps = math.ceil(min(args.limit or 4500, 4500) / 16)  # the faces' train split: 4,500

@@ -17,7 +17,7 @@ import tempfile
 
 from mlflow.tracking import MlflowClient
 
-from benchmarks.common import Row, run_cli
+from benchmarks.common import Row, experiment_runs, run_cli
 from colorize.paths import faces_root
 from colorize.names import PARENT_TAG
 
@@ -26,8 +26,7 @@ CACHE = {"off": "0", "on": "2"}  # COLORIZE_DATA_CACHE
 
 def fixed_cost_per_trial(uri: str, experiment: str) -> float:
     client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = [r for r in client.search_runs([exp.experiment_id]) if PARENT_TAG in r.data.tags]
+    runs = [r for r in experiment_runs(client, experiment) if PARENT_TAG in r.data.tags]
     runs.sort(key=lambda r: r.info.end_time)
     trained = sum(r.data.metrics["train_seconds"] for r in runs[1:])
     return ((runs[-1].info.end_time - runs[0].info.end_time) / 1000 - trained) / (len(runs) - 1)

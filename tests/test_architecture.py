@@ -1,5 +1,5 @@
 """The layers' import boundaries (pyproject's [tool.importlinter] contracts) hold, the code's style
-(pyproject's [tool.ruff]) is clean, and the package's types check (pyproject's [tool.mypy])."""
+(pyproject's [tool.ruff]) is clean, and the package's and the benchmarks' types check (pyproject's [tool.mypy])."""
 
 import re
 import shutil
@@ -33,10 +33,10 @@ def test_ruff_finds_nothing_in_the_code_the_tests_and_the_benchmarks():
         assert part in listed, f"ruff did not check {part}"  # the config's excludes leave the code in
 
 
-def test_mypy_finds_nothing_in_the_package():
+def test_mypy_finds_nothing_in_the_package_and_the_benchmarks():
     # (a fresh clone's first check takes ~20 s; .mypy_cache/ makes the next ones quick)
     proc = subprocess.run([tool("mypy")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     checked = re.search(r"no issues found in (\d+) source files", proc.stdout)
-    package = len(list((ROOT / "colorize").rglob("*.py")))
-    assert checked and int(checked.group(1)) == package, proc.stdout  # pyproject's `files` is the whole package
+    files = sum(len(list((ROOT / part).rglob("*.py"))) for part in ("colorize", "benchmarks"))
+    assert checked and int(checked.group(1)) == files, proc.stdout  # pyproject's `files`: both, whole
