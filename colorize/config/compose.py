@@ -24,7 +24,9 @@ from colorize.paths import CONFIG_MODULE
 if TYPE_CHECKING:
     from hydra.core.override_parser.types import Override
 
-MULTIRUN_FLAGS = ("-m", "--multirun")  # the only flags a checked command line may hold
+MULTIRUN_FLAGS = ("-m", "--multirun")  # the only flags a checked run's command line may hold
+# Hydra's flags of a command line that prints the config (`--cfg job`), each with whether it takes a value
+PRINT_FLAGS = {"--cfg": True, "-c": True, "--package": True, "-p": True, "--resolve": False}
 SCHEMA_SUFFIX = "_schema"  # registry.py's name for an option's schema in Hydra's ConfigStore
 DROPPED = ("full_key:", "object_type=", "reference_type=")  # OmegaConf's detail lines: the message names the key
 
@@ -152,13 +154,38 @@ def first_values(task: Sequence[str]) -> list[str]:
     return single
 
 
+def printed_overrides(argv: Sequence[str]) -> list[str] | None:
+    """The overrides of a command line that prints the config (`--cfg job data=faces`), its flags and
+    their values left out; None for any other command line (no `--cfg`, or another flag too)."""
+    if not {"--cfg", "-c"} & set(argv):
+        return None
+    overrides, value_next = [], False
+    for arg in argv:
+        if value_next:
+            value_next = False
+        elif arg in PRINT_FLAGS:
+            value_next = PRINT_FLAGS[arg]
+        elif arg.startswith("-"):
+            return None
+        else:
+            overrides.append(arg)
+    return overrides
+
+
 def check_command_line(argv: Sequence[str]) -> None:
     """ColorizeError (one line) if `colorize-train argv` would not compose (a bad key, type or option,
     Hydra's own `hydra/launcher=...` and `hydra.*` included, or an optional group's missing option),
     or, for a single run, if a value is out of range, or, for a multirun, a launcher or sweeper count
     (`colorize.config.launcher`). A command line with any flag but -m (`--help`, `--cfg`, `-cn`, ...)
-    is left to Hydra. A multirun is composed at each swept key's first value, as its first job will
-    be; each job range-checks its own values (a bad one fails that job, and the sweep goes on)."""
+    is left to Hydra, but for `--cfg` (with `--package`, `--resolve`), whose config must compose (its
+    values' ranges are the run's to check). A multirun is composed at each swept key's first value, as
+    its first job will be; each job range-checks its own values (a bad one fails that job, and the
+    sweep goes on)."""
+    printed = printed_overrides(argv)
+    if printed is not None:
+        task, hydra = split_overrides(printed)
+        compose_train(first_values(task) + first_values(hydra), hydra_config=True)
+        return
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return
     task, hydra = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])

@@ -38,6 +38,10 @@ def refused(*argv: str) -> str:
     (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 is invalid: ",
      ["-1 for every"]),
     (["-m", "sweep=search", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0 is invalid: ", ["integer >= 1"]),
+    # a config to print must compose
+    (["--cfg", "job", "model.layerz=2"], "model.layerz=2 is invalid: ", ["Key 'layerz' not in 'ConvNetConfig'"]),
+    (["-c", "all", "--resolve", "model.layers=two"], "model.layers=two is invalid: ", ["Integer"]),
+    (["--cfg", "hydra", "hydra/launcher=fuse"], "hydra/launcher=fuse is invalid: ", ["'hydra/launcher/fuse'"]),
 ])
 def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
     message = refused(*argv)
@@ -60,7 +64,10 @@ def test_a_bad_command_line_is_one_line_naming_the_override(argv, starts, says):
     ["-m", "hydra/launcher=fused", "hydra.launcher.max_group=0", "hydra.launcher.n_jobs=null"],
     ["-m", "sweep=search", "hydra.sweeper.n_trials=1", "hydra.sweeper.n_jobs=2", "hydra.verbose=true"],
     ["sweep=lr", "hydra.mode=RUN"],  # composes; the job's context refuses it, in one line of its own
-    ["--cfg", "job", "model.layerz=2"],  # another flag: the whole line is Hydra's to check
+    ["--cfg", "job", "model.kernel_size=4"],  # printing a config: its ranges are the run's to check
+    ["--cfg", "hydra", "--resolve", "data=faces", "hydra/launcher=fused"],
+    ["-c", "job", "--package", "model", "model=unet"],
+    ["--cfg", "job", "--info", "model.layerz=2"],  # another flag: the whole line is Hydra's to check
     ["--help"],
 ])
 def test_good_command_lines_and_those_with_other_flags_pass(argv):
