@@ -3,9 +3,11 @@ real MLflow store and a real Optuna study."""
 
 import signal
 import threading
+from contextlib import contextmanager
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import optuna
 import pytest
@@ -75,27 +77,34 @@ def test_other_threads_are_not_deferred(handlers):
     assert seen == ["nullcontext"]
 
 
+@contextmanager
+def sigterm_inside(statement: str) -> Iterator[list[str]]:
+    """A real SIGTERM, sent from a real hook of SQLAlchemy's engine as the first statement that
+    contains `statement` executes; yields the statements it was sent in (one, once it was)."""
+    sent: list[str] = []
+
+    def signal_mid_write(conn, cursor, executed, parameters, context, executemany):
+        if statement in executed and not sent:
+            sent.append(executed)
+            signal.raise_signal(signal.SIGTERM)
+
+    event.listen(Engine, "before_cursor_execute", signal_mid_write)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", signal_mid_write)
+
+
 def test_a_sigterm_inside_a_store_write_lets_it_finish_and_the_run_ends_killed(handlers, tmp_path):
     """The signal arrives while SQLAlchemy executes MLflow's INSERT of a metric (a real hook of the
     real engine): the write completes, then the interrupt ends the run KILLED."""
     install()
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     tracker = Tracker(uri, "interrupts")
-    sent = []
-
-    def signal_mid_write(conn, cursor, statement, parameters, context, executemany):
-        if "INSERT INTO metrics" in statement and not sent:
-            sent.append(statement)
-            signal.raise_signal(signal.SIGTERM)
-
-    event.listen(Engine, "before_cursor_execute", signal_mid_write)
-    try:
-        with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
-            with tracker.start_run("interrupted") as run:
-                run.log_metrics({"val_mse": 0.25}, step=1)
-                pytest.fail("the interrupt follows the write at once")
-    finally:
-        event.remove(Engine, "before_cursor_execute", signal_mid_write)
+    with sigterm_inside("INSERT INTO metrics") as sent, pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        with tracker.start_run("interrupted") as run:
+            run.log_metrics({"val_mse": 0.25}, step=1)
+            pytest.fail("the interrupt follows the write at once")
     assert sent  # the signal came inside the write
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(run.run_id).info.status == "KILLED"
@@ -115,19 +124,11 @@ def test_a_sigterm_inside_an_optuna_report_lets_it_finish(handlers, tmp_path):
                                    cfg=OmegaConf.create({"optuna_trial": trial.number,
                                                          "pruner": {"_target_": "optuna.pruners.NopPruner"}}),
                                    sweeper={"storage": url, "study_name": "s"}))
-    sent = []
-
-    def signal_mid_write(conn, cursor, statement, parameters, context, executemany):
-        if "INSERT INTO trial_intermediate_values" in statement and not sent:
-            sent.append(statement)
-            signal.raise_signal(signal.SIGTERM)
-
-    event.listen(Engine, "before_cursor_execute", signal_mid_write)
     try:
-        with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        with sigterm_inside("INSERT INTO trial_intermediate_values") as sent, \
+                pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
             reporter.on_epoch_end(1, {"err": 0.25}, SimpleNamespace(budget_epochs=None))  # a TrainState's
     finally:
-        event.remove(Engine, "before_cursor_execute", signal_mid_write)
         reporter.teardown()
     assert sent  # the signal came inside the write
     assert optuna.load_study(study_name="s", storage=url).trials[0].intermediate_values == {1: 0.25}
