@@ -157,14 +157,16 @@ def test_an_interrupted_study_stops_the_presets_at_once_and_leaves_no_run_runnin
     """SIGINT to the study alone (its presets run in sessions of their own, as a scheduler's or a
     `timeout` would signal it): it forwards one to each preset, waits for their runs to end KILLED,
     and ends in one line with status 130. A rerun skips nothing: no preset completed."""
-    args = study_args(faces, mlflow_uri, "study-interrupted", "trainer.max_epochs=200", "--jobs", "3",
-                      "--name", "stopped")
+    # no trial may end on its own before the interrupt (early stopping, at its default patience of 5,
+    # ended one in a CI run: 16 faces train in milliseconds an epoch)
+    args = study_args(faces, mlflow_uri, "study-interrupted", "trainer.max_epochs=5000",
+                      "trainer.early_stopping.patience=5000", "--jobs", "3", "--name", "stopped")
     proc = subprocess.Popen([sys.executable, "-m", "colorize.study", *args], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     logs = [tmp_path / f"outputs/study/stopped/{p}.log" for p in ("layers", "kernel_size")]
     deadline = time.monotonic() + 300  # (a bound on waiting for the presets to train, not a timing)
-    while not all(f.exists() and "epoch   2/200" in f.read_text() for f in logs):
+    while not all(f.exists() and "epoch   2/5000" in f.read_text() for f in logs):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
