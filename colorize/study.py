@@ -35,11 +35,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from colorize.cli import check_report_name, parser as cli_parser, run_tool
 from colorize.config import to_object
-from colorize.config.compose import as_written, check_command_line, compose_train, override_key, split_overrides
+from colorize.config.compose import check_command_line, compose_train, override_key, split_overrides
 from colorize.cores import available_cores
 from colorize.errors import ColorizeError
 from colorize.study_runs import Launch, PresetCommand, merged, run_all, split_jobs
@@ -118,14 +118,11 @@ def open_store(tracking) -> Tracker:
     return Tracker.from_config(tracking)
 
 
-def preset_trials(task: list[str], hydra: list[str]) -> int:
-    """Trials a preset will run (its grid, or Optuna's n_trials), for the study's ETA."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
+def preset_trials(task: list[str], hydra: list[str], sweeper: Any) -> int:
+    """Trials a preset will run (its grid, or Optuna's n_trials), for the study's ETA; `sweeper`: its
+    composed `hydra.sweeper`."""
     from colorize.tracking.progress import planned_trials
 
-    fixed = [as_written(o) for o in OverridesParser.create().parse_overrides(task) if not o.is_sweep_override()]
-    sweeper = compose_train(fixed, hydra_config=True).hydra.sweeper
     n_trials = [o.split("=", 1)[1] for o in hydra if o.startswith("hydra.sweeper.n_trials=")]
     if n_trials:
         return int(n_trials[-1])
@@ -151,10 +148,11 @@ def plan_study(args: argparse.Namespace) -> list[PresetCommand]:
             given = {override_key(o) for o in hydra}
             hydra = [f"{k}={v}" for k, v in defaults.items() if k not in given] + hydra
         try:  # the command line as colorize-train will check it: Hydra's keys, the launcher's counts
-            check_command_line(["-m", *task, *hydra])
+            hydra_cfg = check_command_line(["-m", *task, *hydra])
         except ColorizeError as exc:
             raise ColorizeError(f"preset {preset}: {exc}") from None
-        plan.append(PresetCommand(preset, task, hydra, preset_trials(task, hydra)))
+        assert hydra_cfg is not None  # a multirun's, composed once for the check and the trial count
+        plan.append(PresetCommand(preset, task, hydra, preset_trials(task, hydra, hydra_cfg.sweeper)))
     return plan
 
 

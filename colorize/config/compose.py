@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import yaml
 from hydra import compose, initialize_config_module
-from omegaconf import open_dict
+from omegaconf import DictConfig, open_dict
 
 from colorize.config.build import to_object
 from colorize.config.launcher import multirun_error
@@ -172,7 +172,7 @@ def printed_overrides(argv: Sequence[str]) -> list[str] | None:
     return overrides
 
 
-def check_command_line(argv: Sequence[str]) -> None:
+def check_command_line(argv: Sequence[str]) -> DictConfig | None:
     """ColorizeError (one line) if `colorize-train argv` would not compose (a bad key, type or option,
     Hydra's own `hydra/launcher=...` and `hydra.*` included, or an optional group's missing option),
     or, for a single run, if a value is out of range, or, for a multirun, a launcher or sweeper count
@@ -180,14 +180,15 @@ def check_command_line(argv: Sequence[str]) -> None:
     is left to Hydra, but for `--cfg` (with `--package`, `--resolve`), whose config must compose (its
     values' ranges are the run's to check). A multirun is composed at each swept key's first value, as
     its first job will be; each job range-checks its own values (a bad one fails that job, and the
-    sweep goes on)."""
+    sweep goes on). Returns a multirun's composed `hydra` config (its sweeper's trials: colorize-study's
+    plan); None for any other command line."""
     printed = printed_overrides(argv)
     if printed is not None:
         task, hydra = split_overrides(printed)
         compose_train(first_values(task) + first_values(hydra), hydra_config=True)
-        return
+        return None
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
-        return
+        return None
     task, hydra = split_overrides([arg for arg in argv if arg not in MULTIRUN_FLAGS])
     single = first_values(task)
     check_options([o for o in task if o not in single])  # the sweeps' values: compose_train checks the first
@@ -198,9 +199,10 @@ def check_command_line(argv: Sequence[str]) -> None:
         why = multirun_error(hydra_cfg)  # before Hydra makes the sweep's folder and parent run
         if why:
             raise ColorizeError(why)
-        return
+        return hydra_cfg
     swept = [override for override in task if override not in single]
     if swept:
         raise ColorizeError(f"{swept[0]} sweeps several values, which a single run cannot: add -m to run "
                             "one job per value (a list value is written [a,b])")
     to_object(cfg)
+    return None
