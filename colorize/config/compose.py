@@ -68,26 +68,33 @@ def optional_groups() -> list[str]:
 
 def check_options(overrides: Sequence[str]) -> None:
     """ColorizeError (one line, in Hydra's words for any other group) if an override picks an option
-    of an optional group that does not exist: its value, or any value it sweeps (`sweep=lr,layer`)."""
+    of an optional group that does not exist (its value, or any value it sweeps: `sweep=lr,layer`), or
+    gives any group null (`sweep=null`: Hydra's message names neither the override nor the options)."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     groups = optional_groups()
-    picks = [(o, list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()])
-             for o in OverridesParser.create().parse_overrides(list(overrides))
-             if o.key_or_group in groups and not o.is_delete()]
+    picks = [(o, list(o.sweep_string_iterator()) if o.is_discrete_sweep() else [o.value()])
+             for o in OverridesParser.create().parse_overrides(list(overrides)) if not o.is_delete()]
+    picks = [(o, values) for o, values in picks
+             if o.key_or_group in groups or any(v in (None, "null") for v in values)]
     if not picks:
         return
     register_configs()
     with initialize_config_module(CONFIG_MODULE):
         loader = GlobalHydra.instance().config_loader()
-        options = {g: [o for o in loader.get_group_options(g) if not o.endswith(SCHEMA_SUFFIX)] for g in groups}
+        options = {o.key_or_group: [option for option in loader.get_group_options(o.key_or_group)
+                                    if not option.endswith(SCHEMA_SUFFIX)] for o, _ in picks}
     for override, values in picks:
-        group = override.key_or_group
+        group, known = override.key_or_group, options[override.key_or_group]
+        if not known:
+            continue  # a key, not a group: null is its value, which the schema checks
         for value in values:
-            if value not in (None, "null") and value not in options[group]:
-                raise ColorizeError(f"{override.input_line} is invalid: Could not find '{group}/{value}'; "
-                                    f"Available options in '{group}': {', '.join(options[group])}")
+            if value in (None, "null") or value not in known:
+                found = "null is not an option" if value in (None, "null") else f"Could not find '{group}/{value}'"
+                unset = f" (leave {group} out for none)" if group in groups and found.startswith("null") else ""
+                raise ColorizeError(f"{override.input_line} is invalid: {found}; "
+                                    f"Available options in '{group}': {', '.join(known)}{unset}")
 
 
 def compose_train(overrides: Sequence[str], hydra_config: bool = False):

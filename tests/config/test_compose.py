@@ -29,6 +29,12 @@ def refused(*argv: str) -> str:
                                                    "kernels, layers, losses, lr, search, search_quality, search_unet"]),
     (["experiment=bets"], "experiment=bets is invalid: ", ["'experiment/bets'", "options in 'experiment': best, "]),
     (["-m", "experiment=best,bets"], "experiment=best,bets is invalid: ", ["'experiment/bets'"]),  # not only the first
+    # null for a group: Hydra's own message names neither the override nor the options
+    (["sweep=null"], "sweep=null is invalid: null is not an option; ", ["options in 'sweep': further,",
+                                                                       "(leave sweep out for none)"]),
+    (["model=null"], "model=null is invalid: null is not an option; ", ["options in 'model': baseline, unet"]),
+    (["-m", "sweep=lr,null"], "sweep=lr,null is invalid: null is not an option", ["options in 'sweep'"]),
+    (["model.layers=null"], "model.layers=null is invalid: ", ["'model.layers' is not Optional"]),  # a key: its schema
     # Hydra's own groups and keys, and the launcher's and sweeper's counts (before the sweep's folder and parent run)
     (["hydra/launcher=fuse"], "hydra/launcher=fuse is invalid: ",
      ["'hydra/launcher/fuse'", "options in 'hydra/launcher': basic, fused, joblib"]),
