@@ -10,10 +10,11 @@ first, which colorize takes as an interrupt) with its `last.pt` kept, so the sam
 continues the sweep and resumes that trial from its checkpoint (colorize/tracking/attempts.py).
 
 Interrupted while it waits (Ctrl-C, or SIGTERM, which the sweep callback makes the same), Hydra's
-launcher leaves with a traceback and its jobs run on, logging under a parent run already ended. Here
-the batch's jobs are cancelled first (each running trial ends its run KILLED with its `last.pt`, as
-above), and the sweep ends in one line; the same command resumes it. The other launchers stop their
-trials too: in-process ones with the sweep, Ray's by `ray.cancel`.
+launcher leaves with a traceback and its jobs run on, logging under a parent run already ended (and
+an sbatch under way submits the batch after the sweep has gone). Here an interrupt during sbatch
+waits for its job ids, then the batch's jobs are cancelled (each running trial ends its run KILLED
+with its `last.pt`, as above), and the sweep ends in one line; the same command resumes it. The
+other launchers stop their trials too: in-process ones with the sweep, Ray's by `ray.cancel`.
 
 Submitting is Hydra's own (`BaseSubmititLauncher.launch`, hydra-submitit-launcher 1.4); only its
 last line, ``[j.results()[0] for j in jobs]``, differs, so `launch` repeats the executor set-up
@@ -41,7 +42,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf
 
 from colorize.config.launcher import check_time_limit
-from colorize.interrupts import install as install_interrupts
+from colorize.interrupts import install as install_interrupts, uninterrupted
 from colorize.launch.base import lost_trials
 
 log = logging.getLogger("colorize")
@@ -89,11 +90,15 @@ class SlurmLauncher(HydraSlurmLauncher):
         import submitit
 
         check_time_limit(self.params)
+        jobs: list = []
         try:
-            jobs = self._submit(job_overrides, initial_job_idx)
-        except submitit.core.utils.FailedJobError as exc:  # sbatch refused the batch: its last line says why
-            raise SystemExit(refused_batch(str(exc))) from None
-        try:
+            try:
+                # an interrupt during sbatch waits for its job ids: raised at once, it would leave sbatch
+                # to submit the batch on its own, and the jobs to run with no one to cancel them
+                with uninterrupted():
+                    jobs = self._submit(job_overrides, initial_job_idx)
+            except submitit.core.utils.FailedJobError as exc:  # sbatch refused the batch: its last line says why
+                raise SystemExit(refused_batch(str(exc))) from None
             returns, lost = self._wait(jobs, job_overrides, initial_job_idx)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (the sweep callback makes it one)
             raise SystemExit(cancelled_batch(jobs, str(exc))) from None
@@ -153,6 +158,9 @@ def cancelled_batch(jobs: Sequence[Any], signal_name: str) -> str:
     and its run ends KILLED with its last.pt) and return the line the interrupted sweep ends with. A
     sweep interrupted is stopped on the cluster too, as with the other launchers; its parent run ends
     KILLED."""
+    if not jobs:  # interrupted before sbatch took the batch (Ctrl-C reaches sbatch too)
+        return (f"colorize: interrupted ({signal_name or 'SIGINT'}) before SLURM took the batch: none of its trials "
+                "was submitted; run the same command again to continue the sweep")
     unreached, live = [], [job for job in jobs if not _done(job)]
     for job in live:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from optuna.trial import TrialState
 from colorize import names
 from colorize.config.launcher import check_time_limit
 from colorize.cores import available_cores
-from colorize.launch.slurm_launcher import said
+from colorize.launch.slurm_launcher import cancelled_batch, said
 from colorize.tracking.parent_run import ending_status
 from colorize.tracking.provenance import scheduler_tags
 from tests.conftest import METRICS, run_cli, runs_in
@@ -388,3 +389,60 @@ def test_a_sigtermed_sweep_cancels_its_slurm_jobs_and_ends_its_parent_run_in_one
     assert queued(jobs) == set()
     _, parents, children = trials(uri, "slurm_sigterm")
     assert [p.info.status for p in parents] == ["KILLED"] and children == []  # no trial ran
+
+
+SLOW_SBATCH = """#!/bin/sh
+# sbatch as the test drives it: say it started, wait for the test's go, then submit and keep its answer
+touch "{marks}/started"
+while [ ! -e "{marks}/go" ]; do sleep 0.05; done
+answer=$({sbatch} "$@") || exit $?
+echo "$answer" > "{marks}/submitted"
+echo "$answer"
+"""
+
+
+def test_an_interrupt_before_sbatch_took_the_batch_says_nothing_was_submitted():
+    """Ctrl-C reaches sbatch too: killed before it answered, it leaves no job ids to cancel."""
+    assert cancelled_batch([], "SIGINT") == (
+        "colorize: interrupted (SIGINT) before SLURM took the batch: none of its trials was submitted; run the "
+        "same command again to continue the sweep")
+
+
+@pytest.mark.e2e
+def test_a_sigterm_while_sbatch_submits_waits_for_the_batch_and_cancels_it(slurm, tmp_path):
+    """SIGTERM while sbatch is submitting: the interrupt waits for sbatch's job id, then cancels the
+    batch. (Before, the sweep left at once and sbatch, a child it did not wait for, submitted the
+    batch on its own: jobs queued with no sweep to collect or cancel them.)"""
+    marks, bin_dir = tmp_path / "marks", tmp_path / "bin"
+    marks.mkdir(), bin_dir.mkdir()
+    wrapper = bin_dir / "sbatch"
+    wrapper.write_text(SLOW_SBATCH.format(marks=marks, sbatch=shutil.which("sbatch")))
+    wrapper.chmod(0o755)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["sweep=layers", "data.limit=8", "trainer.max_epochs=1", LAUNCHER,
+            "+hydra.launcher.additional_parameters.hold=true", f"tracking.uri={uri}",
+            "tracking.experiment=slurm_submitting", f"hydra.sweep.dir={tmp_path}/sweep"]
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-m", "colorize.train", *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marks / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        (marks / "go").touch()
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    array = re.search(r"job (\d+)", (marks / "submitted").read_text()).group(1)
+    last = out.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last == (
+        "colorize: interrupted (SIGTERM): the sweep's 3 unfinished SLURM jobs are cancelled, their trials' runs "
+        "KILLED with their last checkpoints; run the same command again to resume them"), out[-3000:]
+    states = ended([array])
+    assert states and set(states.values()) == {"CANCELLED by 0"}, states
+    assert queued([f"{array}_{task}" for task in range(3)]) == set()
+    _, parents, children = trials(uri, "slurm_submitting")
+    assert [p.info.status for p in parents] == ["KILLED"] and children == []
