@@ -1,6 +1,6 @@
 """Progress you can wait on: one line per trial of a multirun, one line per preset of the study.
 
-    trial 7/10 of lr: 2-conv k5 c8 lr0.01 — best so far 0.2511 (trial 3) — sweep 60% — ETA 12 min
+    trial 7/10 of lr: 2-conv k5 c8 lr0.01 — best val 12-margin error 0.2511 (trial 3) — sweep 60% — ETA 12 min
 
 The state comes from the MLflow store, not from this process (joblib workers and other hosts run
 trials too): the sweep's finished trials give the best so far and the measured pace of the sweep
@@ -71,7 +71,7 @@ def trial_line(preset: str, number: int, total: Optional[int], name: str, finish
     line = f"{head} of {preset}: {name}"
     best = best_trial(finished, trial_status, lambda r: r.data.metrics.get(OBJECTIVE))
     if best is not None:
-        line += f" — best so far {best.data.metrics[OBJECTIVE]:.4f} (trial {best.data.tags.get(TRIAL_TAG, '?')})"
+        line += f" — best val 12-margin error {best.data.metrics[OBJECTIVE]:.4f} (trial {best.data.tags.get(TRIAL_TAG, '?')})"
     if total:
         line += f" — sweep {100 * len(finished) // total}%"
         line += describe_eta(eta_minutes(finished, total - len(finished)))
