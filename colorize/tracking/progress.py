@@ -71,7 +71,8 @@ def trial_line(preset: str, number: int, total: Optional[int], name: str, finish
     line = f"{head} of {preset}: {name}"
     best = best_trial(finished, trial_status, lambda r: r.data.metrics.get(OBJECTIVE))
     if best is not None:
-        line += f" — best val 12-margin error {best.data.metrics[OBJECTIVE]:.4f} (trial {best.data.tags.get(TRIAL_TAG, '?')})"
+        trial = best.data.tags.get(TRIAL_TAG, "?")
+        line += f" — best val 12-margin error {best.data.metrics[OBJECTIVE]:.4f} (trial {trial})"
     if total:
         line += f" — sweep {100 * len(finished) // total}%"
         line += describe_eta(eta_minutes(finished, total - len(finished)))
