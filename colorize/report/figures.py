@@ -10,12 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from colorize import names  # noqa: E402
-from colorize.tracking.results import Sweep, Trial, configurations  # noqa: E402
+from colorize.tracking.results import Configuration, Sweep, Trial, configurations  # noqa: E402
 
 AXES = {
     "mse": ("MSE (per value, RGB in [-1, 1])", names.TRAIN_MSE, names.VAL_MSE),
@@ -40,39 +41,23 @@ def _series(trial: Trial, key: str) -> tuple[list[int], list[float]]:
 
 
 def comparison_figure(sweep: Sweep, path: Path) -> Path:
+    return _save(draw_comparison(sweep), path)
+
+
+def draw_comparison(sweep: Sweep) -> Figure:
     """Train (dashed) and val (solid) MSE and 12-margin error per configuration, one colour each.
 
     A configuration run with several seeds is drawn as its mean, with a min–max band around the
-    validation curve.
+    validation curve. A diverged run is a ✕ on the top edge at the epoch it diverged in (its loss
+    is not a number to plot).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     configs = configurations(sweep)
     colours = plt.get_cmap("tab10" if len(configs) <= 10 else "tab20")
-    handles = []
+    handles, marks = [], 0.97  # each diverged configuration's ✕ a step below the last: none hides another
     for i, config in enumerate(configs):
-        colour = colours(i % colours.N)
-        name = config.label + (f" (n={len(config.trials)})" if len(config.trials) > 1 else "")
-        if all(t.status == names.DIVERGED for t in config.trials):
-            epochs = sorted({e for t in config.trials if (e := t.diverged_epoch()) is not None})
-            name += f" — diverged (epoch {', '.join(map(str, epochs))})"
-            handles.append(Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name))
-            continue
-        diverged = sum(t.status == names.DIVERGED for t in config.trials)
-        if diverged:  # some replicates diverged: the curve is the others'
-            name += f" — {diverged}/{len(config.trials)} diverged"
-        if all(t.status == names.PRUNED for t in config.trials):
-            name += " (pruned)"
-        for ax, (_, train_key, val_key) in zip(axes, AXES.values()):
-            x, mean, _, _ = config.curve(train_key)
-            ax.plot(x, mean, "--", color=colour, linewidth=1.6, alpha=0.9)
-            x, mean, lo, hi = config.curve(val_key)
-            ax.plot(x, mean, "-", color=colour, linewidth=1.6, alpha=0.9)
-            if len(config.trials) > 1:
-                ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
-            best_epoch = config.scored[0].best_epoch if config.n == 1 else None
-            if best_epoch in x:
-                ax.plot(best_epoch, mean[x.index(best_epoch)], "o", color=colour, markersize=5)
-        handles.append(Line2D([], [], color=colour, linewidth=2, label=name))
+        handles.append(_draw_configuration(axes, config, colours(i % colours.N), marks))
+        marks -= 0.04 * any(t.status == names.DIVERGED for t in config.trials)
     style_handles: list[Artist] = [
         Line2D([], [], color="grey", linestyle="--", label="train"),
         Line2D([], [], color="grey", linestyle="-", label="validation"),
@@ -80,6 +65,9 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
     ]
     if any(len(c.trials) > 1 for c in configs):
         style_handles.append(Patch(color="grey", alpha=0.3, label="min–max over seeds"))
+    if any(t.status == names.DIVERGED for t in sweep.trials):
+        style_handles.append(Line2D([], [], color="grey", marker="x", linestyle="none",
+                                    label="diverged (near the top)"))
     for ax, (ylabel, _, _) in zip(axes, AXES.values()):
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -88,8 +76,38 @@ def comparison_figure(sweep: Sweep, path: Path) -> Path:
     axes[0].set_title("MSE loss")
     axes[1].set_title("12-margin error")
     fig.suptitle(f"{TITLES.get(sweep.preset, sweep.preset)} — train and validation curves", fontsize=13)
-    fig.legend(handles=handles + style_handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    return _save(fig, path)
+    fig.legend(handles=handles + style_handles, loc="outside right center", frameon=False)
+    return fig
+
+
+def _draw_configuration(axes, config: Configuration, colour, mark_y: float) -> Artist:
+    """One configuration's curves on both axes, its diverged runs a ✕ at `mark_y` (a fraction of the
+    axes' height, near the top); its legend entry."""
+    name = config.label + (f" (n={len(config.trials)})" if len(config.trials) > 1 else "")
+    for trial in config.trials:
+        if (epoch := trial.diverged_epoch()) is not None:
+            for ax in axes:  # x in epochs, y in the axes' height: the top edge whatever the scale
+                ax.plot([epoch], [mark_y], "x", color=colour, markersize=9, transform=ax.get_xaxis_transform())
+    if all(t.status == names.DIVERGED for t in config.trials):
+        epochs = sorted({e for t in config.trials if (e := t.diverged_epoch()) is not None})
+        name += f" — diverged (epoch {', '.join(map(str, epochs))})"
+        return Line2D([], [], color=colour, marker="x", linestyle="none", markersize=9, label=name)
+    diverged = sum(t.status == names.DIVERGED for t in config.trials)
+    if diverged:  # some replicates diverged: the curve is the others'
+        name += f" — {diverged}/{len(config.trials)} diverged"
+    if all(t.status == names.PRUNED for t in config.trials):
+        name += " (pruned)"
+    for ax, (_, train_key, val_key) in zip(axes, AXES.values()):
+        x, mean, _, _ = config.curve(train_key)
+        ax.plot(x, mean, "--", color=colour, linewidth=1.6, alpha=0.9)
+        x, mean, lo, hi = config.curve(val_key)
+        ax.plot(x, mean, "-", color=colour, linewidth=1.6, alpha=0.9)
+        if len(config.trials) > 1:
+            ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
+        best_epoch = config.scored[0].best_epoch if config.n == 1 else None
+        if best_epoch in x:
+            ax.plot(best_epoch, mean[x.index(best_epoch)], "o", color=colour, markersize=5)
+    return Line2D([], [], color=colour, linewidth=2, label=name)
 
 
 def best_figure(trial: Trial, metric: str, path: Path) -> Path:
@@ -116,7 +134,7 @@ def _whole_epochs(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

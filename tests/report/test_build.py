@@ -309,3 +309,24 @@ def test_seed_replicates_are_one_configuration_and_findings_follow_the_spread_ru
     assert row.verdict == verdict and len(row.shows) == 2
     assert f"| {verdict} |" in md.split("## Findings")[1]
     assert_drawn(out / "s" / "kernel_size_curves.png")
+
+
+@pytest.mark.e2e
+def test_a_diverged_run_is_a_cross_at_its_epoch_each_its_own_height(swept, mlflow_uri):
+    """lr 1 diverges (with 2 and 4 layers): no curve to draw, so each is a ✕ near the top at the epoch
+    it diverged in, on both axes, the two at different heights (one would hide the other)."""
+    from colorize.report.figures import draw_comparison
+    from colorize.tracking.results import latest_sweeps
+    from colorize.tracking.store import Tracker
+
+    (sweep,) = latest_sweeps(Tracker(mlflow_uri, EXPERIMENT), ["lr"])
+    diverged = [t for t in sweep.trials if t.status == "diverged"]
+    assert len(diverged) == 2 and {t.diverged_epoch() for t in diverged} == {1}
+    fig = draw_comparison(sweep)
+    for ax in fig.axes:
+        crosses = [line for line in ax.get_lines() if line.get_marker() == "x"]
+        assert [list(line.get_xdata()) for line in crosses] == [[1], [1]]
+        heights = [line.get_ydata()[0] for line in crosses]
+        assert len(set(heights)) == 2 and all(0.8 < h < 1 for h in heights)  # axes fractions: near the top
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sum("— diverged (epoch 1)" in text for text in legend) == 2 and "diverged (near the top)" in legend

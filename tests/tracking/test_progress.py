@@ -37,7 +37,8 @@ def test_trial_line_reports_best_so_far_and_an_eta_from_the_pace():
     finished = [run(0, 10, 0.30, 1), run(10, 20, 0.25, 2), run(20, 30, float("nan"), 3)]  # 10 s a trial
     assert eta_minutes(finished, 6) == pytest.approx(1.0)
     line = trial_line("lr", 4, 10, "2-conv k5 c8 lr0.01", finished)
-    assert line == "trial 4/10 of lr: 2-conv k5 c8 lr0.01 — best val 12-margin error 0.2500 (trial 2) — sweep 30% — ETA 1 min"
+    assert line == ("trial 4/10 of lr: 2-conv k5 c8 lr0.01 — best val 12-margin error 0.2500 (trial 2) — sweep 30% "
+                    "— ETA 1 min")
     assert trial_line("lr", 1, 10, "x", []) == "trial 1/10 of lr: x — sweep 0%"  # no ETA before a trial ends
     assert trial_line("search", 3, None, "x", finished).startswith("trial 3 of search: x — best val 12-margin error")
 
