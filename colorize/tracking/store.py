@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 MAX_PARAMS_PER_BATCH = 100
+# MLflow's switch for its artifact download progress bar (mlflow.environment_variables)
+PROGRESS_BAR_VARIABLE = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:
@@ -303,8 +305,11 @@ class Tracker:
                                 f"{_first_line(exc)}") from None
 
     def download(self, run_id: str, artifact: str, folder: Path) -> Path:
-        """A run's artifact, copied into `folder`."""
-        return Path(self._client.download_artifacts(run_id, artifact, str(folder)))
+        """A run's artifact, copied into `folder`, without MLflow's progress bar unless the user's
+        environment asks for it (a checkpoint or a figure: three lines of bars around one file, between
+        colorize's own one-line messages)."""
+        with _environment_default(PROGRESS_BAR_VARIABLE, "false"):
+            return Path(self._client.download_artifacts(run_id, artifact, str(folder)))
 
     def upload(self, run_id: str, folder: Path, artifact_path: str) -> None:
         """Every file of `folder` as artifacts of a run, under `artifact_path`."""
@@ -391,3 +396,17 @@ class Tracker:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+@contextmanager
+def _environment_default(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` for the block unless the environment already sets it (MLflow reads its
+    switches from the environment at each call; it has no argument for them)."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)

@@ -1,5 +1,6 @@
 """The Tracker and its runs (colorize/tracking/store.py) on a real sqlite MLflow store."""
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from colorize import names
 from colorize.paths import creation_lock
 from colorize.search.storage import open_storage
-from colorize.tracking.store import TrackedRun, Tracker
+from colorize.tracking.store import PROGRESS_BAR_VARIABLE, TrackedRun, Tracker
 from colorize.training.callback import RunRecord
 
 
@@ -29,6 +30,26 @@ def test_a_tracked_run_logs_what_it_is_given_and_ends_with_the_status_it_was_tol
     assert stored.data.params == {"x": "1", "y": "z"} and stored.data.tags["why"] == "a test"
     assert tracker.metric_history(run.run_id, "a") == [(3, 1.0), (4, 0.5)]
     assert tracker.tracked_run(run.run_id).run_id == run.run_id  # the same run, to write into
+
+
+@pytest.mark.parametrize("asked", [None, "true"])
+def test_a_download_shows_mlflows_progress_bar_only_if_the_environment_asks(mlflow_uri, tmp_path, capfd,
+                                                                             monkeypatch, asked):
+    tracker = Tracker(mlflow_uri, "store-download")
+    run = tracker.create_run("download")
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "best.pt").write_bytes(b"weights")
+    tracker.upload(run.run_id, tmp_path / "up", "")
+    run.end()
+    if asked is None:
+        monkeypatch.delenv(PROGRESS_BAR_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(PROGRESS_BAR_VARIABLE, asked)
+    capfd.readouterr()
+    path = tracker.download(run.run_id, "best.pt", tmp_path / "down")
+    assert path.read_bytes() == b"weights"
+    assert ("Downloading artifacts" in capfd.readouterr().err) == (asked == "true")
+    assert os.environ.get(PROGRESS_BAR_VARIABLE) == asked  # the user's environment as it was
 
 
 def test_a_tolerant_run_keeps_the_first_failure_and_skips_the_rest_a_strict_one_raises(mlflow_uri):
