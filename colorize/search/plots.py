@@ -51,6 +51,8 @@ def tuning_figures(study: optuna.Study, out_dir: Path, prefix: str) -> list[tupl
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # a parameter with one value so far (a short search): matplotlib widens the axis itself
+                warnings.filterwarnings("ignore", "Attempting to set identical low and high ylims", UserWarning)
                 ax = plot(study)
         except (ValueError, RuntimeError) as exc:
             log.warning("no %s plot for study %s: %s", name, study.study_name, exc)

@@ -233,6 +233,28 @@ def test_search_section_draws_optunas_four_plots(tmp_path):
         assert pixels.shape[0] > 200 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20, path.name
 
 
+def test_a_parameter_with_one_value_so_far_draws_its_plots_without_matplotlibs_warning(tmp_path):
+    """Two trials that drew the same width: parallel coordinates get an axis of zero span, which
+    matplotlib widens with a UserWarning that a study's output printed twice; the plots are drawn."""
+    import warnings
+
+    import optuna
+
+    from colorize.search.plots import tuning_figures
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for lr in (0.01, 0.001):
+        study.enqueue_trial({"lr": lr, "width": 8})
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True), trial.suggest_categorical("width", [8, 16])
+        study.tell(trial, lr)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = tuning_figures(study, tmp_path, "search")
+    assert "search_parallel.png" in [p.name for p, _ in drawn]
+    assert [str(w.message) for w in caught if "identical low and high" in str(w.message)] == []
+
+
 def _config(label, accs, mses=None):
     from colorize.tracking.results import Configuration, Trial
 
