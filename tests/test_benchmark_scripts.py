@@ -1,5 +1,5 @@
 """benchmarks/startup_parts.py and group_sizes.py, which gpu_check.sh runs on a lent GPU, and
-benchmarks/store_open.py: their logic on the CPU, on real faces, real processes and a real store."""
+benchmarks/store_open.py and replay.py: their logic on the CPU, on real faces, real processes and a real store."""
 
 import csv
 
@@ -53,3 +53,13 @@ def test_group_sizes_verdict_fuses_only_when_the_largest_group_doubles_the_membe
     rows[1]["member_epochs_per_s"] = "9.9"
     assert group_sizes.verdict(rows) == "single"
     assert group_sizes.verdict(rows, margin=1.5) == "fuse"
+
+
+def test_replay_compares_every_metric_but_the_epochs_seconds_and_refuses_other_epochs():
+    from benchmarks.replay import differences
+
+    before = {"val_mse": [(1, 0.5), (2, 0.25)], "lr": [(1, 0.1), (2, 0.1)], "epoch_seconds": [(1, 13.0), (2, 12.0)]}
+    after = {"val_mse": [(1, 0.5), (2, 0.2)], "lr": [(1, 0.1), (2, 0.1)], "epoch_seconds": [(1, 9.0), (2, 8.0)]}
+    assert differences(before, after) == {"lr": 0.0, "val_mse": pytest.approx(0.05)}
+    with pytest.raises(SystemExit, match=r"val_mse: epochs \[1, 2\] before, \[1\] now"):
+        differences(before, {**after, "val_mse": [(1, 0.5)]})
