@@ -26,14 +26,30 @@ class Interrupter:
     def __init__(self) -> None:
         self.depth = 0  # deferred blocks under way (nested store calls)
         self.pending: Optional[str] = None  # the signal that arrived during one
+        self.seen: Optional[str] = None  # the first signal's name, once one came
+        self.absorb = False  # the next signal is one already taken (passed on by the sweep first)
 
     def __call__(self, signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
+        self.seen = self.seen or name
+        if self.absorb:
+            self.absorb = False
+            return
         if self.depth and self.pending is None:
             self.pending = name  # raised when the store call returns
             return
         self.pending = None  # not in a store call, or a second signal: at once, and only this one
         raise KeyboardInterrupt(name)
+
+    def forwarded(self) -> None:
+        """An interrupt a sweep passed on to its worker (colorize/launch/worker_interrupts.py): taken as
+        SIGTERM, unless this process had a signal already (a terminal's Ctrl-C reaches every process of
+        the command); and a signal that follows it is that same interrupt, taken once."""
+        if self.seen is None:
+            try:
+                self(signal.SIGTERM, None)
+            finally:
+                self.absorb = True
 
     @contextmanager
     def deferred(self) -> Iterator[None]:

@@ -150,9 +150,11 @@ def stop_process_group(proc) -> None:
             proc.wait()
 
 
-def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: str = "colorize.train"):
+def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: str = "colorize.train",
+              group: bool = False):
     """Start `python -m <module> args`; send `sig` once lines containing `marker` appeared
-    (a string, or a list of strings to see in that order)."""
+    (a string, or a list of strings to see in that order). `group`: to every process of the command,
+    as a terminal's Ctrl-C is (the command runs in a process group of its own)."""
     import time
 
     import signal
@@ -163,7 +165,7 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: s
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=group,
     )
     pending = [marker] if isinstance(marker, str) else list(marker)
     lines, deadline, sent = [], time.time() + timeout, False
@@ -172,7 +174,7 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: s
         if pending and pending[0] in line:
             pending.pop(0)
         if not sent and not pending:
-            proc.send_signal(sig)
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
             sent = True
         if time.time() > deadline:
             proc.kill()

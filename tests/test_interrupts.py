@@ -68,6 +68,31 @@ def test_install_takes_sigterm_and_a_default_sigint_once_and_leaves_others_alone
     assert install(replace=False) is None and signal.getsignal(signal.SIGTERM) is theirs
 
 
+def test_an_interrupt_passed_on_by_the_sweep_and_the_terminals_own_are_one_interrupt(handlers):
+    """A loky worker gets the sweep's FORWARDED signal and, under Ctrl-C, the terminal's SIGINT too,
+    in either order: the first interrupts, the other is that same interrupt; a further one is not."""
+    interrupter = install()
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        interrupter.forwarded()  # the sweep's first
+    signal.raise_signal(signal.SIGINT)  # the terminal's: taken already
+    with pytest.raises(KeyboardInterrupt, match="^SIGINT$"):
+        signal.raise_signal(signal.SIGINT)  # a second Ctrl-C
+
+    interrupter = Interrupter()  # the terminal's first, then the sweep's
+    signal.signal(signal.SIGINT, interrupter)
+    with pytest.raises(KeyboardInterrupt, match="^SIGINT$"):
+        signal.raise_signal(signal.SIGINT)
+    interrupter.forwarded()  # nothing more
+
+    interrupter = Interrupter()  # the sweep's inside a store call: after it, as a signal's would be
+    steps = []
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        with interrupter.deferred():
+            interrupter.forwarded()
+            steps.append("the store call went on")
+    assert steps == ["the store call went on"]
+
+
 def test_other_threads_are_not_deferred(handlers):
     install()
     seen = []

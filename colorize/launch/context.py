@@ -56,9 +56,10 @@ def peers(cfg: DictConfig, launcher: DictConfig) -> int:
 
 
 @contextmanager
-def errors_as_lines() -> Iterator[None]:
+def errors_as_lines(interrupts: bool = True) -> Iterator[None]:
     """Bad input, a full disk and an interrupt end the process with one line, not a traceback (an
-    open run has already been ended FAILED or KILLED by then)."""
+    open run has already been ended FAILED or KILLED by then). `interrupts` False: an interrupt goes
+    on as KeyboardInterrupt (a loky worker's group returns on it)."""
     try:
         yield
     except ColorizeError as exc:
@@ -71,4 +72,6 @@ def errors_as_lines() -> Iterator[None]:
         raise SystemExit(f"colorize: error: no space left on device{where}: free some space "
                          "(an open run is ended FAILED, failure=disk_full)") from None
     except KeyboardInterrupt as exc:
+        if not interrupts:
+            raise
         raise SystemExit(f"colorize: interrupted ({str(exc) or 'SIGINT'}); the last checkpoint is kept") from None

@@ -6,7 +6,8 @@ schedule, early stopping, ...), and trains each group in one process with `fit_g
 forward and backward per step for all its members (colorize/training/fused.py), while each member
 keeps its own MLflow run (tagged `fused_group`, `fused_size`), checkpoints, samples, early stopping,
 divergence and Optuna pruning. Groups run one after another, or `n_jobs` at a time in joblib's loky
-processes (as Hydra's joblib launcher runs jobs), all on the one device.
+processes (as Hydra's joblib launcher runs jobs), all on the one device; an interrupt there reaches
+each group and is waited for (colorize/launch/worker_interrupts.py).
 
 What it buys depends on the device, and `auto` (both settings' default) chooses what was measured
 fastest there (`fusing.auto_settings`). On a CPU, groups of up to 16, one at a time: the work is the same
@@ -76,16 +77,32 @@ class _Member:
 
 
 def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_function: Optional[TaskFunction],
-              singleton_state: Any = None) -> list[JobReturn]:
-    """Train one group's jobs together (in this process, or a loky worker given `singleton_state`)."""
-    from colorize.job import run_jobs
+              singleton_state: Any = None, folder: Optional[Path] = None) -> list[JobReturn]:
+    """Train one group's jobs together: in this process, or in a loky worker given `singleton_state`
+    and the sweep's `folder`, where an interrupt ends the group's runs KILLED and returns its jobs
+    FAILED with the KeyboardInterrupt (colorize/launch/worker_interrupts.py)."""
     from colorize.interrupts import install as install_interrupts
+
+    if singleton_state is None:
+        install_interrupts(replace=False)  # SIGTERM as Ctrl-C, unless another handler (submitit's) has it
+        return _train_group(hydra_context, members, task_function, in_worker=False)
+    from colorize.launch.worker_interrupts import worker_group
+
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    assert folder is not None
+    try:
+        with worker_group(folder) as start:  # not started if the sweep was interrupted meanwhile
+            return _train_group(hydra_context, members, None, in_worker=True) if start else [m.ret for m in members]
+    except KeyboardInterrupt as exc:  # just before or after the group's training
+        return [_interrupted(m.ret, exc) for m in members]
+
+
+def _train_group(hydra_context: HydraContext, members: Sequence[_Member], task_function: Optional[TaskFunction],
+                 in_worker: bool) -> list[JobReturn]:
+    from colorize.job import run_jobs
     from colorize.launch.context import errors_as_lines, job_context
 
-    if singleton_state is not None:
-        setup_globals()
-        Singleton.set_state(singleton_state)
-    install_interrupts(replace=False)  # SIGTERM as Ctrl-C, unless another handler (submitit's) has it
     nums = ",".join(str(m.config.hydra.job.num) for m in members)
     tags = {GROUP_TAG: "g" + hashlib.sha1(nums.encode()).hexdigest()[:10], SIZE_TAG: len(members)}
     first = members[0].config  # the group's log goes to its first job's folder
@@ -96,7 +113,7 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_func
         # (a loky worker is sent no task function, and colorize's callbacks use none)
         callbacks.on_job_start(config=m.config, task_function=task_function)  # type: ignore[arg-type]
     try:
-        with errors_as_lines():
+        with errors_as_lines(interrupts=not in_worker):
             results = run_jobs([m.task for m in members],
                                [job_context(m.task, m.config.hydra, tags) for m in members])
         for m, result in zip(members, results):
@@ -104,10 +121,18 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_func
     except Exception as exc:  # as Hydra's run_job: the jobs FAILED, the sweeper decides what follows
         for m in members:
             m.ret.return_value, m.ret.status = exc, JobStatus.FAILED
+    except KeyboardInterrupt as exc:  # (only in a worker: errors_as_lines ends the sweep's own process)
+        for m in members:
+            _interrupted(m.ret, exc)
     finally:
         for m in members:
             callbacks.on_job_end(config=m.config, job_return=m.ret)
     return [m.ret for m in members]
+
+
+def _interrupted(ret: JobReturn, exc: KeyboardInterrupt) -> JobReturn:
+    ret.return_value, ret.status = exc, JobStatus.FAILED
+    return ret
 
 
 @dataclass
@@ -152,7 +177,20 @@ class FusedLauncher(SweepLauncher):
             return [run_group(self.hydra_context, b, self.task_function) for b in batches]
         from joblib import Parallel, delayed
 
-        state = Singleton.get_state()
-        return Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(run_group)(self.hydra_context, b, None, state) for b in batches)
+        from colorize.launch.worker_interrupts import forwarding
+
+        state, folder = Singleton.get_state(), Path(str(self.config.hydra.sweep.dir))
+        with forwarding(folder) as forwarder:  # an interrupt waits for the workers' groups to end their runs
+            try:
+                returns = Parallel(n_jobs=min(n_jobs, len(batches)), backend="loky")(
+                    delayed(run_group)(self.hydra_context, b, None, state, folder) for b in batches)
+            except Exception:
+                if forwarder.signal is None:
+                    raise
+                returns = []  # a worker lost while the groups stopped: the interrupt is what to say
+        stopped = forwarder.signal or next((str(r.return_value) for rets in returns for r in rets
+                                            if isinstance(r.return_value, KeyboardInterrupt)), None)
+        if stopped is not None:
+            raise KeyboardInterrupt(stopped)
+        return returns
 

@@ -127,23 +127,29 @@ def test_a_sigkilled_fused_sweep_resumes_and_logs_what_the_basic_launcher_logs(f
 
 
 @pytest.mark.e2e
-def test_a_sigterm_while_loky_workers_train_ends_the_sweep_in_one_line_and_leaves_no_run_running(
-        faces, mlflow_uri, tmp_path):
-    """Two groups in two loky workers: the sweep's own process waits and runs no trial, so SIGTERM there
-    must still be an interrupt (the sweep callback installs it): the parent run ends KILLED, and so does
-    every trial's run (loky kills its workers; their runs, RUNNING with their owners gone, are ended
-    when the parent is)."""
+@pytest.mark.parametrize("sig,group", [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["sigterm", "ctrl-c"])
+def test_an_interrupt_while_loky_workers_train_ends_every_run_killed_by_its_own_worker(
+        faces, mlflow_uri, tmp_path, sig, group):
+    """Two groups in two loky workers; SIGTERM to the sweep's process alone (which waits and runs no
+    trial), or SIGINT to every process of the command, as Ctrl-C in a terminal. Either way the sweep
+    passes the interrupt on once and waits: each worker ends its trials' runs KILLED with their
+    last.pt, the parent run ends KILLED, and colorize's one line is the last. (Before, joblib killed
+    the workers: their runs were ended by recovery, `failure=process_gone`, and Python's resource
+    tracker warned of leaked semaphores after colorize's line.)"""
+    experiment = f"fused_{sig.name}"
     args = ["-m", "data=faces", f"data.root={faces}", "data.limit=400", "trainer.max_epochs=40",
             "trainer.early_stopping.patience=100", "trainer.seed=0,1", "optimizer.lr=0.01,0.02",
             "hydra/launcher=fused", "hydra.launcher.n_jobs=2", "hydra.launcher.max_group=2",
-            f"tracking.uri={mlflow_uri}", "tracking.experiment=fused_sigterm", f"hydra.sweep.dir={tmp_path}"]
+            f"tracking.uri={mlflow_uri}", f"tracking.experiment={experiment}", f"hydra.sweep.dir={tmp_path}"]
     code, out = run_until(args, ["fused launcher: 4 jobs in 2 groups of 2/2, 2 at a time", "epoch   2/40"],
-                          signal.SIGTERM)
-    # colorize's last word; after it, Python's resource tracker may note the killed workers' semaphores
-    said = [line for line in out.splitlines() if line.startswith("colorize: ")]
-    assert code == 1 and said[-1].startswith("colorize: interrupted (SIGTERM): the sweep's parent run"), out[-3000:]
-    assert "Traceback" not in out, out[-3000:]
-    parents, children, _ = trials(MlflowClient(tracking_uri=mlflow_uri), "fused_sigterm")
+                          sig, group=group)
+    last = out.strip().splitlines()[-1]
+    assert code == 1 and last.startswith(f"colorize: interrupted ({sig.name}): the sweep's parent run"), out[-3000:]
+    assert "Traceback" not in out and "leaked semaphore" not in out, out[-3000:]
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    parents, children, _ = trials(client, experiment)
     assert [p.info.status for p in parents] == ["KILLED"]
-    assert children and {c.info.status for c in children.values()} == {"KILLED"}, \
+    assert len(children) == 4 and {c.info.status for c in children.values()} == {"KILLED"}, \
         {k: c.info.status for k, c in children.items()}
+    assert [c.data.tags.get("failure") for c in children.values()] == [None] * 4  # each ended by its worker
+    assert all("last.pt" in [a.path for a in client.list_artifacts(c.info.run_id)] for c in children.values())

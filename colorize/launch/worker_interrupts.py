@@ -1,0 +1,95 @@
+"""Ctrl-C or SIGTERM at a sweep whose groups train in loky workers (`hydra/launcher=fused` with
+n_jobs > 1, the CUDA default): the workers end their own trials' runs KILLED, and the sweep waits.
+
+joblib, interrupted, kills its workers at once. Their trials' runs were then ended KILLED only later,
+by recovery (`failure=process_gone`); a worker that had the Ctrl-C too (the terminal sends it to
+every process of the command) was killed while ending its own run; and Python's resource tracker
+warned of leaked semaphores after colorize's last line. Here, while the groups train:
+
+- the sweep's process takes the first signal without raising (`Forwarder`): it marks the sweep
+  stopped (`STOP_FILE` in the sweep's folder: a group not yet started returns at once), passes the
+  interrupt on to each worker that has a group under way (`FORWARDED`, SIGUSR1), and joblib goes on
+  waiting until every group has returned; then the launcher raises, and the sweep ends KILLED in one
+  line as before;
+- a worker takes the interrupt once, whether the terminal's or the sweep's comes first
+  (`Interrupter.forwarded`): its trials end their runs KILLED with their last checkpoints, and
+  `run_group` returns instead of raising, so that joblib does not kill the other workers meanwhile;
+- between groups a worker ignores Ctrl-C and SIGTERM (there is nothing of its own to stop, and a
+  worker that died would make loky kill the others);
+- a second signal at the sweep raises at once: joblib kills the workers, as before (for a hang).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from colorize.interrupts import Interrupter
+
+FORWARDED = signal.SIGUSR1  # the sweep to its workers: "interrupt your group" (default action: end)
+STOP_FILE = ".interrupted"  # in the sweep's folder: the sweep was interrupted, start no group
+WORKERS = ".workers"  # in the sweep's folder: one empty file per worker process with a group under way
+
+
+class Forwarder:
+    """The sweep's SIGINT and SIGTERM handler while its workers train."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.signal: Optional[str] = None  # the first signal's name, once one came
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.signal is not None:
+            raise KeyboardInterrupt(name)  # a second one: at once
+        self.signal = name
+        (self.folder / STOP_FILE).touch()
+        for worker in (self.folder / WORKERS).glob("*"):
+            try:
+                os.kill(int(worker.name), FORWARDED)
+            except (ProcessLookupError, ValueError):
+                pass  # its group has ended (or not a pid)
+
+
+@contextmanager
+def forwarding(folder: Path) -> Iterator[Forwarder]:
+    """Inside, the sweep's first Ctrl-C or SIGTERM reaches its workers' groups and waits for them;
+    the caller raises KeyboardInterrupt(`forwarder.signal`) after the block. Outside the main thread,
+    or where SIGINT is ignored (a background job), the handlers stay as they were for that signal."""
+    forwarder = Forwarder(folder)
+    (folder / WORKERS).mkdir(parents=True, exist_ok=True)
+    (folder / STOP_FILE).unlink(missing_ok=True)
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)
+                 if s == signal.SIGTERM or signal.getsignal(s) not in (signal.SIG_IGN, None)}
+    for s in saved:
+        signal.signal(s, forwarder)
+    try:
+        yield forwarder
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def worker_group(folder: Path) -> Iterator[bool]:
+    """In a loky worker, around one group: yields False if the sweep was already interrupted (the
+    group is not to start), else True, with this process's interrupts taken (SIGINT, SIGTERM and the
+    sweep's FORWARDED, one interrupt in all) until the group returns; then ignored until the next."""
+    interrupter = Interrupter()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, interrupter)
+    signal.signal(FORWARDED, lambda signum, frame: interrupter.forwarded())
+    registered = folder / WORKERS / str(os.getpid())
+    registered.touch()  # before the check: a sweep interrupted after it signals this process
+    try:
+        yield not (folder / STOP_FILE).exists()
+    finally:
+        registered.unlink(missing_ok=True)
+        for s in (signal.SIGINT, signal.SIGTERM, FORWARDED):
+            signal.signal(s, signal.SIG_IGN)

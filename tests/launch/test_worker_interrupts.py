@@ -1,0 +1,59 @@
+"""colorize/launch/worker_interrupts.py with real signals and real processes: the sweep passes its
+first interrupt on to the workers with a group under way and does not raise; a second raises; a
+group that starts after the interrupt does not train."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from colorize.launch.worker_interrupts import STOP_FILE, forwarding
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from colorize.launch.worker_interrupts import worker_group
+
+with worker_group(Path(sys.argv[1])) as start:
+    try:  # (the interrupt may come as soon as the line is out)
+        print("start", start, flush=True)
+        if start:
+            time.sleep(120)
+    except KeyboardInterrupt as exc:
+        print("interrupted", exc, flush=True)
+"""
+
+
+@pytest.fixture
+def handlers():
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def worker(folder):
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(folder)], stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_the_sweeps_first_signal_reaches_the_workers_groups_and_a_second_raises(handlers, tmp_path):
+    with forwarding(tmp_path) as forwarder:
+        proc, said = worker(tmp_path)
+        assert said == "start True"
+        assert [p.name for p in (tmp_path / ".workers").iterdir()] == [str(proc.pid)]  # to be signalled
+        os.kill(os.getpid(), signal.SIGTERM)  # the sweep's first: no raise here
+        assert forwarder.signal == "SIGTERM" and (tmp_path / STOP_FILE).exists()
+        out = proc.communicate(timeout=60)[0]
+        assert (proc.returncode, out.strip()) == (0, "interrupted SIGTERM")  # the worker's group stopped
+        assert list((tmp_path / ".workers").iterdir()) == []  # its group ended: no longer to signal
+        late, said = worker(tmp_path)  # a group that starts now does not train
+        assert said == "start False" and late.wait(timeout=60) == 0
+        with pytest.raises(KeyboardInterrupt, match="^SIGINT$"):
+            os.kill(os.getpid(), signal.SIGINT)  # a second: at once
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the sweep's handlers again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
