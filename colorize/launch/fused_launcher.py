@@ -76,26 +76,33 @@ class _Member:
                 (saved / name).write_text(OmegaConf.to_yaml(node))
 
 
-def run_group(hydra_context: HydraContext, members: Sequence[_Member], task_function: Optional[TaskFunction],
-              singleton_state: Any = None, folder: Optional[Path] = None) -> list[JobReturn]:
-    """Train one group's jobs together: in this process, or in a loky worker given `singleton_state`
-    and the sweep's `folder`, where an interrupt ends the group's runs KILLED and returns its jobs
-    FAILED with the KeyboardInterrupt (colorize/launch/worker_interrupts.py)."""
+def run_group(hydra_context: HydraContext, members: Sequence[_Member],
+              task_function: Optional[TaskFunction]) -> list[JobReturn]:
+    """Train one group's jobs together, in this process."""
     from colorize.interrupts import install as install_interrupts
 
-    if singleton_state is None:
-        install_interrupts(replace=False)  # SIGTERM as Ctrl-C, unless another handler (submitit's) has it
-        return _train_group(hydra_context, members, task_function, in_worker=False)
+    install_interrupts(replace=False)  # SIGTERM as Ctrl-C, unless another handler (submitit's) has it
+    return _train_group(hydra_context, members, task_function, in_worker=False)
+
+
+def run_group_in_worker(hydra_context: HydraContext, members: Sequence[_Member], singleton_state: Any,
+                        folder: Path, index: int) -> tuple[int, list[JobReturn], Optional[str]]:
+    """Train group `index`'s jobs together in a loky worker: `index`, their returns, and the name of
+    the interrupt that stopped them, if one did. An interrupt ends the group's runs KILLED and returns (its jobs
+    FAILED with the KeyboardInterrupt) rather than raising, so that joblib waits for the other
+    workers instead of killing them (colorize/launch/worker_interrupts.py)."""
     from colorize.launch.worker_interrupts import worker_group
 
     setup_globals()
     Singleton.set_state(singleton_state)
-    assert folder is not None
     try:
         with worker_group(folder) as start:  # not started if the sweep was interrupted meanwhile
-            return _train_group(hydra_context, members, None, in_worker=True) if start else [m.ret for m in members]
-    except KeyboardInterrupt as exc:  # just before or after the group's training
-        return [_interrupted(m.ret, exc) for m in members]
+            return index, (_train_group(hydra_context, members, None, in_worker=True) if start else
+                           [m.ret for m in members]), None
+    except KeyboardInterrupt as exc:
+        for m in members:
+            m.ret.return_value, m.ret.status = exc, JobStatus.FAILED
+        return index, [m.ret for m in members], str(exc) or "SIGINT"
 
 
 def _train_group(hydra_context: HydraContext, members: Sequence[_Member], task_function: Optional[TaskFunction],
@@ -121,18 +128,10 @@ def _train_group(hydra_context: HydraContext, members: Sequence[_Member], task_f
     except Exception as exc:  # as Hydra's run_job: the jobs FAILED, the sweeper decides what follows
         for m in members:
             m.ret.return_value, m.ret.status = exc, JobStatus.FAILED
-    except KeyboardInterrupt as exc:  # (only in a worker: errors_as_lines ends the sweep's own process)
-        for m in members:
-            _interrupted(m.ret, exc)
     finally:
         for m in members:
             callbacks.on_job_end(config=m.config, job_return=m.ret)
     return [m.ret for m in members]
-
-
-def _interrupted(ret: JobReturn, exc: KeyboardInterrupt) -> JobReturn:
-    ret.return_value, ret.status = exc, JobStatus.FAILED
-    return ret
 
 
 @dataclass
@@ -180,17 +179,20 @@ class FusedLauncher(SweepLauncher):
         from colorize.launch.worker_interrupts import forwarding
 
         state, folder = Singleton.get_state(), Path(str(self.config.hydra.sweep.dir))
+        returns: dict[int, list[JobReturn]] = {}
         with forwarding(folder) as forwarder:  # an interrupt waits for the workers' groups to end their runs
             try:
-                returns = Parallel(n_jobs=min(n_jobs, len(batches)), backend="loky")(
-                    delayed(run_group)(self.hydra_context, b, None, state, folder) for b in batches)
+                for i, rets, interrupt in Parallel(n_jobs=min(n_jobs, len(batches)), backend="loky",
+                                                   return_as="generator_unordered")(  # each as it ends
+                        delayed(run_group_in_worker)(self.hydra_context, b, state, folder, i)
+                        for i, b in enumerate(batches)):
+                    returns[i] = rets
+                    if interrupt:  # a worker interrupted on its own: the sweep stops, as in one process
+                        forwarder.stop(interrupt)
             except Exception:
                 if forwarder.signal is None:
-                    raise
-                returns = []  # a worker lost while the groups stopped: the interrupt is what to say
-        stopped = forwarder.signal or next((str(r.return_value) for rets in returns for r in rets
-                                            if isinstance(r.return_value, KeyboardInterrupt)), None)
-        if stopped is not None:
-            raise KeyboardInterrupt(stopped)
-        return returns
+                    raise  # (a worker lost while the groups stop: the interrupt is what to say)
+        if forwarder.signal is not None:
+            raise KeyboardInterrupt(forwarder.signal)
+        return [returns[i] for i in range(len(batches))]
 

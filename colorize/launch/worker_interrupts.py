@@ -46,6 +46,13 @@ class Forwarder:
         name = signal.Signals(signum).name
         if self.signal is not None:
             raise KeyboardInterrupt(name)  # a second one: at once
+        self.stop(name)
+
+    def stop(self, name: str) -> None:
+        """Stop the sweep's groups: a signal's doing, or the launcher's when a worker was interrupted
+        on its own (`kill` of its pid): the other groups stop too, as they would in one process."""
+        if self.signal is not None:
+            return
         self.signal = name
         (self.folder / STOP_FILE).touch()
         for worker in (self.folder / WORKERS).glob("*"):
