@@ -13,8 +13,11 @@ module global.
 
 from __future__ import annotations
 
+import os
+import queue
 import signal
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from typing import ContextManager, Iterator, Literal, Optional, overload
 
@@ -28,6 +31,8 @@ class Interrupter:
         self.pending: Optional[str] = None  # the signal that arrived during one
         self.seen: Optional[str] = None  # the first signal's name, once one came
         self.absorb = False  # the next signal is one already taken (passed on by the sweep first)
+        self.again: queue.SimpleQueue[int] = queue.SimpleQueue()  # signals to send once more (redeliver)
+        self.sender: Optional[threading.Thread] = None
 
     def __call__(self, signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
@@ -39,17 +44,37 @@ class Interrupter:
             self.pending = name  # raised when the store call returns
             return
         self.pending = None  # not in a store call, or a second signal: at once, and only this one
+        if in_finalizer(frame):
+            self.redeliver(signum)
+            return
         raise KeyboardInterrupt(name)
 
-    def forwarded(self) -> None:
-        """An interrupt a sweep passed on to its worker (colorize/launch/worker_interrupts.py): taken as
-        SIGTERM, unless this process had a signal already (a terminal's Ctrl-C reaches every process of
-        the command); and a signal that follows it is that same interrupt, taken once."""
+    def forwarded(self, signum: int, frame: object) -> None:
+        """An interrupt a sweep passed on to its worker as `signum` (colorize/launch/worker_interrupts.py):
+        taken as SIGTERM, unless this process had a signal already (a terminal's Ctrl-C reaches every
+        process of the command); and a signal that follows it is that same interrupt, taken once."""
         if self.seen is None:
+            if in_finalizer(frame):
+                self.redeliver(signum)
+                return
             try:
                 self(signal.SIGTERM, None)
             finally:
                 self.absorb = True
+
+    def redeliver(self, signum: int) -> None:
+        """The signal again, soon, from a thread (started once; SimpleQueue is safe in a handler): the
+        main thread takes it at its next step, once out of the finalizer (still in it, it asks again)."""
+        self.again.put(signum)
+        if self.sender is None:
+            self.sender = threading.Thread(target=self._send, name="colorize-interrupt-again", daemon=True)
+            self.sender.start()
+
+    def _send(self) -> None:
+        while True:
+            signum = self.again.get()
+            time.sleep(0.01)  # (for the finalizer to return)
+            os.kill(os.getpid(), signum)
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
@@ -97,3 +122,15 @@ def uninterrupted() -> ContextManager[None]:
     if isinstance(handler, Interrupter) and threading.current_thread() is threading.main_thread():
         return handler.deferred()
     return nullcontext()
+
+
+def in_finalizer(frame: object) -> bool:
+    """Whether the code a signal interrupted runs inside a `__del__` (tqdm's bar, say, collected in
+    the middle of a step): an exception raised there is printed ("Exception ignored in ...") and
+    dropped, so an interrupt raised there would be lost, and the run would train on."""
+    while frame is not None:
+        if getattr(getattr(frame, "f_code", None), "co_name", None) == "__del__":
+            return True
+        frame = getattr(frame, "f_back", None)
+    return False
+

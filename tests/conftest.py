@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,17 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["OMP_NUM_THREADS"] = str(share)
         if "torch" in sys.modules:  # already imported: it read the variable before it was set
             sys.modules["torch"].set_num_threads(share)
+
+
+@pytest.fixture
+def handlers():
+    """Python's default handlers while the test runs, this process's own afterwards."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +151,6 @@ def start_mlflow_server(tmp: Path):
 
 
 def stop_process_group(proc) -> None:
-    import signal
-
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -156,8 +166,6 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: s
     (a string, or a list of strings to see in that order). `group`: to every process of the command,
     as a terminal's Ctrl-C is (the command runs in a process group of its own)."""
     import time
-
-    import signal
 
     # A shell without job control starts background commands (`nohup .ci/run &`) with SIGINT
     # ignored, and Python keeps an inherited SIG_IGN: Ctrl-C would then never reach the run. Give

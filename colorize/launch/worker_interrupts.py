@@ -91,7 +91,7 @@ def worker_group(folder: Path) -> Iterator[bool]:
     interrupter = Interrupter()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, interrupter)
-    signal.signal(FORWARDED, lambda signum, frame: interrupter.forwarded())
+    signal.signal(FORWARDED, interrupter.forwarded)
     registered = folder / WORKERS / str(os.getpid())
     registered.touch()  # before the check: a sweep interrupted after it signals this process
     try:

@@ -26,16 +26,6 @@ with worker_group(Path(sys.argv[1])) as start:
 """
 
 
-@pytest.fixture
-def handlers():
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-
-
 def worker(folder):
     proc = subprocess.Popen([sys.executable, "-c", WORKER, str(folder)], stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
