@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from types import FrameType
 from typing import ContextManager, Iterator, Literal, Optional, overload
 
 
@@ -34,7 +35,7 @@ class Interrupter:
         self.again: queue.SimpleQueue[int] = queue.SimpleQueue()  # signals to send once more (redeliver)
         self.sender: Optional[threading.Thread] = None
 
-    def __call__(self, signum: int, frame: object) -> None:
+    def __call__(self, signum: int, frame: Optional[FrameType]) -> None:
         name = signal.Signals(signum).name
         self.seen = self.seen or name
         if self.absorb:
@@ -49,7 +50,7 @@ class Interrupter:
             return
         raise KeyboardInterrupt(name)
 
-    def forwarded(self, signum: int, frame: object) -> None:
+    def forwarded(self, signum: int, frame: Optional[FrameType]) -> None:
         """An interrupt a sweep passed on to its worker as `signum` (colorize/launch/worker_interrupts.py):
         taken as SIGTERM, unless this process had a signal already (a terminal's Ctrl-C reaches every
         process of the command); and a signal that follows it is that same interrupt, taken once."""
@@ -124,13 +125,13 @@ def uninterrupted() -> ContextManager[None]:
     return nullcontext()
 
 
-def in_finalizer(frame: object) -> bool:
+def in_finalizer(frame: Optional[FrameType]) -> bool:
     """Whether the code a signal interrupted runs inside a `__del__` (tqdm's bar, say, collected in
     the middle of a step): an exception raised there is printed ("Exception ignored in ...") and
     dropped, so an interrupt raised there would be lost, and the run would train on."""
     while frame is not None:
-        if getattr(getattr(frame, "f_code", None), "co_name", None) == "__del__":
+        if frame.f_code.co_name == "__del__":
             return True
-        frame = getattr(frame, "f_back", None)
+        frame = frame.f_back
     return False
 

@@ -90,9 +90,10 @@ def check_options(overrides: Sequence[str]) -> None:
         if not known:
             continue  # a key, not a group: null is its value, which the schema checks
         for value in values:
-            if value in (None, "null") or value not in known:
-                found = "null is not an option" if value in (None, "null") else f"Could not find '{group}/{value}'"
-                unset = f" (leave {group} out for none)" if group in groups and found.startswith("null") else ""
+            null = value in (None, "null")
+            if null or value not in known:
+                found = "null is not an option" if null else f"Could not find '{group}/{value}'"
+                unset = f" (leave {group} out for none)" if null and group in groups else ""
                 raise ColorizeError(f"{override.input_line} is invalid: {found}; "
                                     f"Available options in '{group}': {', '.join(known)}{unset}")
 

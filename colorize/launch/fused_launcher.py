@@ -88,9 +88,9 @@ def run_group(hydra_context: HydraContext, members: Sequence[_Member],
 def run_group_in_worker(hydra_context: HydraContext, members: Sequence[_Member], singleton_state: Any,
                         folder: Path, index: int) -> tuple[int, list[JobReturn], Optional[str]]:
     """Train group `index`'s jobs together in a loky worker: `index`, their returns, and the name of
-    the interrupt that stopped them, if one did. An interrupt ends the group's runs KILLED and returns (its jobs
-    FAILED with the KeyboardInterrupt) rather than raising, so that joblib waits for the other
-    workers instead of killing them (colorize/launch/worker_interrupts.py)."""
+    the interrupt that stopped them, if one did. An interrupt ends the group's runs KILLED and
+    returns (its jobs FAILED with the KeyboardInterrupt) rather than raising, so that joblib waits
+    for the other workers instead of killing them (colorize/launch/worker_interrupts.py)."""
     from colorize.launch.worker_interrupts import worker_group
 
     setup_globals()

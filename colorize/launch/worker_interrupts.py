@@ -13,7 +13,8 @@ warned of leaked semaphores after colorize's last line. Here, while the groups t
   line as before;
 - a worker takes the interrupt once, whether the terminal's or the sweep's comes first
   (`Interrupter.forwarded`): its trials end their runs KILLED with their last checkpoints, and
-  `run_group` returns instead of raising, so that joblib does not kill the other workers meanwhile;
+  `run_group_in_worker` returns instead of raising, so that joblib does not kill the other workers
+  meanwhile;
 - between groups a worker ignores Ctrl-C and SIGTERM (there is nothing of its own to stop, and a
   worker that died would make loky kill the others);
 - a second signal at the sweep raises at once: joblib kills the workers, as before (for a hang).

@@ -48,7 +48,7 @@ def draw_comparison(sweep: Sweep) -> Figure:
     """Train (dashed) and val (solid) MSE and 12-margin error per configuration, one colour each.
 
     A configuration run with several seeds is drawn as its mean, with a min–max band around the
-    validation curve. A diverged run is a ✕ on the top edge at the epoch it diverged in (its loss
+    validation curve. A diverged run is a ✕ near the top edge at the epoch it diverged in (its loss
     is not a number to plot).
     """
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
