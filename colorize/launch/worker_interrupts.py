@@ -16,7 +16,9 @@ warned of leaked semaphores after colorize's last line. Here, while the groups t
   `run_group_in_worker` returns instead of raising, so that joblib does not kill the other workers
   meanwhile;
 - between groups a worker ignores Ctrl-C and SIGTERM (there is nothing of its own to stop, and a
-  worker that died would make loky kill the others);
+  worker that died would make loky kill the others), unless the sweep is gone (SIGKILLed, so the
+  worker was re-parented): then the signal ends it as by default, and `kill` clears an orphan
+  instead of leaving it idle until loky's timeout;
 - a second signal at the sweep raises at once: joblib kills the workers, as before (for a hang).
 """
 
@@ -27,7 +29,8 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from types import FrameType
+from typing import Any, Callable, Iterator, Optional
 
 from colorize.interrupts import Interrupter
 
@@ -88,8 +91,9 @@ def forwarding(folder: Path) -> Iterator[Forwarder]:
 def worker_group(folder: Path) -> Iterator[bool]:
     """In a loky worker, around one group: yields False if the sweep was already interrupted (the
     group is not to start), else True, with this process's interrupts taken (SIGINT, SIGTERM and the
-    sweep's FORWARDED, one interrupt in all) until the group returns; then ignored until the next."""
-    interrupter = Interrupter()
+    sweep's FORWARDED, one interrupt in all) until the group returns; then ignored until the next
+    (`between_groups`)."""
+    interrupter, sweep = Interrupter(), os.getppid()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, interrupter)
     signal.signal(FORWARDED, interrupter.forwarded)
@@ -99,5 +103,18 @@ def worker_group(folder: Path) -> Iterator[bool]:
         yield not (folder / STOP_FILE).exists()
     finally:
         registered.unlink(missing_ok=True)
-        for s in (signal.SIGINT, signal.SIGTERM, FORWARDED):
-            signal.signal(s, signal.SIG_IGN)
+        signal.signal(FORWARDED, signal.SIG_IGN)
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, between_groups(sweep))
+
+
+def between_groups(sweep: int) -> Callable[[int, Optional[FrameType]], None]:
+    """A worker's SIGINT and SIGTERM handler while idle: ignored while the sweep (its parent `sweep`)
+    lives; once it is gone, the signal's default action (the worker ends)."""
+
+    def handler(signum: int, frame: Optional[FrameType]) -> None:
+        if os.getppid() != sweep:  # re-parented: nobody waits for this worker's next group
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    return handler

@@ -2,6 +2,7 @@
 first interrupt on to the workers with a group under way and does not raise; a second raises; a
 group that starts after the interrupt does not train."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,3 +48,42 @@ def test_the_sweeps_first_signal_reaches_the_workers_groups_and_a_second_raises(
             os.kill(os.getpid(), signal.SIGINT)  # a second: at once
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the sweep's handlers again
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+IDLE = """
+import subprocess, sys
+from pathlib import Path
+from colorize.launch.worker_interrupts import worker_group
+
+with worker_group(Path(sys.argv[1])):
+    pass  # one group, ended: the worker is idle now, as between loky's calls
+print("idle", flush=True)
+for line in sys.stdin:  # each line answered: the worker still lives
+    print("alive", flush=True)
+"""
+
+
+def test_an_idle_worker_ignores_signals_while_the_sweep_lives_and_ends_by_them_once_it_is_gone(tmp_path):
+    # the sweep (a process that starts one worker sharing its pipes), then the sweep SIGKILLed
+    (tmp_path / ".workers").mkdir()
+    sweep = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen(sys.argv[1:]).pid, flush=True);"
+         " import time; time.sleep(600)", sys.executable, "-c", IDLE, str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid = int(sweep.stdout.readline())
+    try:
+        assert sweep.stdout.readline() == "idle\n"
+        for s in (signal.SIGINT, signal.SIGTERM):  # the terminal's Ctrl-C, a `kill` of the group
+            os.kill(pid, s)
+            sweep.stdin.write("ping\n")
+            sweep.stdin.flush()
+            assert sweep.stdout.readline() == "alive\n"  # ignored: loky's pool stays whole
+        sweep.kill()
+        sweep.wait(timeout=60)  # (the worker is re-parented before its parent's exit is reported)
+        os.kill(pid, signal.SIGTERM)  # an orphan: nobody waits for its next group
+        assert sweep.stdout.read() == ""  # its end of the pipe closed: it ended
+    finally:
+        sweep.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # (a failed run leaves no orphan)
+        sweep.stdin.close()
