@@ -19,7 +19,12 @@ warned of leaked semaphores after colorize's last line. Here, while the groups t
   worker that died would make loky kill the others), unless the sweep is gone (SIGKILLed, so the
   worker was re-parented): then the signal ends it as by default, and `kill` clears an orphan
   instead of leaving it idle until loky's timeout;
-- a second signal at the sweep raises at once: joblib kills the workers, as before (for a hang).
+- a second signal at the sweep raises at once: joblib kills the workers, as before (for a hang);
+- a worker whose sweep is gone (SIGKILLed, so the worker was re-parented) interrupts its own group
+  (`watch_sweep`), so its runs end KILLED with their last checkpoints and the same command, run
+  again, resumes them instead of training each trial twice beside an orphan that trains on; then
+  the worker ends, as does an idle one: nobody waits for a result or gives a next group (before,
+  orphans outlived loky's idle timeout).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -37,6 +43,8 @@ from colorize.interrupts import Interrupter
 FORWARDED = signal.SIGUSR1  # the sweep to its workers: "interrupt your group" (default action: end)
 STOP_FILE = ".interrupted"  # in the sweep's folder: the sweep was interrupted, start no group
 WORKERS = ".workers"  # in the sweep's folder: one empty file per worker process with a group under way
+WATCH_S = 0.5  # how often a worker checks that its sweep lives
+WATCHER = "colorize-watch-sweep"  # the name of the thread that does (one per worker process)
 
 
 class Forwarder:
@@ -99,6 +107,7 @@ def worker_group(folder: Path) -> Iterator[bool]:
     signal.signal(FORWARDED, interrupter.forwarded)
     registered = folder / WORKERS / str(os.getpid())
     registered.touch()  # before the check: a sweep interrupted after it signals this process
+    watch_sweep()
     try:
         yield not (folder / STOP_FILE).exists()
     finally:
@@ -106,6 +115,22 @@ def worker_group(folder: Path) -> Iterator[bool]:
         signal.signal(FORWARDED, signal.SIG_IGN)
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, between_groups(sweep))
+        if os.getppid() != sweep:  # the group's runs are ended: end this orphan, as a signal would
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def watch_sweep() -> None:
+    """Start, once in this worker process, a thread that sends it SIGTERM once its sweep (its parent)
+    is gone: a group under way is interrupted (its runs end KILLED), and then the worker ends
+    (`worker_group`); an idle worker ends at once (`between_groups`)."""
+    if not any(t.name == WATCHER for t in threading.enumerate()):
+        threading.Thread(target=_watch, args=(os.getppid(),), name=WATCHER, daemon=True).start()
+
+
+def _watch(sweep: int) -> None:
+    while os.getppid() == sweep:
+        time.sleep(WATCH_S)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def between_groups(sweep: int) -> Callable[[int, Optional[FrameType]], None]:

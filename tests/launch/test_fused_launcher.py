@@ -127,6 +127,34 @@ def test_a_sigkilled_fused_sweep_resumes_and_logs_what_the_basic_launcher_logs(f
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(300)  # (a worker that trains on holds the output open: without the fix, a hang)
+def test_a_sigkilled_sweeps_loky_workers_end_their_runs_and_the_same_command_resumes_them(faces, mlflow_uri, tmp_path):
+    """SIGKILL to the sweep's process while two loky workers train: nothing is passed on, yet each
+    worker sees it was re-parented, ends its group's runs KILLED with their last.pt, and ends. The
+    same command then resumes every run in place. (Before, the orphans trained on to the end beside
+    the new command, which started every trial again as a new run: each trained twice at once.)"""
+    args = ["-m", "data=faces", f"data.root={faces}", "data.limit=400", "trainer.max_epochs=8",
+            "trainer.early_stopping.patience=100", "trainer.seed=0,1", "optimizer.lr=0.01,0.02",
+            "hydra/launcher=fused", "hydra.launcher.n_jobs=2", "hydra.launcher.max_group=2",
+            f"tracking.uri={mlflow_uri}", "tracking.experiment=fused_orphans", f"hydra.sweep.dir={tmp_path}"]
+    code, out = run_until(args, ["fused launcher: 4 jobs in 2 groups of 2/2, 2 at a time", "epoch   2/8"],
+                          signal.SIGKILL)  # (returns once the workers, which share its output, ended too)
+    assert code == -signal.SIGKILL
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    _, children, _ = trials(client, "fused_orphans")
+    assert children and {c.info.status for c in children.values()} == {"KILLED"}, out[-3000:]
+    assert [c.data.tags.get("failure") for c in children.values()] == [None] * len(children)  # by the workers
+    assert all(len(history(client, c, "val_mse")) < 8 for c in children.values())  # stopped, not trained on
+    again = run_cli(*args[:-1], f"hydra.sweep.dir={tmp_path}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    parents, resumed, total = trials(client, "fused_orphans")
+    assert len(parents) == 1 and len(resumed) == 4 and total == 5  # in place: no trial twice
+    assert all(resumed[k].info.run_id == c.info.run_id for k, c in children.items())  # the same runs
+    assert all(r.info.status == "FINISHED" and [s for s, _ in history(client, r, "val_mse")] == list(range(1, 9))
+               for r in resumed.values())
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig,group", [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["sigterm", "ctrl-c"])
 def test_an_interrupt_while_loky_workers_train_ends_every_run_killed_by_its_own_worker(
         faces, mlflow_uri, tmp_path, sig, group):

@@ -50,6 +50,17 @@ def test_the_sweeps_first_signal_reaches_the_workers_groups_and_a_second_raises(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def sweep_with_worker(code, folder):
+    """A sweep: a process that starts one worker (`python -c code folder`) sharing its pipes, and
+    lives until it is killed. Returns the sweep's Popen and the worker's pid."""
+    (folder / ".workers").mkdir(exist_ok=True)
+    sweep = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen(sys.argv[1:]).pid, flush=True);"
+         " import time; time.sleep(600)", sys.executable, "-c", code, str(folder)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return sweep, int(sweep.stdout.readline())
+
+
 IDLE = """
 import subprocess, sys
 from pathlib import Path
@@ -63,14 +74,8 @@ for line in sys.stdin:  # each line answered: the worker still lives
 """
 
 
-def test_an_idle_worker_ignores_signals_while_the_sweep_lives_and_ends_by_them_once_it_is_gone(tmp_path):
-    # the sweep (a process that starts one worker sharing its pipes), then the sweep SIGKILLed
-    (tmp_path / ".workers").mkdir()
-    sweep = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen(sys.argv[1:]).pid, flush=True);"
-         " import time; time.sleep(600)", sys.executable, "-c", IDLE, str(tmp_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    pid = int(sweep.stdout.readline())
+def test_an_idle_worker_ignores_signals_while_the_sweep_lives_and_ends_once_it_is_gone(tmp_path):
+    sweep, pid = sweep_with_worker(IDLE, tmp_path)
     try:
         assert sweep.stdout.readline() == "idle\n"
         for s in (signal.SIGINT, signal.SIGTERM):  # the terminal's Ctrl-C, a `kill` of the group
@@ -79,11 +84,22 @@ def test_an_idle_worker_ignores_signals_while_the_sweep_lives_and_ends_by_them_o
             sweep.stdin.flush()
             assert sweep.stdout.readline() == "alive\n"  # ignored: loky's pool stays whole
         sweep.kill()
-        sweep.wait(timeout=60)  # (the worker is re-parented before its parent's exit is reported)
-        os.kill(pid, signal.SIGTERM)  # an orphan: nobody waits for its next group
-        assert sweep.stdout.read() == ""  # its end of the pipe closed: it ended
+        sweep.wait(timeout=60)
+        assert sweep.stdout.read() == ""  # an orphan: it ended on its own (its end of the pipe closed)
     finally:
         sweep.kill()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # (a failed run leaves no orphan)
         sweep.stdin.close()
+
+
+def test_a_worker_whose_sweep_is_gone_interrupts_its_group_and_then_ends(tmp_path):
+    sweep, pid = sweep_with_worker(WORKER, tmp_path)
+    try:
+        assert sweep.stdout.readline() == "start True\n"
+        sweep.kill()  # SIGKILL: nothing is passed on; the worker notices it was re-parented
+        sweep.wait(timeout=60)  # (re-parented before its parent's exit is reported)
+        assert sweep.stdout.read() == "interrupted SIGTERM\n"  # its runs would end KILLED; then it ended
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
