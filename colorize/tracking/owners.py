@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Mapping
+import subprocess
+from typing import Any, Mapping, Optional
+
+from colorize.names import RUN_NAME_TAG, SLURM_JOB_TAG
 
 
 def owner_tags() -> dict[str, str]:
@@ -36,3 +39,37 @@ def owner_gone(owner: Mapping[str, Any]) -> bool:
 def is_orphan(run: Any) -> bool:
     """A RUNNING MLflow run whose owning process on this host is gone (SIGKILL, crash)."""
     return run.info.status == "RUNNING" and owner_gone(run.data.tags)
+
+
+def queued_slurm_jobs() -> set[str]:
+    """The SLURM jobs pending or running (array tasks as 12_3, as runs name them); none where
+    `squeue` is missing or fails (then no job is judged live)."""
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return set(out.stdout.split()) if out.returncode == 0 else set()
+
+
+def live_owner(run: Any, queued: set[str]) -> Optional[tuple[str, str]]:
+    """What still trains a RUNNING `run`, and the command that stops it: its SLURM job if `queued`
+    (from :func:`queued_slurm_jobs`) lists it, else its process if on this host; None if it is not
+    known to live (ended, an orphan, another host's process that cannot be checked from here)."""
+    tags = run.data.tags
+    if run.info.status != "RUNNING" or is_orphan(run):
+        return None
+    if tags.get(SLURM_JOB_TAG) in queued:
+        return f"SLURM job {tags[SLURM_JOB_TAG]}", f"scancel {tags[SLURM_JOB_TAG]}"
+    if tags.get("host") == socket.gethostname() and str(tags.get("pid", "")).isdigit():
+        return f"pid {tags['pid']} on this host", f"kill {tags['pid']}"
+    return None
+
+
+def still_trained(runs: list) -> tuple[list[str], list[str]]:
+    """Those of `runs` that a live process or SLURM job still trains, each as `run <id> (<name>:
+    <owner>)`, and the commands that would stop them."""
+    running = [r for r in runs if r.info.status == "RUNNING"]
+    queued = queued_slurm_jobs() if any(SLURM_JOB_TAG in r.data.tags for r in running) else set()
+    owners = [(r, live_owner(r, queued)) for r in running]
+    live = [(f"run {r.info.run_id} ({r.data.tags.get(RUN_NAME_TAG, '')}: {o[0]})", o[1]) for r, o in owners if o]
+    return [what for what, _ in live], [stop for _, stop in live]

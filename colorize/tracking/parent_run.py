@@ -15,9 +15,10 @@ from colorize.models import default_run_name
 from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
 from colorize.paths import resolve_sqlite_uri
 from colorize.tables import markdown, records_csv
+from colorize.errors import ColorizeError
 from colorize.tracking.attempts import computed_overrides
 from colorize.tracking.links import ui_link
-from colorize.tracking.owners import is_orphan, owner_tags
+from colorize.tracking.owners import is_orphan, owner_tags, still_trained
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.results import best_trial, swept_keys, trial_status
@@ -46,6 +47,18 @@ def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional
             return run
         return None  # the newest such sweep finished, or is running live elsewhere
     return None
+
+
+def refuse_while_trained(tracker: Tracker, parent_id: str) -> None:
+    """One line, before anything changes, where an interrupted sweep's trials are still trained by its
+    earlier attempt (SLURM jobs that outlived a SIGKILLed or hung-up sweep; workers not yet ended):
+    continued now, each such trial would train twice at once, into the same folder."""
+    live, stops = still_trained(tracker.children(parent_id))
+    if live:
+        raise ColorizeError(
+            f"this sweep's earlier attempt still trains {len(live)} trial{'s' * (len(live) > 1)}: "
+            f"{'; '.join(live)}. Wait for them to end, or stop them ({'; '.join(f'`{s}`' for s in stops)}: "
+            "each ends its run KILLED with its last checkpoint), then run the same command again to continue")
 
 
 def optuna_tags(sweeper: Any) -> dict[str, str]:
@@ -106,6 +119,7 @@ def open_parent(config: DictConfig) -> str:
         tags[TRIALS_PLANNED_TAG] = planned
     interrupted = interrupted_sweep(tracker, preset, overrides)
     if interrupted is not None:  # the same command again: continue that sweep and its parent run
+        refuse_while_trained(tracker, interrupted.info.run_id)
         tracker.reopen(interrupted.info.run_id)
         run = tracker.tracked_run(interrupted.info.run_id)
         run.set_tags(tags | {"resumed": "true"})  # its killed trials resume when their jobs come round

@@ -446,3 +446,61 @@ def test_a_sigterm_while_sbatch_submits_waits_for_the_batch_and_cancels_it(slurm
     assert queued([f"{array}_{task}" for task in range(3)]) == set()
     _, parents, children = trials(uri, "slurm_submitting")
     assert [p.info.status for p in parents] == ["KILLED"] and children == []
+
+
+@pytest.mark.e2e
+def test_a_sweep_killed_while_its_jobs_run_is_refused_until_they_end_then_continues(slurm, faces, tmp_path):
+    """The sweep's own process SIGKILLed (a login node's OOM killer; a closed terminal's SIGHUP does
+    the same): its SLURM jobs train on. The same command again says so in one line and changes
+    nothing, rather than train each trial a second time beside them into the same folder; once they
+    are cancelled (each ends its run KILLED with last.pt), it continues the sweep in place."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["sweep=layers", *faces_args(faces, uri, "slurm_outlived", 300, 60), "trainer.early_stopping.patience=100",
+            f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = start_sweep(args, tmp_path)
+    try:
+        job = wait_for_epoch(tmp_path / "sweep", 2, proc)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    jobs = sorted(queued([f"{job.split('_')[0]}_{i}" for i in range(3)]))
+    assert job in jobs  # the sweep is gone; its jobs are not
+    refused = run_cli("-m", *args, cwd=tmp_path, timeout=300)
+    line = (refused.stdout + refused.stderr).strip().splitlines()[-1]
+    assert refused.returncode == 1, (refused.stdout + refused.stderr)[-3000:]
+    _, parents, children = trials(uri, "slurm_outlived")  # (2 CPUs: two jobs run, the third is pending)
+    running = [c for c in children if c.info.status == "RUNNING"]  # unchanged (one may have finished meanwhile)
+    assert len(parents) == 1 and running and {c.info.status for c in children} <= {"RUNNING", "FINISHED"}
+    assert line.startswith(f"colorize: error: this sweep's earlier attempt still trains {len(running)} trial"
+                           + "s" * (len(running) > 1) + ": run ")
+    for run in running:  # each named, with its job and how to stop it
+        job_id = run.data.tags[names.SLURM_JOB_TAG]
+        assert f"run {run.info.run_id} (" in line and f": SLURM job {job_id})" in line and f"`scancel {job_id}`" in line
+    assert line.endswith("then run the same command again to continue") and "Traceback" not in refused.stderr, line
+    subprocess.run(["scancel", *jobs], check=True, timeout=30)
+    ended(jobs)
+    again = run_cli("-m", *args, cwd=tmp_path, timeout=400)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    _, parents, after = trials(uri, "slurm_outlived")
+    assert len(parents) == 1 and len(after) == 3 and {c.info.status for c in after} == {"FINISHED"}
+    assert {c.info.run_id for c in children} <= {c.info.run_id for c in after}  # resumed in place, none twice
+
+
+def test_a_run_counts_as_trained_while_its_slurm_job_is_queued(slurm, tmp_path):
+    """A RUNNING run opened on another host is judged by its SLURM job: live while squeue lists it
+    (a job held pending here), not once it has ended or where it names no job."""
+    from colorize.tracking.owners import still_trained
+    from colorize.tracking.store import Tracker
+
+    held = subprocess.run(["sbatch", "--parsable", "--hold", "--wrap", "sleep 600"], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+    try:
+        tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "owners")
+        runs = {}
+        for name, job in [("queued", held), ("ended", "999999"), ("no job", None)]:
+            tags = {"host": "node-elsewhere", "pid": "12345", names.RUN_NAME_TAG: name}
+            runs[name] = tracker.create_run(name, tags=tags | ({names.SLURM_JOB_TAG: job} if job else {})).run_id
+        assert still_trained([tracker.get_run(r) for r in runs.values()]) == (
+            [f"run {runs['queued']} (queued: SLURM job {held})"], [f"scancel {held}"])
+    finally:
+        subprocess.run(["scancel", held], timeout=30)
