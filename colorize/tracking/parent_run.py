@@ -11,11 +11,11 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from colorize import names
+from colorize.errors import ColorizeError
 from colorize.models import default_run_name
 from colorize.names import OBJECTIVE, OVERRIDES_TAG, SWEEP_TAG, TRIALS_PLANNED_TAG
 from colorize.paths import resolve_sqlite_uri
 from colorize.tables import markdown, records_csv
-from colorize.errors import ColorizeError
 from colorize.tracking.attempts import computed_overrides
 from colorize.tracking.links import ui_link
 from colorize.tracking.owners import is_orphan, owner_tags, still_trained

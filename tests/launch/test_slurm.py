@@ -469,13 +469,14 @@ def test_a_sweep_killed_while_its_jobs_run_is_refused_until_they_end_then_contin
     line = (refused.stdout + refused.stderr).strip().splitlines()[-1]
     assert refused.returncode == 1, (refused.stdout + refused.stderr)[-3000:]
     _, parents, children = trials(uri, "slurm_outlived")  # (2 CPUs: two jobs run, the third is pending)
-    running = [c for c in children if c.info.status == "RUNNING"]  # unchanged (one may have finished meanwhile)
-    assert len(parents) == 1 and running and {c.info.status for c in children} <= {"RUNNING", "FINISHED"}
-    assert line.startswith(f"colorize: error: this sweep's earlier attempt still trains {len(running)} trial"
-                           + "s" * (len(running) > 1) + ": run ")
-    for run in running:  # each named, with its job and how to stop it
-        job_id = run.data.tags[names.SLURM_JOB_TAG]
-        assert f"run {run.info.run_id} (" in line and f": SLURM job {job_id})" in line and f"`scancel {job_id}`" in line
+    assert len(parents) == 1 and {c.info.status for c in children} <= {"RUNNING", "FINISHED"}  # none ended by it
+    named = re.findall(r"run ([0-9a-f]{32}) \(", line)  # (a job may finish between the line and this read)
+    assert named and line.startswith(f"colorize: error: this sweep's earlier attempt still trains {len(named)} trial"
+                                     + "s" * (len(named) > 1) + ": run "), line
+    by_id = {c.info.run_id: c for c in children}
+    for run_id in named:  # each a trial of the sweep, named with its job and how to stop it
+        job_id = by_id[run_id].data.tags[names.SLURM_JOB_TAG]
+        assert f": SLURM job {job_id})" in line and f"`scancel {job_id}`" in line, line
     assert line.endswith("then run the same command again to continue") and "Traceback" not in refused.stderr, line
     subprocess.run(["scancel", *jobs], check=True, timeout=30)
     ended(jobs)
