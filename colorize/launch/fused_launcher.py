@@ -100,9 +100,7 @@ def run_group_in_worker(hydra_context: HydraContext, members: Sequence[_Member],
             return index, (_train_group(hydra_context, members, None, in_worker=True) if start else
                            [m.ret for m in members]), None
     except KeyboardInterrupt as exc:
-        for m in members:
-            m.ret.return_value, m.ret.status = exc, JobStatus.FAILED
-        return index, [m.ret for m in members], str(exc) or "SIGINT"
+        return index, _failed(members, exc), str(exc) or "SIGINT"
 
 
 def _train_group(hydra_context: HydraContext, members: Sequence[_Member], task_function: Optional[TaskFunction],
@@ -126,11 +124,17 @@ def _train_group(hydra_context: HydraContext, members: Sequence[_Member], task_f
         for m, result in zip(members, results):
             m.ret.return_value, m.ret.status = result.objective, JobStatus.COMPLETED
     except Exception as exc:  # as Hydra's run_job: the jobs FAILED, the sweeper decides what follows
-        for m in members:
-            m.ret.return_value, m.ret.status = exc, JobStatus.FAILED
+        _failed(members, exc)
     finally:
         for m in members:
             callbacks.on_job_end(config=m.config, job_return=m.ret)
+    return [m.ret for m in members]
+
+
+def _failed(members: Sequence[_Member], exc: BaseException) -> list[JobReturn]:
+    """The members' returns, each FAILED with `exc` (as Hydra's run_job records an error)."""
+    for m in members:
+        m.ret.return_value, m.ret.status = exc, JobStatus.FAILED
     return [m.ret for m in members]
 
 

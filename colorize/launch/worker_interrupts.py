@@ -107,7 +107,7 @@ def worker_group(folder: Path) -> Iterator[bool]:
     signal.signal(FORWARDED, interrupter.forwarded)
     registered = folder / WORKERS / str(os.getpid())
     registered.touch()  # before the check: a sweep interrupted after it signals this process
-    watch_sweep()
+    watch_sweep(sweep)
     try:
         yield not (folder / STOP_FILE).exists()
     finally:
@@ -119,12 +119,12 @@ def worker_group(folder: Path) -> Iterator[bool]:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def watch_sweep() -> None:
-    """Start, once in this worker process, a thread that sends it SIGTERM once its sweep (its parent)
-    is gone: a group under way is interrupted (its runs end KILLED), and then the worker ends
-    (`worker_group`); an idle worker ends at once (`between_groups`)."""
+def watch_sweep(sweep: int) -> None:
+    """Start, once in this worker process, a thread that sends it SIGTERM once its sweep (its parent,
+    pid `sweep`) is gone: a group under way is interrupted (its runs end KILLED), and then the worker
+    ends (`worker_group`); an idle worker ends at once (`between_groups`)."""
     if not any(t.name == WATCHER for t in threading.enumerate()):
-        threading.Thread(target=_watch, args=(os.getppid(),), name=WATCHER, daemon=True).start()
+        threading.Thread(target=_watch, args=(sweep,), name=WATCHER, daemon=True).start()
 
 
 def _watch(sweep: int) -> None:

@@ -27,13 +27,19 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def local_pid(owner: Mapping[str, Any]) -> Optional[int]:
+    """The pid `owner` (the keys of :func:`owner_tags`) names, if its process ran on this host."""
+    pid = str(owner.get("pid", ""))
+    return int(pid) if owner.get("host") == socket.gethostname() and pid.isdigit() else None
+
+
 def owner_gone(owner: Mapping[str, Any]) -> bool:
     """Whether the process named by `owner` (the keys of :func:`owner_tags`) ran on this host and is gone.
 
     Owners on other hosts are never judged: their process cannot be checked from here.
     """
-    pid = str(owner.get("pid", ""))
-    return owner.get("host") == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+    pid = local_pid(owner)
+    return pid is not None and not process_alive(pid)
 
 
 def is_orphan(run: Any) -> bool:
@@ -60,9 +66,8 @@ def live_owner(run: Any, queued: set[str]) -> Optional[tuple[str, str]]:
         return None
     if tags.get(SLURM_JOB_TAG) in queued:
         return f"SLURM job {tags[SLURM_JOB_TAG]}", f"scancel {tags[SLURM_JOB_TAG]}"
-    if tags.get("host") == socket.gethostname() and str(tags.get("pid", "")).isdigit():
-        return f"pid {tags['pid']} on this host", f"kill {tags['pid']}"
-    return None
+    pid = local_pid(tags)  # (alive: the run is no orphan)
+    return (f"pid {pid} on this host", f"kill {pid}") if pid is not None else None
 
 
 def still_trained(runs: list) -> tuple[list[str], list[str]]:
