@@ -16,8 +16,8 @@ CPU) is how many trials run at once across the study. With more than one, consec
 run at once, each its own command with its share of the jobs (`study_runs.split_jobs`: the fewest
 waves; with fewer jobs than presets, N presets at a time, one job each) and its output in
 `outputs/study/<name>/<preset>.log`: the start-ups overlap instead of following each other. The
-search follows with every job. Ctrl-C (or SIGTERM) stops every preset running; their runs end
-KILLED and a rerun goes on from the presets completed.
+search follows with every job. Ctrl-C (or SIGTERM, or a terminal that hangs up) stops every preset
+running; their runs end KILLED and a rerun goes on from the presets completed.
 
     python -m colorize.study data=faces trainer.max_epochs=20
     python -m colorize.study data=faces data.limit=500 trainer.max_epochs=3 --search-trials 6 --seeds 3
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracker = open_store(common.tracking)  # once every preset's command is known to compose
     from colorize.interrupts import install
 
-    install()  # SIGTERM as Ctrl-C: forwarded to the presets, whose runs end KILLED
+    install()  # SIGTERM and SIGHUP as Ctrl-C: forwarded to the presets, whose runs end KILLED
     try:
         sweep_ids = run_presets(plan, tracker, jobs, explicit, args.name, started)
     except KeyboardInterrupt as exc:

@@ -14,7 +14,7 @@ the next starting as one ends (`run_all`): the start-ups still overlap.
 How the processes are handled:
 
 - each preset runs in a session of its own, so an interrupt reaches it once, from the study: the
-  study forwards one SIGINT per interrupt it gets (Ctrl-C, SIGTERM) to each live preset's process
+  study forwards one SIGINT per interrupt it gets (Ctrl-C, SIGTERM, a hang-up) to each live preset's process
   group (its launcher and workers: what a terminal's Ctrl-C reaches for a lone multirun), then waits
   for them to end their runs KILLED. A study killed outright (SIGKILL) forwards nothing: its presets
   train on to their end, their runs complete, and the same command run again skips them. (A

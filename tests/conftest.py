@@ -39,10 +39,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def handlers():
-    """Python's default handlers while the test runs, this process's own afterwards."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    """Python's default handlers while the test runs, this process's own afterwards (SIGHUP: the
+    default, not the SIG_IGN that `nohup .ci/run` leaves)."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     yield
     for s, handler in saved.items():
         signal.signal(s, handler)
@@ -161,19 +163,24 @@ def stop_process_group(proc) -> None:
 
 
 def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: str = "colorize.train",
-              group: bool = False):
+              group: bool = False, nohup: bool = False):
     """Start `python -m <module> args`; send `sig` once lines containing `marker` appeared
     (a string, or a list of strings to see in that order). `group`: to every process of the command,
-    as a terminal's Ctrl-C is (the command runs in a process group of its own)."""
+    as a terminal's Ctrl-C is (the command runs in a process group of its own). `nohup`: started
+    with SIGHUP ignored, as `nohup` does."""
     import time
 
     # A shell without job control starts background commands (`nohup .ci/run &`) with SIGINT
     # ignored, and Python keeps an inherited SIG_IGN: Ctrl-C would then never reach the run. Give
-    # the child the default disposition, as a terminal's foreground job has.
+    # the child the default disposition, as a terminal's foreground job has (SIGHUP too, unless `nohup`).
+    def foreground() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
+
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=group,
+        preexec_fn=foreground, start_new_session=group,
     )
     pending = [marker] if isinstance(marker, str) else list(marker)
     lines, deadline, sent = [], time.time() + timeout, False
@@ -190,3 +197,55 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: s
     proc.wait(timeout=60)
     assert sent, "".join(lines)[-3000:]
     return proc.returncode, "".join(lines)
+
+
+# The command as a terminal's foreground job: a session of its own whose controlling terminal is the
+# pseudo-terminal on its stdin, with SIGHUP and SIGINT as a terminal gives them (not as `nohup .ci/run &` left them).
+TERMINAL = ("import fcntl, os, signal, sys, termios\n"
+            "for s in (signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_DFL)\n"
+            "os.setsid()\n"
+            "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n")
+
+
+def hang_up(args, marker, module: str = "colorize.train", cwd: Path = ROOT, env=None,
+            timeout: int = 300) -> tuple[int, str]:
+    """Run `python -m <module> args` in a terminal (a real pseudo-terminal) and hang it up once lines
+    containing `marker` appeared (a string, or a list in that order), as a dropped SSH connection
+    does: the kernel sends the command SIGHUP, then one more reaches every process of the command (the
+    shell passes its own on). Returns the exit status and what the command wrote before the hang-up
+    (what follows is lost with the terminal)."""
+    import select
+    import time
+
+    master, terminal = os.openpty()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-c", TERMINAL, "-m", module, *args], cwd=cwd, env=env,
+                            stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    pending = [marker] if isinstance(marker, str) else list(marker)
+    out, at, deadline = "", 0, time.monotonic() + timeout
+    try:
+        while pending and time.monotonic() < deadline:
+            if not select.select([master], [], [], 1.0)[0]:
+                continue
+            try:
+                out += os.read(master, 65536).decode(errors="replace")
+            except OSError:  # EIO: the command closed the terminal (it ended)
+                break
+            while pending and (found := out.find(pending[0], at)) >= 0:
+                at = found + len(pending.pop(0))
+    finally:
+        os.close(master)  # the hang-up: the kernel sends SIGHUP to the terminal's session leader
+    if not pending:
+        try:
+            os.killpg(proc.pid, signal.SIGHUP)  # the shell's, to the whole job
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not pending, out[-3000:]
+    return proc.returncode, out

@@ -1,6 +1,7 @@
-"""colorize/interrupts.py: Ctrl-C and SIGTERM wait for a store call under way, with real signals, a
-real MLflow store and a real Optuna study."""
+"""colorize/interrupts.py: Ctrl-C, SIGTERM and a hang-up wait for a store call under way, with real
+signals, a real pseudo-terminal, a real MLflow store and a real Optuna study."""
 
+import os
 import signal
 import threading
 import time
@@ -17,7 +18,7 @@ from omegaconf import OmegaConf
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from colorize.interrupts import Interrupter, install, uninterrupted
+from colorize.interrupts import Interrupter, install, quiet_if_hung_up, uninterrupted
 from colorize.search.pruning import TrialReporter
 from colorize.search.storage import open_storage
 from colorize.tracking.store import Tracker
@@ -56,6 +57,60 @@ def test_install_takes_sigterm_and_a_default_sigint_once_and_leaves_others_alone
 
     signal.signal(signal.SIGTERM, theirs)
     assert install(replace=False) is None and signal.getsignal(signal.SIGTERM) is theirs
+
+
+def test_install_takes_a_default_sighup_and_leaves_nohups_ignored_one():
+    import subprocess
+    import sys
+
+    check = ("import signal; from colorize.interrupts import Interrupter, install; install(); "
+             "h = signal.getsignal(signal.SIGHUP); print('Interrupter' if isinstance(h, Interrupter) else h.name)")
+    for disposition, want in [(signal.SIG_DFL, "Interrupter"), (signal.SIG_IGN, "SIG_IGN")]:
+        out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True,
+                             preexec_fn=lambda d=disposition: signal.signal(signal.SIGHUP, d)).stdout
+        assert out.split() == [want], (disposition, out)
+
+
+def test_a_hang_up_is_one_interrupt_however_many_sighups_come(handlers):
+    """A hung-up terminal's command gets SIGHUP from the shell, then again from the kernel as the shell
+    exits: the first interrupts (after a store call under way), the rest are ignored, and so is a
+    SIGHUP that follows Ctrl-C; a SIGTERM after a hang-up is someone's, and interrupts at once."""
+    interrupter = install()
+    steps = []
+    with pytest.raises(KeyboardInterrupt, match="^SIGHUP$"):
+        with uninterrupted():
+            signal.raise_signal(signal.SIGHUP)  # waits for the store call
+            signal.raise_signal(signal.SIGHUP)  # the same hang-up: the store call still goes on
+            steps.append("the block went on")
+    assert steps == ["the block went on"] and interrupter.pending is None
+    signal.raise_signal(signal.SIGHUP)  # the kernel's, while the run ends: ignored
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        signal.raise_signal(signal.SIGTERM)
+
+    interrupter = Interrupter()
+    for s in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, interrupter)
+    with pytest.raises(KeyboardInterrupt, match="^SIGINT$"):
+        signal.raise_signal(signal.SIGINT)
+    signal.raise_signal(signal.SIGHUP)  # the terminal closed after Ctrl-C: nothing more
+
+
+def test_a_hung_up_terminal_is_pointed_at_devnull_and_a_pipe_is_left_alone():
+    """Every write to a terminal that hung up fails (EIO): a run's last log lines, its progress bar
+    and colorize's last line would fail the interrupt's cleanup. A pipe (or file) still works."""
+    master, terminal = os.openpty()
+    read_end, pipe = os.pipe()
+    try:
+        os.close(master)  # the terminal hangs up
+        with pytest.raises(OSError, match="Input/output error"):
+            os.write(terminal, b"lost")
+        quiet_if_hung_up((terminal, pipe))
+        assert os.write(terminal, b"to /dev/null") == len(b"to /dev/null")
+        os.write(pipe, b"still read")
+        assert os.read(read_end, 100) == b"still read"
+    finally:
+        for fd in (terminal, read_end, pipe):
+            os.close(fd)
 
 
 def test_an_interrupt_passed_on_by_the_sweep_and_the_terminals_own_are_one_interrupt(handlers):

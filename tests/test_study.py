@@ -11,7 +11,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, run_cli, runs_in
+from tests.conftest import ROOT, hang_up, run_cli, runs_in
 
 
 def test_by_default_the_study_runs_the_reference_experiments_then_the_search(make_cfg):
@@ -178,6 +178,25 @@ def test_an_interrupted_study_stops_the_presets_at_once_and_leaves_no_run_runnin
     assert "RUNNING" not in statuses and statuses.count("KILLED") >= 2 + 2, statuses  # 2 parents, a trial each
     for f in logs:
         assert "interrupted" in f.read_text()
+
+
+@pytest.mark.e2e
+def test_a_study_whose_terminal_hangs_up_stops_its_preset_and_leaves_no_run_running(faces, mlflow_uri, tmp_path):
+    """Presets one after another, the one running keeping the terminal, which hangs up (an SSH
+    connection dropped): the study takes SIGHUP as an interrupt (once, though the shell and the kernel
+    each send one), forwards it to the preset, whose runs end KILLED though its every write to the
+    terminal now fails, and starts no other preset. (Before, the study died at once and its preset,
+    in a session of its own, trained on with nobody to wait for it.)"""
+    # (300 epochs: far more than the hang-up needs, and few enough that a preset left training by a
+    # regression ends within seconds instead of loading the machine for the rest of the suite)
+    args = study_args(faces, mlflow_uri, "study-hung-up", "trainer.max_epochs=300",
+                      "trainer.early_stopping.patience=300", "--jobs", "1", "--name", "hungup")
+    code, out = hang_up(args, "epoch   2/300", module="colorize.study", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert code == 130, out[-3000:]
+    _, runs = runs_in(mlflow_uri, "study-hung-up")
+    assert runs and {r.info.status for r in runs} == {"KILLED"}, [(r.info.run_name, r.info.status) for r in runs]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [p.data.tags.get("sweep") for p in parents] == ["layers"], [p.data.tags for p in parents]  # only
 
 
 @pytest.mark.e2e

@@ -1,5 +1,6 @@
-"""Ctrl-C or SIGTERM at a sweep whose groups train in loky workers (`hydra/launcher=fused` with
-n_jobs > 1, the CUDA default): the workers end their own trials' runs KILLED, and the sweep waits.
+"""Ctrl-C, SIGTERM or a hung-up terminal (SIGHUP) at a sweep whose groups train in loky workers
+(`hydra/launcher=fused` with n_jobs > 1, the CUDA default): the workers end their own trials' runs
+KILLED, and the sweep waits.
 
 joblib, interrupted, kills its workers at once. Their trials' runs were then ended KILLED only later,
 by recovery (`failure=process_gone`); a worker that had the Ctrl-C too (the terminal sends it to
@@ -15,7 +16,7 @@ warned of leaked semaphores after colorize's last line. Here, while the groups t
   (`Interrupter.forwarded`): its trials end their runs KILLED with their last checkpoints, and
   `run_group_in_worker` returns instead of raising, so that joblib does not kill the other workers
   meanwhile;
-- between groups a worker ignores Ctrl-C and SIGTERM (there is nothing of its own to stop, and a
+- between groups a worker ignores Ctrl-C, SIGTERM and SIGHUP (there is nothing of its own to stop, and a
   worker that died would make loky kill the others), unless the sweep is gone (SIGKILLed, so the
   worker was re-parented): then the signal ends it as by default, and `kill` clears an orphan
   instead of leaving it idle until loky's timeout;
@@ -38,7 +39,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Iterator, Optional
 
-from colorize.interrupts import Interrupter
+from colorize.interrupts import Interrupter, quiet_if_hung_up
 
 FORWARDED = signal.SIGUSR1  # the sweep to its workers: "interrupt your group" (default action: end)
 STOP_FILE = ".interrupted"  # in the sweep's folder: the sweep was interrupted, start no group
@@ -48,15 +49,18 @@ WATCHER = "colorize-watch-sweep"  # the name of the thread that does (one per wo
 
 
 class Forwarder:
-    """The sweep's SIGINT and SIGTERM handler while its workers train."""
+    """The sweep's SIGINT, SIGTERM and SIGHUP handler while its workers train."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.signal: Optional[str] = None  # the first signal's name, once one came
 
     def __call__(self, signum: int, frame: Any) -> None:
+        quiet_if_hung_up()
         name = signal.Signals(signum).name
         if self.signal is not None:
+            if signum == signal.SIGHUP:
+                return  # the same hang-up again (colorize/interrupts.py), not a second interrupt
             raise KeyboardInterrupt(name)  # a second one: at once
         self.stop(name)
 
@@ -76,15 +80,17 @@ class Forwarder:
 
 @contextmanager
 def forwarding(folder: Path) -> Iterator[Forwarder]:
-    """Inside, the sweep's first Ctrl-C or SIGTERM reaches its workers' groups and waits for them;
-    the caller raises KeyboardInterrupt(`forwarder.signal`) after the block. Outside the main thread,
-    or where SIGINT is ignored (a background job), the handlers stay as they were for that signal."""
+    """Inside, the sweep's first Ctrl-C, SIGTERM or SIGHUP reaches its workers' groups and waits for them;
+    the caller raises KeyboardInterrupt(`forwarder.signal`) after the block, and the process's
+    Interrupter counts it as taken (a hang-up's second SIGHUP is then ignored there too). Outside the
+    main thread, or where SIGINT or SIGHUP is ignored (a background job, `nohup`), the handlers stay
+    as they were for that signal."""
     forwarder = Forwarder(folder)
     (folder / WORKERS).mkdir(parents=True, exist_ok=True)
     (folder / STOP_FILE).unlink(missing_ok=True)
     saved = {}
     if threading.current_thread() is threading.main_thread():
-        saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)
+        saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
                  if s == signal.SIGTERM or signal.getsignal(s) not in (signal.SIG_IGN, None)}
     for s in saved:
         signal.signal(s, forwarder)
@@ -93,16 +99,18 @@ def forwarding(folder: Path) -> Iterator[Forwarder]:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+            if forwarder.signal is not None and isinstance(handler, Interrupter):
+                handler.taken = True
 
 
 @contextmanager
 def worker_group(folder: Path) -> Iterator[bool]:
     """In a loky worker, around one group: yields False if the sweep was already interrupted (the
-    group is not to start), else True, with this process's interrupts taken (SIGINT, SIGTERM and the
+    group is not to start), else True, with this process's interrupts taken (`interrupts()` and the
     sweep's FORWARDED, one interrupt in all) until the group returns; then ignored until the next
     (`between_groups`)."""
-    interrupter, sweep = Interrupter(), os.getppid()
-    for s in (signal.SIGINT, signal.SIGTERM):
+    interrupter, sweep, taken = Interrupter(), os.getppid(), interrupts()
+    for s in taken:
         signal.signal(s, interrupter)
     signal.signal(FORWARDED, interrupter.forwarded)
     registered = folder / WORKERS / str(os.getpid())
@@ -113,10 +121,17 @@ def worker_group(folder: Path) -> Iterator[bool]:
     finally:
         registered.unlink(missing_ok=True)
         signal.signal(FORWARDED, signal.SIG_IGN)
-        for s in (signal.SIGINT, signal.SIGTERM):
+        for s in taken:
             signal.signal(s, between_groups(sweep))
         if os.getppid() != sweep:  # the group's runs are ended: end this orphan, as a signal would
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+def interrupts() -> tuple[signal.Signals, ...]:
+    """The signals a worker takes as interrupts: SIGINT, SIGTERM, and SIGHUP unless it is ignored (a
+    sweep started under `nohup`, whose workers inherit that)."""
+    hangup = signal.getsignal(signal.SIGHUP) not in (signal.SIG_IGN, None)
+    return (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hangup else ())
 
 
 def watch_sweep(sweep: int) -> None:
@@ -134,7 +149,7 @@ def _watch(sweep: int) -> None:
 
 
 def between_groups(sweep: int) -> Callable[[int, Optional[FrameType]], None]:
-    """A worker's SIGINT and SIGTERM handler while idle: ignored while the sweep (its parent `sweep`)
+    """A worker's SIGINT, SIGTERM (and SIGHUP) handler while idle: ignored while the sweep (its parent `sweep`)
     lives; once it is gone, the signal's default action (the worker ends)."""
 
     def handler(signum: int, frame: Optional[FrameType]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from colorize.launch.fusing import FUSIBLE, groups
-from tests.conftest import run_cli, run_until
+from tests.conftest import hang_up, run_cli, run_until
 
 
 def test_the_launcher_fuses_only_jobs_that_differ_in_fusible_keys(make_cfg):
@@ -185,6 +185,28 @@ def test_an_interrupt_while_loky_workers_train_ends_every_run_killed_by_its_own_
     kept = [("last.pt" in [a.path for a in client.list_artifacts(c.info.run_id)], "val_mse" in c.data.metrics)
             for c in children.values()]
     assert all(has_last or not has_epoch for has_last, has_epoch in kept) and sum(k for k, _ in kept) >= 2, kept
+
+
+@pytest.mark.e2e
+def test_a_hung_up_terminal_ends_every_run_killed_by_its_own_worker(faces, mlflow_uri, tmp_path):
+    """The sweep above in a terminal that hangs up (an SSH connection dropped): SIGHUP to the sweep
+    from the kernel, then to every process of the command from the shell, and every write to the
+    terminal fails. It is one interrupt: each worker ends its trials' runs KILLED with their last.pt,
+    the parent run ends KILLED, and the sweep exits 1. (Before, SIGHUP ended every process at once:
+    the parent run and four trial runs stayed RUNNING.)"""
+    args = ["-m", "data=faces", f"data.root={faces}", "data.limit=400", "trainer.max_epochs=40",
+            "trainer.early_stopping.patience=100", "trainer.seed=0,1", "optimizer.lr=0.01,0.02",
+            "hydra/launcher=fused", "hydra.launcher.n_jobs=2", "hydra.launcher.max_group=2",
+            f"tracking.uri={mlflow_uri}", "tracking.experiment=fused_hangup", f"hydra.sweep.dir={tmp_path}"]
+    code, out = hang_up(args, ["fused launcher: 4 jobs in 2 groups of 2/2, 2 at a time", "epoch   2/40"])
+    assert code == 1, out[-3000:]
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    parents, children, _ = trials(client, "fused_hangup")
+    assert [p.info.status for p in parents] == ["KILLED"], out[-3000:]
+    assert len(children) == 4 and {c.info.status for c in children.values()} == {"KILLED"}, \
+        {k: c.info.status for k, c in children.items()}
+    assert [c.data.tags.get("failure") for c in children.values()] == [None] * 4  # each ended by its worker
+    assert sum("last.pt" in [a.path for a in client.list_artifacts(c.info.run_id)] for c in children.values()) >= 2
 
 
 @pytest.mark.e2e

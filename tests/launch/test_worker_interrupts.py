@@ -4,12 +4,14 @@ group that starts after the interrupt does not train."""
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 
 import pytest
 
+from colorize.interrupts import install
 from colorize.launch.worker_interrupts import STOP_FILE, forwarding
 
 WORKER = """
@@ -50,6 +52,24 @@ def test_the_sweeps_first_signal_reaches_the_workers_groups_and_a_second_raises(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_hang_up_at_the_sweep_is_one_interrupt_passed_on_once(handlers, tmp_path):
+    """A hung-up terminal: the shell's SIGHUP, then the kernel's as the shell exits. The first is passed
+    on to the worker's group; the second raises nothing, neither while the workers stop nor after,
+    while the sweep ends its parent run; a SIGTERM after it is someone's, and raises."""
+    interrupter = install()  # (the sweep callback's, as in a multirun)
+    assert signal.getsignal(signal.SIGHUP) is interrupter  # (else a SIGHUP below would end pytest)
+    with forwarding(tmp_path) as forwarder:
+        proc, said = worker(tmp_path)
+        assert said == "start True"
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert forwarder.signal == "SIGHUP"
+        os.kill(os.getpid(), signal.SIGHUP)  # the same hang-up: no raise
+        assert (proc.communicate(timeout=60)[0].strip(), proc.returncode) == ("interrupted SIGTERM", 0)
+    os.kill(os.getpid(), signal.SIGHUP)  # after the block: still the same hang-up
+    with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def sweep_with_worker(code, folder):
     """A sweep: a process that starts one worker (`python -c code folder`) sharing its pipes, and
     lives until it is killed. Returns the sweep's Popen and the worker's pid."""
@@ -57,7 +77,8 @@ def sweep_with_worker(code, folder):
     sweep = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen(sys.argv[1:]).pid, flush=True);"
          " import time; time.sleep(600)", sys.executable, "-c", code, str(folder)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))  # (as a terminal's job, not `nohup`'s)
     return sweep, int(sweep.stdout.readline())
 
 
@@ -78,10 +99,13 @@ def test_an_idle_worker_ignores_signals_while_the_sweep_lives_and_ends_once_it_i
     sweep, pid = sweep_with_worker(IDLE, tmp_path)
     try:
         assert sweep.stdout.readline() == "idle\n"
-        for s in (signal.SIGINT, signal.SIGTERM):  # the terminal's Ctrl-C, a `kill` of the group
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, a `kill` of the group, a hang-up
             os.kill(pid, s)
             sweep.stdin.write("ping\n")
             sweep.stdin.flush()
+            # (a bound on waiting for the answer: a worker the signal ended never answers, and the sweep
+            # keeps the pipe open)
+            assert select.select([sweep.stdout], [], [], 60)[0], f"the worker did not survive {s.name}"
             assert sweep.stdout.readline() == "alive\n"  # ignored: loky's pool stays whole
         sweep.kill()
         sweep.wait(timeout=60)

@@ -15,7 +15,8 @@ from colorize.config import model_of
 from colorize.training.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from colorize.errors import ColorizeError
 
-from tests.conftest import METRICS, only_run, free_port, run_cli, run_until, start_mlflow_server, stop_process_group
+from tests.conftest import (METRICS, free_port, hang_up, only_run, run_cli, run_until, start_mlflow_server,
+                            stop_process_group)
 
 
 
@@ -67,6 +68,34 @@ def test_sigterm_marks_the_run_killed_and_keeps_the_last_checkpoint(faces, mlflo
     assert run.info.status == "KILLED"
     assert "last.pt" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert read_checkpoint(tmp_path / "last.pt")["run_id"] == run.info.run_id
+
+
+@pytest.mark.e2e
+def test_a_hung_up_terminal_ends_the_run_killed_with_its_checkpoint(faces, mlflow_uri, tmp_path):
+    """The terminal of a run hangs up (an SSH connection dropped): SIGHUP, twice, and every write to
+    the terminal fails. The run ends KILLED with its last.pt, as after Ctrl-C, and says how to resume
+    in its log. (Before, SIGHUP's default action ended the process at once: its run stayed RUNNING
+    until a later command on this host found its process gone.)"""
+    code, out = hang_up(train_args(faces, mlflow_uri, "hangup", tmp_path, epochs=40), "epoch   2/40")
+    assert code == 1, out[-3000:]  # colorize's exit, not the signal's (-SIGHUP)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = only_run(client, "hangup")
+    assert run.info.status == "KILLED" and run.data.tags.get("failure") is None, (run.info.status, run.data.tags)
+    assert "last.pt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert read_checkpoint(tmp_path / "last.pt")["run_id"] == run.info.run_id
+    assert f"interrupted: resume with trainer.resume={run.info.run_id}" in (tmp_path / "train.log").read_text()
+
+
+@pytest.mark.e2e
+def test_a_run_started_under_nohup_trains_on_through_a_sighup(faces, mlflow_uri, tmp_path):
+    """`nohup colorize-train ... &` starts the run with SIGHUP ignored: colorize leaves it so, and the
+    run finishes when its terminal hangs up."""
+    code, out = run_until(train_args(faces, mlflow_uri, "nohup", tmp_path), "epoch   2/5", signal.SIGHUP, nohup=True)
+    assert code == 0, out[-3000:]
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = only_run(client, "nohup")
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_mse")] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.e2e
