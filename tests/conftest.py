@@ -163,11 +163,12 @@ def stop_process_group(proc) -> None:
 
 
 def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: str = "colorize.train",
-              group: bool = False, nohup: bool = False):
+              group: bool = False, nohup: bool = False, wrap: tuple[str, ...] = ()):
     """Start `python -m <module> args`; send `sig` once lines containing `marker` appeared
     (a string, or a list of strings to see in that order). `group`: to every process of the command,
     as a terminal's Ctrl-C is (the command runs in a process group of its own). `nohup`: started
-    with SIGHUP ignored, as `nohup` does."""
+    with SIGHUP ignored, as `nohup` does. `wrap`: the command that runs it (`unshare ...`), which
+    gets the signal."""
     import time
 
     # A shell without job control starts background commands (`nohup .ci/run &`) with SIGINT
@@ -178,7 +179,7 @@ def run_until(args, marker, sig, cwd: Path = ROOT, timeout: int = 300, module: s
         signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args], cwd=cwd, text=True,
+        [*wrap, sys.executable, "-m", module, *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         preexec_fn=foreground, start_new_session=group,
     )

@@ -432,3 +432,34 @@ def test_the_next_command_ends_orphans_as_their_folder_says_else_killed(mlflow_u
     assert (ended["refused"].info.status, ended["refused"].data.tags["failure"]) == ("FAILED", "disk_full")
     assert (ended["killed"].info.status, ended["killed"].data.tags["failure"]) == ("KILLED", "process_gone")
     assert ended["live"].info.status == "RUNNING"
+
+
+# A container's command: pid 1 of a pid namespace of its own, killed with the container (SIGKILL to
+# `unshare` reaches it: --kill-child), as the OOM killer or a node drain ends a pod's container.
+CONTAINER = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
+
+
+@pytest.mark.e2e
+def test_a_sweep_killed_with_its_container_continues_in_the_restarted_one(faces, mlflow_uri, tmp_path):
+    """A container runs its command as pid 1, and so does the container restarted after it was killed,
+    on a host of the same name (a pod keeps its name). The runs the killed sweep left RUNNING name
+    pid 1 on this host, which lives: it is the restarted command itself. When the process started
+    tells them apart, and the same command continues the sweep in place. (Before, the live pid 1 was
+    taken for the owner still training them: the rerun was refused, `kill 1` its advice.)"""
+    if subprocess.run([*CONTAINER, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no pid namespaces here (unshare needs root)")
+    args = ["-m", "data=faces", f"data.root={faces}", "data.limit=400", "trainer.max_epochs=4",
+            "optimizer.lr=0.01,0.02", f"tracking.uri={mlflow_uri}", "tracking.experiment=container",
+            f"hydra.sweep.dir={tmp_path}"]
+    code, out = run_until(args, ["lr0.02 on faces", "epoch   2/4"], signal.SIGKILL, wrap=CONTAINER)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    left = [r for r in client.search_runs([client.get_experiment_by_name("container").experiment_id])
+            if r.info.status == "RUNNING"]
+    assert code == -signal.SIGKILL and [r.data.tags["pid"] for r in left] == ["1", "1"], out[-3000:]  # parent, trial
+    again = subprocess.run([*CONTAINER, sys.executable, "-m", "colorize.train", *args], cwd=tmp_path.parent,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    runs = client.search_runs([client.get_experiment_by_name("container").experiment_id])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}, [(r.info.run_name, r.info.status)
+                                                                              for r in runs]
+    assert {r.info.run_id for r in left} <= {r.info.run_id for r in runs}  # continued in place, none twice

@@ -1,12 +1,21 @@
 """Which process owns a run: the host and pid tags a run is opened with, and whether that process is
 gone. A RUNNING run whose owner is gone is an orphan (SIGKILL, a crash): the next command that
-meets it ends it, or resumes it."""
+meets it ends it, or resumes it.
+
+A pid alone does not name one process for long: a container's command is pid 1 of its namespace,
+and so is the command of the container restarted after it (on a host of the same name: a pod keeps
+its name); after a reboot any pid may be another process's. So a run also records when its process
+started (`pid_start`: the boot's id and the start time in clock ticks, from Linux's /proc), and a
+live pid that started at another time is not its owner. Where /proc cannot tell (macOS), and for
+runs recorded without it, the pid alone is judged, as before.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from colorize.names import RUN_NAME_TAG, SLURM_JOB_TAG
@@ -14,7 +23,20 @@ from colorize.names import RUN_NAME_TAG, SLURM_JOB_TAG
 
 def owner_tags() -> dict[str, str]:
     """Tags naming the process that owns a run, to tell live runs from orphans later."""
-    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": str(pid), "pid_start": started(pid)}
+
+
+def started(pid: int) -> str:
+    """When process `pid` started, as `<boot id>/<clock ticks since boot>`; '' where /proc cannot say
+    (not Linux, or no such process)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()  # (after the command's name, which may hold spaces)
+    return f"{boot}/{fields[19]}" if len(fields) > 19 else ""  # starttime: the stat's 22nd field
 
 
 def process_alive(pid: int) -> bool:
@@ -39,7 +61,12 @@ def owner_gone(owner: Mapping[str, Any]) -> bool:
     Owners on other hosts are never judged: their process cannot be checked from here.
     """
     pid = local_pid(owner)
-    return pid is not None and not process_alive(pid)
+    if pid is None:
+        return False
+    if not process_alive(pid):
+        return True
+    recorded, now = str(owner.get("pid_start", "")), started(pid)
+    return bool(recorded and now) and now != recorded  # the pid is another process's now
 
 
 def is_orphan(run: Any) -> bool:
