@@ -68,7 +68,6 @@ class Interrupter:
         """An interrupt a sweep passed on to its worker as `signum` (colorize/launch/worker_interrupts.py):
         taken as SIGTERM, unless this process had a signal already (a terminal's Ctrl-C reaches every
         process of the command); and a signal that follows it is that same interrupt, taken once."""
-        quiet_if_hung_up()
         if self.seen is None:
             if in_finalizer(frame):
                 self.redeliver(signum)

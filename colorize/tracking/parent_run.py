@@ -51,7 +51,7 @@ def interrupted_sweep(tracker: Tracker, preset: str, overrides: str) -> Optional
 
 def refuse_while_trained(tracker: Tracker, parent_id: str) -> None:
     """One line, before anything changes, where an interrupted sweep's trials are still trained by its
-    earlier attempt (SLURM jobs that outlived a SIGKILLed or hung-up sweep; workers not yet ended):
+    earlier attempt (SLURM jobs that outlived a SIGKILLed sweep; workers not yet ended):
     continued now, each such trial would train twice at once, into the same folder."""
     live, stops = still_trained(tracker.children(parent_id))
     if live:

@@ -450,10 +450,11 @@ def test_a_sigterm_while_sbatch_submits_waits_for_the_batch_and_cancels_it(slurm
 
 @pytest.mark.e2e
 def test_a_sweep_killed_while_its_jobs_run_is_refused_until_they_end_then_continues(slurm, faces, tmp_path):
-    """The sweep's own process SIGKILLed (a login node's OOM killer; a closed terminal's SIGHUP does
-    the same): its SLURM jobs train on. The same command again says so in one line and changes
-    nothing, rather than train each trial a second time beside them into the same folder; once they
-    are cancelled (each ends its run KILLED with last.pt), it continues the sweep in place."""
+    """The sweep's own process SIGKILLed (a login node's OOM killer; a closed terminal's SIGHUP is an
+    interrupt instead, which cancels the jobs): its SLURM jobs train on. The same command again says
+    so in one line and changes nothing, rather than train each trial a second time beside them into
+    the same folder; once they are cancelled (each ends its run KILLED with last.pt), it continues the
+    sweep in place."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = ["model.layers=1,2", *faces_args(faces, uri, "slurm_outlived", 300, 60),
             "trainer.early_stopping.patience=100",
