@@ -8,7 +8,7 @@ import math
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import ContextManager, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -150,12 +150,8 @@ def _train_and_track(planned: Sequence[_Planned], train: DeviceImages, val: Devi
     results: dict[int, JobResult] = {}
     with ExitStack() as every:
         stacks = [every.enter_context(ExitStack()) for _ in planned]
-        runs = [stack.enter_context(open_run(p.tracker, p.attempt, p.name, p.tags, p.ctx.parent_run_id))
-                for stack, p in zip(stacks, planned)]
+        runs = [stack.enter_context(_open(p)) for stack, p in zip(stacks, planned)]
         for p, run in zip(planned, runs):
-            p.ctx.output_dir.mkdir(parents=True, exist_ok=True)
-            if p.attempt.action == NEW:
-                _log_config(run, p.cfg, p.tags["data"], p.ctx.output_dir)
             label = f"trial {p.tags.get(names.TRIAL_TAG, '?')} ({p.name})" if len(planned) > 1 else ""
             for callback in p.member.callbacks:
                 callback.setup(CallbackContext(run, p.member.model, p.cfg, p.ctx.output_dir, label, p.ctx.sweeper))
@@ -205,12 +201,16 @@ def _record(p: _Planned, run: TrackedRun, outcome: FitResult | Diverged, val: De
     return JobResult(run.run_id, "FINISHED", best[names.VAL_ERROR], outcome, experiment_id=p.tracker.experiment_id)
 
 
-def _log_config(run: TrackedRun, cfg: DictConfig, data_name: str, output_dir: Path) -> None:
-    """A new run's params (the flattened config) and its config.yaml."""
-    run.log_params(flatten(plain(cfg)) | {"data.name": data_name})
-    config_file = output_dir / "config.yaml"
-    config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    run.log_artifact(config_file)
+def _open(p: _Planned) -> ContextManager[TrackedRun]:
+    """The job's run: a new one with its params (the flattened config) and config.yaml, or the
+    resumed one, which has them."""
+    p.ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    if p.attempt.action != NEW:
+        return open_run(p.tracker, p.attempt, p.name, p.tags, p.ctx.parent_run_id)
+    config_file = p.ctx.output_dir / "config.yaml"
+    config_file.write_text(OmegaConf.to_yaml(p.cfg, resolve=True))
+    params = flatten(plain(p.cfg)) | {"data.name": p.tags["data"]}
+    return open_run(p.tracker, p.attempt, p.name, p.tags, p.ctx.parent_run_id, params=params, files=[config_file])
 
 
 def _finish(

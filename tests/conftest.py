@@ -6,11 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from colorize import names
 from colorize.config import register_configs
@@ -48,6 +52,28 @@ def handlers():
     yield
     for s, handler in saved.items():
         signal.signal(s, handler)
+
+
+@contextmanager
+def sigterm_inside(statement: str, nth: int = 1) -> Iterator[list[str]]:
+    """A real SIGTERM, sent from a real hook of SQLAlchemy's engine as the `nth` statement that
+    contains `statement` executes (in this process); yields the statements it was sent in (one, once
+    it was)."""
+    sent: list[str] = []
+    seen = [0]
+
+    def signal_mid_write(conn, cursor, executed, parameters, context, executemany):
+        if statement in executed and not sent:
+            seen[0] += 1
+            if seen[0] == nth:
+                sent.append(executed)
+                signal.raise_signal(signal.SIGTERM)
+
+    event.listen(Engine, "before_cursor_execute", signal_mid_write)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", signal_mid_write)
 
 
 @pytest.fixture(scope="session")

@@ -5,24 +5,21 @@ import os
 import signal
 import threading
 import time
-from contextlib import contextmanager
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from colorize.interrupts import Interrupter, install, quiet_if_hung_up, uninterrupted
 from colorize.search.pruning import TrialReporter
 from colorize.search.storage import open_storage
 from colorize.tracking.store import Tracker
 from colorize.training.callback import CallbackContext
+from tests.conftest import sigterm_inside
 
 
 def test_a_signal_waits_for_a_deferred_block_and_a_second_one_does_not(handlers):
@@ -164,24 +161,6 @@ def test_other_threads_are_not_deferred(handlers):
     thread.start()
     thread.join()
     assert seen == ["nullcontext"]
-
-
-@contextmanager
-def sigterm_inside(statement: str) -> Iterator[list[str]]:
-    """A real SIGTERM, sent from a real hook of SQLAlchemy's engine as the first statement that
-    contains `statement` executes; yields the statements it was sent in (one, once it was)."""
-    sent: list[str] = []
-
-    def signal_mid_write(conn, cursor, executed, parameters, context, executemany):
-        if statement in executed and not sent:
-            sent.append(executed)
-            signal.raise_signal(signal.SIGTERM)
-
-    event.listen(Engine, "before_cursor_execute", signal_mid_write)
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", signal_mid_write)
 
 
 def test_a_sigterm_inside_a_store_write_lets_it_finish_and_the_run_ends_killed(handlers, tmp_path):

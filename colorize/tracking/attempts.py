@@ -20,7 +20,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -194,15 +194,15 @@ def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], over
 
 
 @contextmanager
-def open_run(tracker: Tracker, attempt: Attempt, name: str, tags: dict,
-             parent_run_id: Optional[str]) -> Iterator[TrackedRun]:
-    """The attempt's run, open for logging: a new run, or the resumed
-    one, backfilled with the epochs its checkpoint holds but the store missed. Ends FINISHED, FAILED
-    or KILLED (Ctrl-C)."""
+def open_run(tracker: Tracker, attempt: Attempt, name: str, tags: dict, parent_run_id: Optional[str],
+             params: Optional[dict] = None, files: Sequence[Path] = ()) -> Iterator[TrackedRun]:
+    """The attempt's run, open for logging: a new run with its `params` and `files`, or the resumed
+    one (which has them), backfilled with the epochs its checkpoint holds but the store missed. Ends
+    FINISHED, FAILED or KILLED (Ctrl-C)."""
     if attempt.action == RESUME:
         runner = tracker.resume_run(attempt.run_id, tags=tags)
     else:
-        runner = tracker.start_run(name, tags=tags, parent_run_id=parent_run_id)
+        runner = tracker.start_run(name, tags=tags, parent_run_id=parent_run_id, params=params, files=files)
     with runner as run:
         if attempt.action == RESUME:  # epochs checkpointed but not yet logged when the run was stopped
             logged = {step for step, _ in tracker.metric_history(run.run_id, names.VAL_MSE)}

@@ -6,10 +6,10 @@ import functools
 import logging
 import os
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, cast
+from typing import Any, Iterator, Mapping, Optional, Sequence, cast
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -357,12 +357,14 @@ class Tracker:
 
     @contextmanager
     def resume_run(self, run_id: str, tags: Optional[Mapping[str, Any]] = None) -> Iterator[TrackedRun]:
-        """Reopen an interrupted run (status back to RUNNING) and log on into it."""
-        self.reopen(run_id)
-        tracked = TrackedRun(self._client, run_id, tolerant=True, output_dir=(tags or {}).get(OUTPUT_DIR_TAG))
-        if tags:
-            tracked.set_tags(tags)
-        with self._ending(tracked):
+        """Reopen an interrupted run (status back to RUNNING) and log on into it; ends as :meth:`start_run`'s."""
+        with ExitStack() as guard:
+            with uninterrupted():  # (see start_run)
+                self.reopen(run_id)
+                tracked = TrackedRun(self._client, run_id, tolerant=True, output_dir=(tags or {}).get(OUTPUT_DIR_TAG))
+                guard.enter_context(self._ending(tracked))
+                if tags:
+                    tracked.set_tags(tags)
             yield tracked
 
     @contextmanager
@@ -371,10 +373,21 @@ class Tracker:
         run_name: str,
         tags: Optional[Mapping[str, Any]] = None,
         parent_run_id: Optional[str] = None,
+        params: Optional[Mapping[str, Any]] = None,
+        files: Sequence[Path] = (),
     ) -> Iterator[TrackedRun]:
-        """Open a run; it ends FINISHED, FAILED (error or :meth:`TrackedRun.fail`) or KILLED (Ctrl-C)."""
-        tracked = self.create_run(run_name, tags, parent_run_id)
-        with self._ending(tracked):
+        """Open a run with its params and files; it ends FINISHED, FAILED (error or :meth:`TrackedRun.fail`)
+        or KILLED (Ctrl-C)."""
+        with ExitStack() as guard:
+            # an interrupt meanwhile waits until the run has its params and will end KILLED: raised
+            # between two store calls, it left a run without params (seen in CI), or one RUNNING
+            with uninterrupted():
+                tracked = self.create_run(run_name, tags, parent_run_id)
+                guard.enter_context(self._ending(tracked))
+                if params:
+                    tracked.log_params(params)
+                for path in files:
+                    tracked.log_artifact(path)
             yield tracked
 
     @staticmethod

@@ -40,6 +40,7 @@ class MlflowSweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from colorize.config.launcher import check_multirun
         from colorize.interrupts import install as install_interrupts
+        from colorize.interrupts import uninterrupted
         from colorize.tracking.parent_run import open_parent
 
         # SIGTERM as Ctrl-C from the start, whatever the launcher: the sweep's `finally` then ends its
@@ -47,13 +48,16 @@ class MlflowSweepCallback(Callback):
         # or a loky sweep's process killed while it waited left its parent run RUNNING)
         install_interrupts()
         check_multirun(config.hydra)  # a refused setting: one line, and no parent run left behind
-        try:
-            self.run_id = open_parent(config)
-        except ColorizeError as exc:  # Hydra would warn and go on, to fail in a traceback (a store that
-            raise SystemExit(f"colorize: error: {exc}") from None  # cannot be made, say)
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PARENT_FILE).write_text(self.run_id)
+        # an interrupt meanwhile waits until the parent run is known and its folder made: then
+        # on_multirun_end, which Hydra calls on the way out, ends it KILLED (not left RUNNING)
+        with uninterrupted():
+            try:
+                self.run_id = open_parent(config)
+            except ColorizeError as exc:  # Hydra would warn and go on, to fail in a traceback (a store that
+                raise SystemExit(f"colorize: error: {exc}") from None  # cannot be made, say)
+            sweep_dir = Path(config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            (sweep_dir / PARENT_FILE).write_text(self.run_id)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """One progress line per trial; never fails the trial."""
