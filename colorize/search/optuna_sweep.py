@@ -21,10 +21,23 @@ class PruningSweeperImpl(OptunaSweeperImpl):
     """Hydra's OptunaSweeperImpl, plus the trial override, recovery and re-seeding above."""
 
     reseed: Optional[Callable[[int], Any]] = None  # seed offset -> a fresh sampler
+    beats: Sequence[Any] = ()  # the Heartbeats of the batch under way
 
     def _configure_trials(self, trials: list, *args: Any) -> Sequence[Sequence[str]]:
         overrides = super()._configure_trials(trials, *args)
+        self._beat_for(trials)
         return [tuple(o) + (f"{names.TRIAL_KEY}={t.number}",) for o, t in zip(overrides, trials)]
+
+    def _beat_for(self, trials: list) -> None:
+        """Beat for this batch's trials (the last batch's were told): a trial whose job has not started
+        yet is this process's, and if the sweep dies on a host that does not come back, its silence
+        is how any other sweep finds it (its job, once started, beats too)."""
+        from colorize.search.recovery import Heartbeat
+        from colorize.search.storage import beats, trial_id
+
+        for beat in self.beats:
+            beat.stop()
+        self.beats = [Heartbeat(self.storage, trial_id(t)) for t in trials] if beats(self.storage) else []
 
     def sweep(self, arguments: list[str]) -> None:
         from colorize.search.recovery import recover
@@ -37,7 +50,10 @@ class PruningSweeperImpl(OptunaSweeperImpl):
             self.sampler = self.reseed(done)
         with warnings.catch_warnings():  # the heartbeat is meant for ask-and-tell too: the jobs send it
             warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
-            return super().sweep(arguments)
+            try:
+                return super().sweep(arguments)
+            finally:
+                self._beat_for([])
 
 
 def existing_trials(storage: Any, study_name: Optional[str]) -> int:

@@ -5,14 +5,17 @@ number), the private access lives here and nowhere else."""
 from __future__ import annotations
 
 import warnings
+from datetime import datetime
 from typing import Any, Optional, Sequence
 
 import optuna
 from optuna.storages import RDBStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from colorize import names
+from colorize.interrupts import uninterrupted
 from colorize.paths import creation_lock, resolve_sqlite_uri
+from colorize.tracking.owners import owner_tags
 
 # A trial's job records a heartbeat this often; one silent for GRACE_S has lost its worker, on whichever
 # host it ran, and the next sweep to start fails it and queues it again (Optuna's RDB heartbeat).
@@ -60,21 +63,43 @@ def _retry(max_retry: int) -> Any:
 
 
 class PruningAwareStorage(RDBStorage):
-    """Finishes trials whose job was pruned as PRUNED, whatever state the sweeper tells."""
+    """Finishes trials whose job was pruned as PRUNED, whatever state the sweeper tells; and names
+    the process that starts a trial (an ask) as its owner in the same store call, until
+    the trial's job names its own (search/pruning.py). Before, the trials of a batch whose jobs had
+    not started when the sweep was interrupted, or killed, had no owner and no heartbeat: RUNNING for
+    good, never tried again."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def _create_new_trial(self, study_id: int, template_trial: Optional[FrozenTrial] = None) -> FrozenTrial:
+        # (Optuna's cached storage, which a study wraps this one in, calls this private method)
+        if template_trial is None:  # an ask: RUNNING, with its owner, in one transaction
+            template_trial = FrozenTrial(
+                number=0, trial_id=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
+                datetime_complete=None, params={}, distributions={}, user_attrs=owner_tags(), system_attrs={},
+                intermediate_values={},
+            )
+        return super()._create_new_trial(study_id, template_trial)
+
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Optional[Sequence[float]] = None
     ) -> bool:
-        if state.is_finished() and state != TrialState.PRUNED:
-            trial = self.get_trial(trial_id)
-            if trial.user_attrs.get(names.PRUNED):
-                last = trial.last_step
-                state = TrialState.PRUNED
-                values = None if last is None else [trial.intermediate_values[last]]
-        return super().set_trial_state_values(trial_id, state, values)
+        with uninterrupted():
+            if state.is_finished() and state != TrialState.PRUNED:
+                trial = self.get_trial(trial_id)
+                if trial.user_attrs.get(names.PRUNED):
+                    last = trial.last_step
+                    state = TrialState.PRUNED
+                    values = None if last is None else [trial.intermediate_values[last]]
+            taken = super().set_trial_state_values(trial_id, state, values)
+            if taken and state == TrialState.RUNNING:  # a queued trial (a retry) that an ask took
+                self._own(trial_id)
+            return taken
+
+    def _own(self, trial_id: int) -> None:
+        for key, value in owner_tags().items():
+            self.set_trial_user_attr(trial_id, key, value)
 
 
 def existing_study(storage: Any, study_name: Optional[str]) -> Optional[optuna.Study]:
@@ -85,6 +110,16 @@ def existing_study(storage: Any, study_name: Optional[str]) -> Optional[optuna.S
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return None
+
+
+def trial_id(trial: optuna.trial.Trial) -> int:
+    """An asked trial's id in its storage (Optuna keeps it private)."""
+    return trial._trial_id
+
+
+def beats(storage: Any) -> bool:
+    """Whether `storage` keeps Optuna's heartbeat (an RDB storage with an interval)."""
+    return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
 
 
 def trial_of(study: optuna.Study, number: int) -> tuple[optuna.trial.Trial, int]:

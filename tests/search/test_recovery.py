@@ -37,3 +37,24 @@ def test_trials_whose_worker_is_gone_or_whose_pid_is_reused_are_queued_again(tmp
     assert [t.state for t in queued] == [optuna.trial.TrialState.WAITING] * 2
     assert [(t.system_attrs["fixed_params"], t.user_attrs["retry_of"]) for t in queued] == [
         (gone.params, gone.number), (reused.params, reused.number)]  # (asked, they get these parameters)
+
+
+def test_an_asked_trial_is_its_askers_until_its_job_names_its_own(tmp_path):
+    """A sweep's process asks for trials (one queued again, one new) and dies before their jobs start:
+    each trial names that process as its owner from the moment it runs, so both are failed and queued
+    again at once. (Before, such trials had no owner and no heartbeat: RUNNING for good.)"""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    asker = ("import optuna, sys\n"
+             "from colorize.search.storage import open_storage\n"
+             "study = optuna.create_study(study_name='asked', storage=open_storage(sys.argv[1]))\n"
+             "study.enqueue_trial({'lr': 0.01})\n"
+             "lr = {'lr': optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)}\n"
+             "print(study.ask(lr).number, study.ask(lr).number, os.getpid())\n")
+    asked = subprocess.run([sys.executable, "-c", "import os\n" + asker, url], capture_output=True, text=True,
+                           check=True)
+    first, second, pid = asked.stdout.split()
+    assert (first, second) == ("0", "1")  # the queued trial, then a new one
+    storage = open_storage(url)
+    owners = [t.user_attrs for t in optuna.load_study(study_name="asked", storage=storage).trials]
+    assert [(o["host"], o["pid"]) for o in owners] == [(owner_tags()["host"], pid)] * 2
+    assert recover_orphans(storage, "asked") == [0, 1]
