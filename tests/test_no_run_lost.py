@@ -399,6 +399,9 @@ def test_the_report_of_a_killed_sweep_says_it_is_incomplete_and_of_its_rerun_com
     _, all_runs = runs(mlflow_uri, "killed-sweep")
     trials = {r.info.run_id: r.info.status for r in all_runs if r.info.run_id != parent.info.run_id}
     assert trials.pop(killed.info.run_id) == "KILLED" and sorted(trials.values()) == ["FINISHED"] * 3
+    # the sweep's own summary leaves the killed attempt out too
+    assert "sweep summary (3 trials; 1 killed attempt(s), each rerun to its end as a new run, left out)" in proc.stdout
+    assert len((tmp_path / "sweep" / "summary.csv").read_text().splitlines()) == 1 + 3
     proc = run_cli(*report_args, "--out", str(tmp_path / "rerun"), module="colorize.report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = next((tmp_path / "rerun").glob("*/report.md")).read_text()
