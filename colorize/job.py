@@ -19,7 +19,7 @@ from colorize.data.cache import SPLITS
 from colorize.errors import ColorizeError
 from colorize.models import default_run_name, describe
 from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samples
-from colorize.tracking.attempts import NEW, SKIP, Attempt, decide, fingerprint, open_run
+from colorize.tracking.attempts import RESUME, SKIP, Attempt, decide, fingerprint, open_run
 from colorize.tracking.owners import owner_tags
 from colorize.tracking.provenance import provenance_tags
 from colorize.tracking.store import Tracker, TrackedRun, flatten
@@ -202,10 +202,10 @@ def _record(p: _Planned, run: TrackedRun, outcome: FitResult | Diverged, val: De
 
 
 def _open(p: _Planned) -> ContextManager[TrackedRun]:
-    """The job's run: a new one with its params (the flattened config) and config.yaml, or the
-    resumed one, which has them."""
+    """The job's run: a new one (or one restarted in place) with its params (the flattened config) and
+    config.yaml, or the resumed one, which has them."""
     p.ctx.output_dir.mkdir(parents=True, exist_ok=True)
-    if p.attempt.action != NEW:
+    if p.attempt.action == RESUME:
         return open_run(p.tracker, p.attempt, p.name, p.tags, p.ctx.parent_run_id)
     config_file = p.ctx.output_dir / "config.yaml"
     config_file.write_text(OmegaConf.to_yaml(p.cfg, resolve=True))

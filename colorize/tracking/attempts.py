@@ -3,7 +3,8 @@ none (an earlier attempt of the same job in the same sweep already finished: ski
 
     explicit trainer.resume=<run id | last.pt>  -> resume (the run's saved config; conflicting overrides refused)
     same job finished (or diverged) in this sweep -> skip (its objective is the job's)
-    same job killed or orphaned in this sweep    -> resume from its last.pt (or, with none, end it KILLED: new)
+    same job killed or orphaned in this sweep    -> resume from its last.pt; with none, restart that run
+                                                    from scratch if it logged no epoch, else end it KILLED: new
     otherwise                                     -> new (nested under the sweep's parent run, if any)
 
 "The same job" is the same fingerprint: a hash of everything the job computes, not where it logs.
@@ -35,7 +36,7 @@ from colorize.training.checkpoint import read_checkpoint
 
 log = logging.getLogger("colorize")
 
-NEW, RESUME, SKIP = "new", "resume", "skip"
+NEW, RESUME, RESTART, SKIP = "new", "resume", "restart", "skip"
 # keys that do not change what a job computes: excluded from its fingerprint, free to differ on resume
 NOT_FINGERPRINTED = (names.TRIAL_KEY, "trainer.resume", "tracking", "trainer.num_threads", "callbacks",
                      "trainer.sync_every_step", "trainer.cuda_graphs")  # (how fast, not what: same numbers)
@@ -43,11 +44,11 @@ NOT_FINGERPRINTED = (names.TRIAL_KEY, "trainer.resume", "tracking", "trainer.num
 
 @dataclass
 class Attempt:
-    """What a job does: `action` new | resume | skip, with the config it runs (a resumed run's own)."""
+    """What a job does: `action` new | resume | restart | skip, with the config it runs (a resumed run's own)."""
 
     action: str
     cfg: DictConfig
-    run_id: str = ""  # resume, skip: the run
+    run_id: str = ""  # resume, restart, skip: the run
     train_state: dict = field(default_factory=dict)  # resume: where training stopped
     status: str = ""  # skip: the finished run's MLflow status
     objective: float = math.nan  # skip: its best val 12-margin error (NaN if it diverged)
@@ -186,8 +187,12 @@ def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], over
                        objective=prior.data.metrics.get(names.OBJECTIVE, math.nan))
     try:  # killed or orphaned: continue it from its last checkpoint
         payload = _load(prior.info.run_id, tracker, output_dir)
-    except ColorizeError:  # killed before its first epoch ended: start over
-        tracker.tracked_run(prior.info.run_id).end("KILLED")
+    except ColorizeError:  # killed before its first epoch ended, or its last.pt is gone: start over
+        if not prior.data.metrics and names.BUDGET_EPOCHS not in prior.data.params:  # it logged nothing yet
+            log.info("restarting interrupted run %s from the start: it stopped before its first checkpoint",
+                     prior.info.run_id)
+            return Attempt(RESTART, cfg, prior.info.run_id)  # in place: one run per job, not a killed one beside
+        tracker.tracked_run(prior.info.run_id).end("KILLED")  # its epochs stay on record, the rerun is a new run
         return Attempt(NEW, cfg)
     log.info("resuming interrupted run %s at epoch %d", prior.info.run_id, payload["train_state"]["epoch"] + 1)
     return Attempt(RESUME, cfg, prior.info.run_id, payload["train_state"])
@@ -196,13 +201,13 @@ def decide(cfg: DictConfig, tracker: Tracker, parent_run_id: Optional[str], over
 @contextmanager
 def open_run(tracker: Tracker, attempt: Attempt, name: str, tags: dict, parent_run_id: Optional[str],
              params: Optional[dict] = None, files: Sequence[Path] = ()) -> Iterator[TrackedRun]:
-    """The attempt's run, open for logging: a new run with its `params` and `files`, or the resumed
-    one (which has them), backfilled with the epochs its checkpoint holds but the store missed. Ends
-    FINISHED, FAILED or KILLED (Ctrl-C)."""
-    if attempt.action == RESUME:
-        runner = tracker.resume_run(attempt.run_id, tags=tags)
-    else:
+    """The attempt's run, open for logging, with its `params` and `files`: a new run, one restarted in
+    place, or the resumed one (which has them), backfilled with the epochs its checkpoint holds but the
+    store missed. Ends FINISHED, FAILED or KILLED (Ctrl-C)."""
+    if attempt.action == NEW:
         runner = tracker.start_run(name, tags=tags, parent_run_id=parent_run_id, params=params, files=files)
+    else:
+        runner = tracker.resume_run(attempt.run_id, tags=tags, params=params, files=files)
     with runner as run:
         if attempt.action == RESUME:  # epochs checkpointed but not yet logged when the run was stopped
             logged = {step for step, _ in tracker.metric_history(run.run_id, names.VAL_MSE)}

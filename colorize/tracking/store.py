@@ -356,8 +356,10 @@ class Tracker:
             raise ColorizeError(store_problem(self.uri, exc)) from None
 
     @contextmanager
-    def resume_run(self, run_id: str, tags: Optional[Mapping[str, Any]] = None) -> Iterator[TrackedRun]:
-        """Reopen an interrupted run (status back to RUNNING) and log on into it; ends as :meth:`start_run`'s."""
+    def resume_run(self, run_id: str, tags: Optional[Mapping[str, Any]] = None,
+                   params: Optional[Mapping[str, Any]] = None, files: Sequence[Path] = ()) -> Iterator[TrackedRun]:
+        """Reopen an interrupted run (status back to RUNNING) and log on into it, with those of `params`
+        it lacks (a param's value cannot change) and `files`; ends as :meth:`start_run`'s."""
         with ExitStack() as guard:
             with uninterrupted():  # (see start_run)
                 self.reopen(run_id)
@@ -365,6 +367,11 @@ class Tracker:
                 guard.enter_context(self._ending(tracked))
                 if tags:
                     tracked.set_tags(tags)
+                if params:
+                    known = self._client.get_run(run_id).data.params
+                    tracked.log_params({k: v for k, v in params.items() if k not in known})
+                for path in files:
+                    tracked.log_artifact(path)
             yield tracked
 
     @contextmanager

@@ -10,7 +10,7 @@ import pytest
 from colorize import names
 from colorize.config import build, plain
 from colorize.errors import ColorizeError
-from colorize.tracking.attempts import NEW, RESUME, SKIP, Attempt, computed_overrides, decide, fingerprint
+from colorize.tracking.attempts import NEW, RESTART, RESUME, SKIP, Attempt, computed_overrides, decide, fingerprint
 from colorize.tracking.owners import owner_tags
 from colorize.tracking.parent_run import interrupted_sweep
 from colorize.tracking.store import Tracker
@@ -86,12 +86,51 @@ def test_a_killed_job_with_a_checkpoint_is_resumed_from_it(store, cfg, tmp_path)
     assert (attempt.action, attempt.run_id, attempt.train_state["epoch"]) == (RESUME, killed, 1)
 
 
-def test_a_job_killed_before_its_first_checkpoint_starts_over(store, cfg, tmp_path):
+def test_a_job_killed_before_its_first_checkpoint_restarts_in_its_own_run(store, cfg, tmp_path):
     parent = sweep(store)
     killed = child(store, parent, cfg, tmp_path, status="KILLED")
     attempt = decide(cfg, store, parent, OVERRIDES)
+    assert (attempt.action, attempt.run_id, attempt.train_state) == (RESTART, killed, {})
+
+
+def test_a_job_whose_epochs_are_logged_but_whose_checkpoint_is_gone_starts_over_as_a_new_run(store, cfg, tmp_path):
+    """(Its last.pt lost with its folder, or never written: `~callbacks.checkpoint`.) Its logged epochs
+    stay on record in the killed run; the rerun's epochs go to a new one."""
+    parent = sweep(store)
+    killed = child(store, parent, cfg, tmp_path)
+    store.tracked_run(killed).log_metrics({names.VAL_MSE: 0.02}, step=1)
+    store.tracked_run(killed).end("KILLED")
+    attempt = decide(cfg, store, parent, OVERRIDES)
     assert attempt.action == NEW
     assert store.get_run(killed).info.status == "KILLED"
+
+
+def test_a_group_interrupted_as_it_opened_its_runs_trains_again_in_the_same_runs(
+        handlers, store, make_cfg, faces, tmp_path):
+    """Two jobs of a fused group: a real SIGTERM as the second's run is created (both runs then end
+    KILLED with their params, no epoch trained). The same jobs again, in the same sweep, restart those
+    two runs in place and finish them: two runs for two jobs, not four."""
+    from colorize.interrupts import install
+    from colorize.job import JobContext, run_jobs
+    from tests.conftest import sigterm_inside
+
+    install()
+    parent = sweep(store)
+    where = [f"tracking.uri={store.uri}", f"tracking.experiment={store.experiment_name}"]
+    cfgs = [make_cfg("data=faces", f"data.root={faces}", "data.limit=16", "trainer.max_epochs=2",
+                     f"trainer.seed={seed}", *where) for seed in (0, 1)]
+    ctxs = [JobContext(tmp_path / str(seed), parent_run_id=parent) for seed in (0, 1)]
+    with sigterm_inside("INSERT INTO runs", nth=2), pytest.raises(KeyboardInterrupt):
+        run_jobs(cfgs, ctxs)
+    killed = {r.data.params["trainer.seed"]: r.info.run_id for r in store.children(parent)}
+    assert [r.info.status for r in store.children(parent)] == ["KILLED", "KILLED"]
+    results = run_jobs(cfgs, ctxs)
+    runs = store.children(parent)
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+    assert [res.run_id for res in results] == [killed["0"], killed["1"]]  # the same runs
+    for run in runs:
+        assert [s for s, _ in store.metric_history(run.info.run_id, names.VAL_MSE)] == [1, 2]
+        assert names.FAILURE_TAG not in run.data.tags
 
 
 def test_an_orphan_is_resumed_and_a_live_run_is_left_alone(store, cfg, tmp_path):
