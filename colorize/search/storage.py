@@ -1,6 +1,7 @@
 """The Optuna storage of a search: an RDB storage that waits for sqlite's lock, records pruned trials
-as PRUNED, and beats Optuna's heartbeat. Where Optuna has no public API (a trial's id from its
-number), the private access lives here and nowhere else."""
+as PRUNED, writes an asked trial with its owner, and beats Optuna's heartbeat. Where Optuna has no
+public API (a trial's id; the creation of a trial, which its cached storage calls), the private
+access lives here and nowhere else."""
 
 from __future__ import annotations
 
@@ -124,6 +125,6 @@ def beats(storage: Any) -> bool:
 
 def trial_of(study: optuna.Study, number: int) -> tuple[optuna.trial.Trial, int]:
     """The running trial `number` of `study` as an Optuna Trial (what a job reports to), and its id.
-    Optuna has no public way from a number to a trial's id: the one private access."""
+    Optuna has no public way from a number to a trial's id."""
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
     return optuna.trial.Trial(study, trial_id), trial_id
