@@ -38,7 +38,9 @@ def job_context(cfg: DictConfig, hc: Any, tags: dict | None = None) -> JobContex
         parent_run_id=parent_run_id(hc.sweep.dir) if multirun else None,
         parallel_jobs=peers(cfg, hc.launcher) if multirun else 1,
         tags={OVERRIDES_TAG: " ".join(hc.overrides.task), **({TRIAL_TAG: hc.job.num + 1} if multirun else {}),
-              **({OPTUNA_STUDY_TAG: study} if cfg.get(TRIAL_KEY) is not None else {}), **(tags or {})},
+              # the trial that runs it now (a retry resumes the run of the trial it retries, whose param stays)
+              **({OPTUNA_STUDY_TAG: study, TRIAL_KEY: cfg.get(TRIAL_KEY)} if cfg.get(TRIAL_KEY) is not None else {}),
+              **(tags or {})},
         overrides=list(hc.overrides.task),
         sweeper={"storage": storage, "study_name": study} if storage and study else {},
     )

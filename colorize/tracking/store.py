@@ -329,12 +329,15 @@ class Tracker:
         return [r for r in runs if PARENT_TAG not in r.data.tags]
 
     def trial_runs(self, study_name: str, number: int, status: str = "RUNNING") -> list:
-        """The runs of one trial of an Optuna study (in `status`), wherever they ran."""
-        return self._client.search_runs(
-            [self.experiment_id],
-            filter_string=f"params.{TRIAL_KEY} = '{number}' and tags.{OPTUNA_STUDY_TAG} = '{study_name}' "
-                          f"and attributes.status = '{status}'",
-        )
+        """The runs of one trial of an Optuna study (in `status`), wherever they ran: by the tag its job
+        sets as it opens the run, which a retry that resumes another trial's run sets anew; and by the
+        param, which keeps the first trial's number (and is all that runs recorded before the tag have)."""
+        where = f"tags.{OPTUNA_STUDY_TAG} = '{study_name}' and attributes.status = '{status}'"
+        found: dict[str, Any] = {}
+        for key in (f"tags.{TRIAL_KEY}", f"params.{TRIAL_KEY}"):
+            for run in self._client.search_runs([self.experiment_id], filter_string=f"{key} = '{number}' and {where}"):
+                found.setdefault(run.info.run_id, run)
+        return list(found.values())
 
     def children(self, parent_run_id: str) -> list:
         """The runs nested under a parent run, oldest first (in its experiment, when the Tracker has none)."""

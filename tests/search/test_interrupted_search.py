@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from colorize.search.recovery import fail_stale
 from colorize.search.storage import open_storage
+from colorize.tracking.store import Tracker
 from tests.conftest import run_cli, run_until, runs_in
 
 
@@ -39,6 +40,13 @@ def test_an_interrupted_search_queues_again_every_trial_of_its_batch(faces, mlfl
     _, runs = runs_in(mlflow_uri, "search_interrupted")
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 3 and {r.info.status for r in runs} == {"FINISHED"}  # the first resumed in place
+    # each run is found by the trial that ran it last (a retry's number), as a silent trial's run is ended
+    tracker = Tracker(mlflow_uri, "search_interrupted")
+    for retry in trials[3:]:
+        (run,) = tracker.trial_runs("colorize-search", retry.number, status="FINISHED")
+        assert run.data.tags["optuna_trial"] == str(retry.number)
+    first = next(r for r in children if r.data.params["optuna_trial"] == "0")
+    assert first.data.tags["optuna_trial"] == "3"  # resumed by the retry of trial 0
 
 
 @pytest.mark.e2e
