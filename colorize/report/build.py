@@ -17,7 +17,7 @@ from colorize.report.figures import TITLES, best_figure, comparison_figure
 from colorize.report.findings import findings
 from colorize.report.samples import SAMPLE_ARRAYS, faces_figure
 from colorize.tracking.registry import ship_command
-from colorize.tracking.results import Configuration, Sweep, Trial, best_trial, configurations
+from colorize.tracking.results import Configuration, Sweep, Trial, best_trial, configurations, superseded_note
 from colorize.tables import records_csv
 from colorize.tracking.store import Tracker
 
@@ -137,7 +137,7 @@ def _superseded(sweep: Sweep) -> str:
     """The killed attempts a rerun replaced (colorize.tracking.results.superseded_by_reruns), if any."""
     if not sweep.superseded:
         return ""
-    return f"{sweep.superseded} killed attempt(s), each rerun to its end as a new run, are left out."
+    return f"{superseded_note(sweep.superseded)}, are left out."
 
 
 def _faces(doc: Document, tracker: Tracker, sweep: Sweep, out_dir: Path) -> None:

@@ -33,11 +33,11 @@ class PruningSweeperImpl(OptunaSweeperImpl):
         yet is this process's, and if the sweep dies on a host that does not come back, its silence
         is how any other sweep finds it (its job, once started, beats too)."""
         from colorize.search.recovery import Heartbeat
-        from colorize.search.storage import beats, trial_id
+        from colorize.search.storage import keeps_heartbeat, trial_id
 
         for beat in self.beats:
             beat.stop()
-        self.beats = [Heartbeat(self.storage, trial_id(t)) for t in trials] if beats(self.storage) else []
+        self.beats = [Heartbeat(self.storage, trial_id(t)) for t in trials] if keeps_heartbeat(self.storage) else []
 
     def sweep(self, arguments: list[str]) -> None:
         from colorize.search.recovery import recover

@@ -118,7 +118,7 @@ def trial_id(trial: optuna.trial.Trial) -> int:
     return trial._trial_id
 
 
-def beats(storage: Any) -> bool:
+def keeps_heartbeat(storage: Any) -> bool:
     """Whether `storage` keeps Optuna's heartbeat (an RDB storage with an interval)."""
     return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
 

@@ -21,7 +21,7 @@ from colorize.tracking.links import ui_link
 from colorize.tracking.owners import is_orphan, owner_tags, still_trained
 from colorize.tracking.progress import planned_trials, trial_line
 from colorize.tracking.provenance import provenance_tags
-from colorize.tracking.results import best_trial, superseded_by_reruns, swept_keys, trial_status
+from colorize.tracking.results import best_trial, superseded_by_reruns, superseded_note, swept_keys, trial_status
 from colorize.tracking.store import Tracker
 
 log = logging.getLogger("colorize")
@@ -165,7 +165,7 @@ def close_parent(config: DictConfig, parent_id: str, error: Optional[BaseExcepti
         run.set_tags({"best_run_id": best["run_id"], "best_run": best["run"], "swept": ",".join(swept)})
     run.log_metrics(summary)
     run.end(ending_status(error))
-    left_out = f"; {superseded} killed attempt(s), each rerun to its end as a new run, left out" if superseded else ""
+    left_out = f"; {superseded_note(superseded)}, left out" if superseded else ""
     log.info("sweep summary (%d trials%s):\n%s", len(rows), left_out, to_markdown(rows))
     log.info("the sweep's parent run %s and its trials, in the runs table: %s", parent_id,
              ui_link(tracker.uri, tracker.experiment_id))

@@ -238,6 +238,11 @@ def superseded_by_reruns(runs: list) -> tuple[list, int]:
     return kept, len(runs) - len(kept)
 
 
+def superseded_note(count: int) -> str:
+    """How the sweep's summary and the report name the killed attempts :func:`superseded_by_reruns` left out."""
+    return f"{count} killed attempt(s), each rerun to its end as a new run"
+
+
 def load_sweep(tracker: Tracker, parent_run_id: str) -> Sweep:
     """A sweep's parent run, trials and curves; ColorizeError if the run id is unknown."""
     parent = tracker.get_run(parent_run_id)
