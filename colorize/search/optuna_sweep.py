@@ -35,8 +35,7 @@ class PruningSweeperImpl(OptunaSweeperImpl):
         from colorize.search.recovery import Heartbeat
         from colorize.search.storage import keeps_heartbeat, trial_id
 
-        for beat in self.beats:
-            beat.stop()
+        Heartbeat.stop_all(self.beats)
         self.beats = [Heartbeat(self.storage, trial_id(t)) for t in trials] if keeps_heartbeat(self.storage) else []
 
     def sweep(self, arguments: list[str]) -> None:

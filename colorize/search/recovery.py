@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import optuna
 from optuna.storages import fail_stale_trials
@@ -18,6 +19,7 @@ from colorize.tracking.owners import owner_gone
 from colorize.tracking.store import Tracker
 
 log = logging.getLogger(__name__)
+STOP_WAIT_S = 5.0  # how long stopping heartbeats waits for the beats under way (Heartbeat.stop_all)
 
 
 def recover(storage: Any, study_name: Optional[str], tracker: Tracker) -> None:
@@ -55,9 +57,26 @@ class Heartbeat:
             if self._stopped.wait(self.interval):
                 return
 
+    @property
+    def beating(self) -> bool:
+        """Whether its thread still runs: until stopped, or a beat under way when it was."""
+        return self._thread.is_alive()
+
     def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
+        Heartbeat.stop_all([self])
+
+    @staticmethod
+    def stop_all(beats: Sequence[Heartbeat], wait: float = STOP_WAIT_S) -> None:
+        """Stop these heartbeats: none starts another beat. The beats under way are waited for at
+        most `wait` seconds in all: one stuck on a sqlite file another process holds locked waits
+        for the connection's 120 s timeout, which held up the sweep's next batch, or its exit after
+        Ctrl-C, as long. Past that such a beat finishes in its daemon thread, which never holds up
+        the process's exit."""
+        for beat in beats:
+            beat._stopped.set()
+        deadline = time.monotonic() + wait
+        for beat in beats:
+            beat._thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def fail_stale(storage: Any, study_name: Optional[str]) -> list[int]:

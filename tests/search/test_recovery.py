@@ -3,6 +3,7 @@ failed and queued again at once, with a real Optuna study and real processes."""
 
 import subprocess
 import sys
+import time
 
 import optuna
 
@@ -58,3 +59,34 @@ def test_an_asked_trial_is_its_askers_until_its_job_names_its_own(tmp_path):
     owners = [t.user_attrs for t in optuna.load_study(study_name="asked", storage=storage).trials]
     assert [(o["host"], o["pid"]) for o in owners] == [(owner_tags()["host"], pid)] * 2
     assert recover_orphans(storage, "asked") == [0, 1]
+
+
+def test_stopping_a_batchs_heartbeats_is_not_held_up_by_beats_stuck_on_a_locked_store(tmp_path):
+    """Another process holds the sqlite file's write lock (the store's connections wait up to 120 s
+    for it). Stopping a batch's heartbeats, as the sweeper does when it asks for the next batch or
+    stops, returns all the same; the beats under way land once the lock is released, and then
+    their threads end: no beat starts after the stop."""
+    import sqlite3
+
+    from colorize.search.recovery import Heartbeat
+
+    path = tmp_path / "optuna.db"
+    storage = open_storage(f"sqlite:///{path}", heartbeat_interval=1)
+    study = optuna.create_study(study_name="locked", storage=storage)
+    lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)}
+    trial_ids = [study.ask(lr)._trial_id for _ in range(3)]
+    writer = sqlite3.connect(path, isolation_level=None)  # as another process writing to the store
+    writer.execute("BEGIN EXCLUSIVE")
+    beats = [Heartbeat(storage, trial_id) for trial_id in trial_ids]
+
+    Heartbeat.stop_all(beats, wait=0.2)  # each beat is stuck on the lock: 120 s before
+
+    assert writer.execute("SELECT COUNT(*) FROM trial_heartbeats").fetchone() == (0,)  # none landed yet
+    writer.execute("COMMIT")
+    for _ in range(600):  # the lock is gone: each beat under way lands, and its thread sees the stop
+        if not any(beat.beating for beat in beats):
+            break
+        time.sleep(0.1)
+    assert [beat.beating for beat in beats] == [False] * 3
+    landed = sqlite3.connect(path).execute("SELECT trial_id FROM trial_heartbeats ORDER BY trial_id").fetchall()
+    assert landed == [(trial_id,) for trial_id in trial_ids]
