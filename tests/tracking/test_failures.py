@@ -286,7 +286,9 @@ def test_a_trial_whose_worker_falls_silent_is_failed_retried_and_its_run_killed(
     from colorize.search.recovery import end_trial_runs
     from colorize.tracking.store import Tracker
 
-    storage = open_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2)
+    # (a grace of 4 beats: the live trial's thread would have to be starved 3 s to fall silent; sqlite's
+    # timestamps are whole seconds)
+    storage = open_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=4)
     study = optuna.create_study(study_name="silent", storage=storage)
     alive = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)})
     silent = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)})
@@ -299,7 +301,7 @@ def test_a_trial_whose_worker_falls_silent_is_failed_retried_and_its_run_killed(
         runs[trial.number] = run.run_id
     beating = Heartbeat(storage, alive._trial_id)
     Heartbeat(storage, silent._trial_id).stop()  # one beat, then its host goes away
-    time.sleep(3.5)  # past the grace period
+    time.sleep(5.5)  # past the grace period
 
     assert fail_stale(storage, "silent") == [silent.number]
     assert end_trial_runs(tracker, "silent", [silent.number]) == [runs[silent.number]]
