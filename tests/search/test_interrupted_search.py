@@ -18,7 +18,7 @@ from tests.conftest import run_cli, run_until, runs_in
 def search_args(faces, uri, experiment, folder, storage):
     """A batch of 3 trials that the basic launcher runs one after the other."""
     return ["-m", "sweep=search", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", "data=faces",
-            f"data.root={faces}", "data.limit=100", "trainer.max_epochs=8", f"hydra.sweeper.storage={storage}",
+            f"data.root={faces}", "data.limit=32", "trainer.max_epochs=8", f"hydra.sweeper.storage={storage}",
             f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"hydra.sweep.dir={folder}"]
 
 
