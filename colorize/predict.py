@@ -4,8 +4,10 @@ MODEL is an MLflow run id (a sweep's parent run stands for its best trial), a
 ``runs:/<run id>/best.pt`` URI, a registered model's version (``models:/NAME@ALIAS``,
 ``models:/NAME/VERSION`` or ``models:/NAME/latest``: colorize-register writes them) or a checkpoint
 path; several MODELs are an ensemble (their predictions averaged before rounding). IMAGES is a
-folder of gray or colour images (colour is converted to gray). Writes ``estimations.npy`` (uint8,
-N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same order).
+folder of gray or colour images (colour is converted to gray), all of one size, any size (a U-Net,
+whose side must divide by 2^depth x stride, gets the image padded by reflection and its estimate
+cropped back). Writes ``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the
+image paths, in the same order).
 """
 
 from __future__ import annotations

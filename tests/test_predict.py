@@ -188,3 +188,42 @@ def test_tta_maps_every_view_back():
     assert averaged.shape == plain.shape == (4, 12, 12, 3)
     inner = (slice(None), slice(1, -1), slice(1, -1))
     assert abs(averaged[inner].astype(int) - plain[inner].astype(int)).max() <= 1  # rounding of the mean
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_a_unet_colorizes_images_of_any_size_every_pixel_in_place(tta):
+    """This U-Net's side must divide by 2^depth x stride = 8; these images' (81 x 97, 7 x 9) do not,
+    and a photo's need not. Its estimations have each image's own size, and every pixel sits where it
+    was: a chroma U-Net keeps the gray image as its luma, so the estimate's luma is the input, pixel for
+    pixel, borders included (a crop off by a row or a column would not be; before, such an image was
+    refused). With `tta`, inside the border, which a 1-pixel shift makes up by reflection."""
+    from colorize.config.build import model_of
+    from colorize.data.images import luma
+    from colorize.inference import predict
+
+    torch.manual_seed(0)
+    model = model_of("unet", depth=2, channels=4, stride=2, chroma=True)
+    assert model.multiple == 8
+    with torch.no_grad():
+        for param in model.head.parameters():  # colour offsets small enough that no channel clips at 0 or 255
+            param.mul_(0.02)
+    for size in ((81, 97), (7, 9)):
+        gray = torch.randint(40, 216, (3, 1, *size), dtype=torch.uint8)
+        est = predict(model, gray, torch.device("cpu"), tta=tta)
+        assert est.shape == (3, *size, 3) and est.dtype == np.uint8
+        assert 0 < est.min() and est.max() < 255
+        off = np.abs(np.stack([luma(e) for e in est]).astype(int) - gray[:, 0].numpy().astype(int))
+        assert (off[:, 1:-1, 1:-1] if tta else off).max() <= 1  # (each channel rounded)
+
+
+def test_padding_reaches_the_multiple_around_the_image_by_reflection():
+    from colorize.inference import padded
+
+    x = torch.arange(80 * 80.0).view(1, 1, 80, 80)
+    assert padded(x, 8)[0] is x  # a multiple already: untouched
+    p, (rows, cols) = padded(x, 12)  # 80 -> 84: 2 rows above and below
+    assert p.shape[-2:] == (84, 84) and (rows, cols) == (slice(2, 82), slice(2, 82))
+    assert torch.equal(p[..., rows, cols], x) and torch.equal(p[..., 1, 2:82], x[..., 1, :])  # (reflected)
+    p, (rows, cols) = padded(torch.ones(1, 1, 7, 9), 8)  # 7 -> 8: 0 above, 1 below; 9 -> 16: 3 left, 4 right
+    assert p.shape[-2:] == (8, 16) and (rows, cols) == (slice(0, 7), slice(3, 12))
+    assert padded(torch.ones(1, 1, 3, 3), 8)[0].shape[-2:] == (8, 8)  # too small to reflect: edges repeated
