@@ -17,7 +17,7 @@ from colorize import names
 from colorize.config import TrainConfig, build, plain, to_object
 from colorize.data.cache import SPLITS
 from colorize.errors import ColorizeError
-from colorize.models import default_run_name, describe
+from colorize.models import check_image_size, default_run_name, describe
 from colorize.report.samples import SAMPLE_ARRAYS, save_sample_arrays, save_samples
 from colorize.tracking.attempts import RESUME, SKIP, Attempt, decide, fingerprint, open_run
 from colorize.tracking.owners import owner_tags
@@ -92,6 +92,9 @@ def run_jobs(cfgs: Sequence[DictConfig], ctxs: Sequence[JobContext]) -> list[Job
         return [results[i] for i in range(len(cfgs))]
     setting, train, val = _shared(attempts[todo[0]][1].cfg, ctxs[todo[0]])
     planned = [_plan_job(*attempts[i], ctxs[i], setting) for i in todo]
+    for p in planned:  # a U-Net the images do not fold into: one line before any run is opened
+        for split in (train, val):
+            check_image_size(p.member.model, *split.gray.shape[-2:])
     log.info("%s on %s (%d train / %d val images), %s, %d threads, precision %s (trainer.precision=%s)",
              ", ".join(p.name for p in planned), setting["data"], len(train), len(val), setting["device"],
              setting["threads"], setting["precision"], planned[0].conf.trainer.precision.value)

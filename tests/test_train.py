@@ -126,6 +126,9 @@ def bad_folders(tmp_path_factory, faces):
         (["data=faces", "data.root=/nonexistent"], "data.root='/nonexistent' does not exist"),
         (["data=faces", "data.root={empty}"], "empty/train/images' holds no images"),
         (["data=faces", "data.root={corrupt}"], "cannot read image '{corrupt}/train/images/3.jpg'"),
+        (["model=unet", "model.depth=4", "model.stride=2", "data.limit=8"],  # known once the images are read
+         "model.depth=4 does not suit 80x80 images: model.stride x 2^model.depth = 32 must divide their height and "
+         "width; with these images, model.depth <= 3 at model.stride=2"),
     ],
 )
 def test_bad_input_is_one_line_and_loses_nothing(overrides, expected, bad_folders, mlflow_uri, tmp_path):

@@ -7,7 +7,14 @@ from typing import Any
 from colorize.models.convnet import ConvNet
 from colorize.models.unet import UNet
 
-__all__ = ["ConvNet", "UNet", "default_run_name", "describe"]
+__all__ = ["ConvNet", "UNet", "check_image_size", "default_run_name", "describe"]
+
+
+def check_image_size(model: object, height: int, width: int) -> None:
+    """One line when the model cannot take images of this size: a U-Net's levels must halve them
+    (the plain nets take any size)."""
+    if isinstance(model, UNet):
+        model.check_size(height, width)
 
 
 def describe(model_cfg: object) -> str:

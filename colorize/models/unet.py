@@ -12,6 +12,8 @@ within the same time budget. ``stride=4`` folds 4 x 4 pixels into 16 channels th
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -43,6 +45,11 @@ def _global_context(width: int) -> nn.Sequential:
     return branch
 
 
+def _twos(n: int) -> int:
+    """How many times 2 divides n (> 0)."""
+    return (n & -n).bit_length() - 1
+
+
 class UNet(nn.Module):
     """`depth` 2x down-samplings; `channels` kernels at the top level, doubled per level; the top
     level works at 1/`stride` of the image resolution."""
@@ -70,12 +77,22 @@ class UNet(nn.Module):
         self.chroma = chroma
         self.head = nn.Conv2d(widths[0], (2 if chroma else 3) * stride * stride, 1)
         self.register_buffer("to_rgb", torch.tensor(CHROMA_TO_RGB), persistent=False)
+        self.depth, self.stride = depth, stride
         self.multiple = stride * 2**depth  # the image side must divide into the deepest level's pixels
 
+    def check_size(self, height: int, width: int) -> None:
+        """One line when images of this size do not fold into the deepest level's pixels, naming the
+        depths that would (training checks its data before it opens a run; predict pads instead)."""
+        if not height % self.multiple and not width % self.multiple:
+            return
+        side = math.gcd(height, width)
+        allowed = (f"model.stride={self.stride} does not divide them either" if side % self.stride else
+                   f"with these images, model.depth <= {_twos(side // self.stride)} at model.stride={self.stride}")
+        raise ColorizeError(f"model.depth={self.depth} does not suit {height}x{width} images: model.stride x "
+                            f"2^model.depth = {self.multiple} must divide their height and width; {allowed}")
+
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
-            raise ColorizeError(f"image size {x.shape[-2]}x{x.shape[-1]} does not suit this U-Net: height and width "
-                                f"must be multiples of model.stride x 2^model.depth = {self.multiple}")
+        self.check_size(x.shape[-2], x.shape[-1])
         skips = []
         h = self.fold(x)
         for i, block in enumerate(self.down):

@@ -19,10 +19,18 @@ def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
         torch.testing.assert_close(luma, x[:, 0], atol=1e-5, rtol=0)
 
 
-def test_unet_names_an_image_size_its_levels_cannot_halve():
-    model = model_of("unet", depth=3, channels=4, stride=4)  # 80 / 4 = 20 -> 10 -> 5 -> no
-    with pytest.raises(ColorizeError, match=r"image size 80x80 does not suit this U-Net: .* multiples of .* = 32$"):
-        model(torch.zeros(1, 1, 80, 80))
+@pytest.mark.parametrize("depth,stride,size,allowed", [
+    (3, 4, (80, 80), "with these images, model.depth <= 2 at model.stride=4"),  # 80 / 4 = 20 -> 10 -> 5 -> no
+    (3, 2, (24, 40), "with these images, model.depth <= 2 at model.stride=2"),  # gcd 8 = 2 x 2^2
+    (1, 2, (7, 9), "model.stride=2 does not divide them either"),
+])
+def test_unet_names_an_image_size_its_levels_cannot_halve_and_the_depths_that_would(depth, stride, size, allowed):
+    model = model_of("unet", depth=depth, channels=4, stride=stride)
+    multiple = stride * 2**depth
+    with pytest.raises(ColorizeError) as refused:
+        model(torch.zeros(1, 1, *size))
+    assert str(refused.value) == (f"model.depth={depth} does not suit {size[0]}x{size[1]} images: model.stride x "
+                                  f"2^model.depth = {multiple} must divide their height and width; {allowed}")
 
 
 def test_half_resolution_unet_sees_every_input_pixel():
