@@ -86,8 +86,9 @@ class UNet(nn.Module):
         if not height % self.multiple and not width % self.multiple:
             return
         side = math.gcd(height, width)
-        allowed = (f"model.stride={self.stride} does not divide them either" if side % self.stride else
-                   f"with these images, model.depth <= {_twos(side // self.stride)} at model.stride={self.stride}")
+        deepest = _twos(side // self.stride) if not side % self.stride else 0
+        allowed = (f"with these images, model.depth <= {deepest} at model.stride={self.stride}" if deepest else
+                   f"no model.depth fits them at model.stride={self.stride}")
         raise ColorizeError(f"model.depth={self.depth} does not suit {height}x{width} images: model.stride x "
                             f"2^model.depth = {self.multiple} must divide their height and width; {allowed}")
 

@@ -22,7 +22,8 @@ def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
 @pytest.mark.parametrize("depth,stride,size,allowed", [
     (3, 4, (80, 80), "with these images, model.depth <= 2 at model.stride=4"),  # 80 / 4 = 20 -> 10 -> 5 -> no
     (3, 2, (24, 40), "with these images, model.depth <= 2 at model.stride=2"),  # gcd 8 = 2 x 2^2
-    (1, 2, (7, 9), "model.stride=2 does not divide them either"),
+    (1, 2, (7, 9), "no model.depth fits them at model.stride=2"),  # odd sides: neither folded nor halved
+    (1, 1, (5, 10), "no model.depth fits them at model.stride=1"),  # 5 rows do not halve
 ])
 def test_unet_names_an_image_size_its_levels_cannot_halve_and_the_depths_that_would(depth, stride, size, allowed):
     model = model_of("unet", depth=depth, channels=4, stride=stride)
