@@ -7,7 +7,7 @@ path; several MODELs are an ensemble (their predictions averaged before rounding
 folder of gray or colour images (colour is converted to gray), all of one size, any size (a U-Net,
 whose side must divide by 2^depth x stride, gets the image padded by reflection and its estimate
 cropped back). Writes ``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the
-image paths, in the same order).
+image paths, in the same order); with ``--png`` each estimation as ``images/<the image's name>.png`` too.
 """
 
 from __future__ import annotations
@@ -94,6 +94,29 @@ def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
         raise ColorizeError(f"cannot write the estimations to {str(out)!r}: {exc.strerror}") from None
 
 
+def png_names(files: Sequence[Path]) -> list[str]:
+    """--png's file name for each image (its own, as .png); one line if two images would share one."""
+    names: dict[str, Path] = {}
+    for path in files:
+        twin = names.setdefault(f"{path.stem}.png", path)
+        if twin != path:
+            raise ColorizeError(f"--png: images {str(twin)!r} and {str(path)!r} would both be written as "
+                                f"{path.stem}.png: rename one, or leave out --png")
+    return list(names)
+
+
+def write_pngs(folder: Path, estimations, names: Sequence[str]) -> None:
+    """Each estimation as a PNG (--png), to look at beside the course's array."""
+    from PIL import Image
+
+    make_folder(folder, "--png")
+    try:
+        for estimation, name in zip(estimations, names):
+            Image.fromarray(estimation).save(folder / name)
+    except OSError as exc:
+        raise ColorizeError(f"cannot write the estimations' PNGs to {str(folder)!r}: {exc.strerror}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-predict", __doc__)
     parser.add_argument("model", nargs="+", help="MLflow run id (a sweep's: its best trial), runs:/<run id>/best.pt, "
@@ -106,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--tta", action="store_true",
                         help="test-time averaging over the mirror image and 1-pixel shifts (6 views, 6x the time)")
+    parser.add_argument("--png", action="store_true",
+                        help="also write each estimation as a PNG, OUT/images/<the image's name>.png, to look at")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
@@ -120,14 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if broken is not None:  # img_names.txt has one path per line: such a name would break it in two
         raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "
                             "(one path per line) cannot list: rename the file")
+    pngs = png_names(files) if args.png else []
     images = read_images(files, require_color=False)
     models = load_models(sources, args.uri)
     make_folder(args.out)  # once every input has passed (bad input makes nothing), before the predictions
     estimations = predict(models, images.gray, device, tta=args.tta)
     write_estimations(args.out, estimations, images.names)
+    if pngs:
+        write_pngs(args.out / "images", estimations, pngs)
     averaged = f", averaged over {len(models)} models" if len(models) > 1 else ""
     print(f"{estimations.shape[0]} estimations {tuple(estimations.shape)} uint8{averaged} -> "
-          f"{args.out / 'estimations.npy'}, names -> {args.out / 'img_names.txt'}")
+          f"{args.out / 'estimations.npy'}, names -> {args.out / 'img_names.txt'}"
+          + (f", PNGs -> {args.out / 'images'}" if pngs else ""))
     return 0
 
 

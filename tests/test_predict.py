@@ -41,14 +41,31 @@ def trained_run(faces, mlflow_uri, tmp_path_factory):
 
 @pytest.mark.e2e
 def test_test_split_estimations_have_the_submission_format(faces, trained_run, mlflow_uri, tmp_path):
+    """... and with --png, each estimation as a PNG named after its image, pixel for pixel."""
     run_id, _ = trained_run
-    proc = run_cli(run_id, str(faces / "test" / "images"), "--out", str(tmp_path), "--uri", mlflow_uri,
+    proc = run_cli(run_id, str(faces / "test" / "images"), "--out", str(tmp_path), "--uri", mlflow_uri, "--png",
                    module="colorize.predict")
     assert proc.returncode == 0, proc.stderr[-3000:]
     est = np.load(tmp_path / "estimations.npy")
     assert est.shape == (100, 80, 80, 3) and est.dtype == np.uint8
     names = (tmp_path / "img_names.txt").read_text().splitlines()
     assert len(names) == 100 and names[0].endswith("test/images/0.jpg") and names[10].endswith("/10.jpg")
+    assert len(list((tmp_path / "images").iterdir())) == 100
+    for i in (0, 10, 99):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "images" / f"{i}.png")), est[i])
+    assert proc.stdout.strip().endswith(f"PNGs -> {tmp_path / 'images'}")
+
+
+def test_two_images_that_would_share_a_png_are_one_line_before_anything_is_read(trained_run, tmp_path):
+    from colorize.predict import main
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.jpg", "a.png"):
+        Image.new("L", (8, 8)).save(tmp_path / "in" / name)
+    with pytest.raises(ColorizeError, match=r"^--png: images '.*/a\.(jpg|png)' and '.*/a\.(png|jpg)' would both be "
+                                            r"written as a\.png: rename one, or leave out --png$"):
+        main([str(trained_run[1]), str(tmp_path / "in"), "--png", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.e2e
