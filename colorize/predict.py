@@ -4,10 +4,12 @@ MODEL is an MLflow run id (a sweep's parent run stands for its best trial), a
 ``runs:/<run id>/best.pt`` URI, a registered model's version (``models:/NAME@ALIAS``,
 ``models:/NAME/VERSION`` or ``models:/NAME/latest``: colorize-register writes them) or a checkpoint
 path; several MODELs are an ensemble (their predictions averaged before rounding). IMAGES is a
-folder of gray or colour images (colour is converted to gray), all of one size, any size (a U-Net,
-whose side must divide by 2^depth x stride, gets the image padded by reflection and its estimate
-cropped back). Writes ``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the
-image paths, in the same order); with ``--png`` each estimation as ``images/<the image's name>.png`` too.
+folder of gray or colour images (colour is converted to gray) of any size (a U-Net, whose side must
+divide by 2^depth x stride, gets each padded by reflection and its estimate cropped back). Writes
+``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same
+order), which need the images to share one size; with ``--png`` each estimation as
+``images/<the image's name>.png`` too, and images of several sizes are colorized each size apart
+(PNGs only).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from colorize.paths import default_store_uri
 # torch, NumPy and MLflow load once the arguments have passed argparse: --help answers at once
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+ONE_SIZE = "the course's array holds one size (--png colorizes images of several sizes, each as its own PNG)"
 
 
 def parse_model(model: str) -> Any:
@@ -94,27 +97,59 @@ def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
         raise ColorizeError(f"cannot write the estimations to {str(out)!r}: {exc.strerror}") from None
 
 
-def png_names(files: Sequence[Path]) -> list[str]:
-    """--png's file name for each image (its own, as .png); one line if two images would share one."""
+def png_names(files: Sequence[Path]) -> dict[str, str]:
+    """--png's file name for each image's path (its own name, as .png); one line if two images would
+    share one."""
     names: dict[str, Path] = {}
     for path in files:
         twin = names.setdefault(f"{path.stem}.png", path)
         if twin != path:
             raise ColorizeError(f"--png: images {str(twin)!r} and {str(path)!r} would both be written as "
                                 f"{path.stem}.png: rename one, or leave out --png")
-    return list(names)
+    return {str(path): name for name, path in names.items()}
 
 
-def write_pngs(folder: Path, estimations, names: Sequence[str]) -> None:
-    """Each estimation as a PNG (--png), to look at beside the course's array."""
+def size_groups(files: Sequence[Path]) -> list[list[Path]]:
+    """The files by image size, each size in the order first met (their headers alone are read; a
+    file that cannot be opened is a group of its own, which decoding then names)."""
     from PIL import Image
 
-    make_folder(folder, "--png")
-    try:
-        for estimation, name in zip(estimations, names):
-            Image.fromarray(estimation).save(folder / name)
-    except OSError as exc:
-        raise ColorizeError(f"cannot write the estimations' PNGs to {str(folder)!r}: {exc.strerror}") from None
+    groups: dict[object, list[Path]] = {}
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                size: object = image.size
+        except OSError:
+            size = path
+        groups.setdefault(size, []).append(path)
+    return list(groups.values())
+
+
+def write_outputs(out: Path, sets: Sequence[Any], estimations: Sequence[Any], pngs: dict[str, str],
+                  models: int = 1) -> str:
+    """The course's estimations.npy and img_names.txt when the images share one size (the array holds
+    one), each estimation as a PNG with --png; what was written, said in a line."""
+    from PIL import Image
+
+    said = []
+    if len(sets) == 1:
+        write_estimations(out, estimations[0], sets[0].names)
+        averaged = f", averaged over {models} models" if models > 1 else ""
+        said.append(f"{len(estimations[0])} estimations {tuple(estimations[0].shape)} uint8{averaged} -> "
+                    f"{out / 'estimations.npy'}, names -> {out / 'img_names.txt'}")
+    else:
+        said.append(f"images of {len(sets)} sizes: no estimations.npy (one array holds one size)")
+    if pngs:
+        folder = out / "images"
+        make_folder(folder, "--png")
+        try:
+            for images, arrays in zip(sets, estimations):
+                for name, estimation in zip(images.names, arrays):
+                    Image.fromarray(estimation).save(folder / pngs[name])
+        except OSError as exc:
+            raise ColorizeError(f"cannot write the estimations' PNGs to {str(folder)!r}: {exc.strerror}") from None
+        said.append(f"{len(pngs)} PNGs -> {folder}")
+    return ", ".join(said)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tta", action="store_true",
                         help="test-time averaging over the mirror image and 1-pixel shifts (6 views, 6x the time)")
     parser.add_argument("--png", action="store_true",
-                        help="also write each estimation as a PNG, OUT/images/<the image's name>.png, to look at")
+                        help="also write each estimation as a PNG, OUT/images/<the image's name>.png, to look at "
+                        "(images of several sizes: PNGs only)")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
@@ -145,18 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if broken is not None:  # img_names.txt has one path per line: such a name would break it in two
         raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "
                             "(one path per line) cannot list: rename the file")
-    pngs = png_names(files) if args.png else []
-    images = read_images(files, require_color=False)
+    pngs = png_names(files) if args.png else {}
+    # one array holds one size: the images share one, or (--png) each size is colorized on its own
+    sets = [read_images(group, require_color=False, one_size=ONE_SIZE)
+            for group in (size_groups(files) if pngs else [files])]
     models = load_models(sources, args.uri)
     make_folder(args.out)  # once every input has passed (bad input makes nothing), before the predictions
-    estimations = predict(models, images.gray, device, tta=args.tta)
-    write_estimations(args.out, estimations, images.names)
-    if pngs:
-        write_pngs(args.out / "images", estimations, pngs)
-    averaged = f", averaged over {len(models)} models" if len(models) > 1 else ""
-    print(f"{estimations.shape[0]} estimations {tuple(estimations.shape)} uint8{averaged} -> "
-          f"{args.out / 'estimations.npy'}, names -> {args.out / 'img_names.txt'}"
-          + (f", PNGs -> {args.out / 'images'}" if pngs else ""))
+    estimations = [predict(models, images.gray, device, tta=args.tta) for images in sets]
+    print(write_outputs(args.out, sets, estimations, pngs, len(models)))
     return 0
 
 

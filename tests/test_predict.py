@@ -1,5 +1,6 @@
 """Estimations in the course's submission format and the evaluator, on real faces."""
 
+import shutil
 
 import numpy as np
 import pytest
@@ -244,3 +245,34 @@ def test_padding_reaches_the_multiple_around_the_image_by_reflection():
     p, (rows, cols) = padded(torch.ones(1, 1, 7, 9), 8)  # 7 -> 8: 0 above, 1 below; 9 -> 16: 3 left, 4 right
     assert p.shape[-2:] == (8, 16) and (rows, cols) == (slice(0, 7), slice(3, 12))
     assert padded(torch.ones(1, 1, 3, 3), 8)[0].shape[-2:] == (8, 8)  # too small to reflect: edges repeated
+
+
+def test_images_of_several_sizes_are_colorized_each_size_apart_as_pngs(faces, trained_run, tmp_path, capsys):
+    """Without --png, one line before anything is made (the course's array holds one size); with it,
+    each image's PNG at its own size, as it would be colorized alone, and no estimations.npy."""
+    from colorize.predict import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, size in (("0.jpg", None), ("1.jpg", (96, 64)), ("2.jpg", (33, 50)), ("3.jpg", None)):
+        image = Image.open(faces / "test" / "images" / name)
+        (image.resize(size) if size else image).save(folder / name)
+    ckpt = str(trained_run[1])
+    with pytest.raises(ColorizeError) as refused:
+        main([ckpt, str(folder), "--out", str(tmp_path / "array")])
+    assert str(refused.value) == (f"image '{folder / '1.jpg'}' is 96x64, but '{folder / '0.jpg'}' is 80x80: the "
+                                  "course's array holds one size (--png colorizes images of several sizes, each as its "
+                                  "own PNG)")
+    assert not (tmp_path / "array").exists()
+
+    assert main([ckpt, str(folder), "--out", str(tmp_path / "pngs"), "--png"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"images of 3 sizes: no estimations.npy (one array holds one size), 4 PNGs -> {tmp_path / 'pngs' / 'images'}")
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["images"]
+    pngs = {p.name: np.asarray(Image.open(p)) for p in (tmp_path / "pngs" / "images").iterdir()}
+    assert {name: a.shape for name, a in pngs.items()} == {
+        "0.png": (80, 80, 3), "1.png": (64, 96, 3), "2.png": (50, 33, 3), "3.png": (80, 80, 3)}
+    (tmp_path / "alone").mkdir()
+    shutil.copy(folder / "1.jpg", tmp_path / "alone")
+    assert main([ckpt, str(tmp_path / "alone"), "--out", str(tmp_path / "alone_out")]) == 0
+    assert np.array_equal(np.load(tmp_path / "alone_out" / "estimations.npy")[0], pngs["1.png"])

@@ -94,12 +94,14 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
         raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
 
 
-def read_images(files: list[Path], *, require_color: bool, role: str = "training images need colour") -> ImageSet:
+def read_images(files: list[Path], *, require_color: bool, role: str = "training images need colour",
+                one_size: str = "all images in a split must have the same size") -> ImageSet:
     """Decode files (in parallel threads) into an ImageSet.
 
     With `require_color`, a grayscale file is an error (it has no colour target: `role` says why
     colour is needed); otherwise gray inputs are accepted and `rgb` is None when every file is gray.
-    All images must share a size. Images with transparency are composited onto white, with a warning.
+    All images must share a size (`one_size` ends the error that says they do not). Images with
+    transparency are composited onto white, with a warning.
     """
     with ThreadPoolExecutor(max_workers=4) as pool:
         decoded = list(pool.map(_decode, files))
@@ -112,7 +114,7 @@ def read_images(files: list[Path], *, require_color: bool, role: str = "training
         bad = next(f for f, (a, _) in zip(files, decoded) if a.shape != first)
         raise DataError(
             f"image {str(bad)!r} is {_hw(decoded[files.index(bad)][0])}, but {str(files[0])!r} is "
-            f"{_hw(decoded[0][0])}: all images in a split must have the same size"
+            f"{_hw(decoded[0][0])}: {one_size}"
         )
     gray_files = [f for f, (_, mode) in zip(files, decoded) if mode in ("L", "LA", "1", "I", "I;16", "F")]
     names = [str(f) for f in files]

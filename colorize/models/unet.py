@@ -89,7 +89,7 @@ class UNet(nn.Module):
         deepest = _twos(side // self.stride) if not side % self.stride else 0
         allowed = (f"with these images, model.depth <= {deepest} at model.stride={self.stride}" if deepest else
                    f"no model.depth fits them at model.stride={self.stride}")
-        raise ColorizeError(f"model.depth={self.depth} does not suit {height}x{width} images: model.stride x "
+        raise ColorizeError(f"model.depth={self.depth} does not suit {width}x{height} images: model.stride x "
                             f"2^model.depth = {self.multiple} must divide their height and width; {allowed}")
 
     def forward(self, x: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ def test_unet_keeps_the_luma_when_predicting_chroma(chroma, stride):
 
 @pytest.mark.parametrize("depth,stride,size,allowed", [
     (3, 4, (80, 80), "with these images, model.depth <= 2 at model.stride=4"),  # 80 / 4 = 20 -> 10 -> 5 -> no
-    (3, 2, (24, 40), "with these images, model.depth <= 2 at model.stride=2"),  # gcd 8 = 2 x 2^2
+    (3, 2, (24, 40), "with these images, model.depth <= 2 at model.stride=2"),  # (height, width); gcd 8 = 2 x 2^2
     (1, 2, (7, 9), "no model.depth fits them at model.stride=2"),  # odd sides: neither folded nor halved
     (1, 1, (5, 10), "no model.depth fits them at model.stride=1"),  # 5 rows do not halve
 ])
@@ -30,7 +30,7 @@ def test_unet_names_an_image_size_its_levels_cannot_halve_and_the_depths_that_wo
     multiple = stride * 2**depth
     with pytest.raises(ColorizeError) as refused:
         model(torch.zeros(1, 1, *size))
-    assert str(refused.value) == (f"model.depth={depth} does not suit {size[0]}x{size[1]} images: model.stride x "
+    assert str(refused.value) == (f"model.depth={depth} does not suit {size[1]}x{size[0]} images: model.stride x "
                                   f"2^model.depth = {multiple} must divide their height and width; {allowed}")
 
 
