@@ -119,7 +119,7 @@ def size_groups(files: Sequence[Path]) -> list[list[Path]]:
         try:
             with Image.open(path) as image:
                 size: object = image.size
-        except OSError:
+        except (OSError, ValueError):  # (as decoding catches)
             size = path
         groups.setdefault(size, []).append(path)
     return list(groups.values())
