@@ -109,22 +109,6 @@ def png_names(files: Sequence[Path]) -> dict[str, str]:
     return {str(path): name for name, path in names.items()}
 
 
-def size_groups(files: Sequence[Path]) -> list[list[Path]]:
-    """The files by image size, each size in the order first met (their headers alone are read; a
-    file that cannot be opened is a group of its own, which decoding then names)."""
-    from PIL import Image
-
-    groups: dict[object, list[Path]] = {}
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                size: object = image.size
-        except (OSError, ValueError):  # (as decoding catches)
-            size = path
-        groups.setdefault(size, []).append(path)
-    return list(groups.values())
-
-
 def write_outputs(out: Path, sets: Sequence[Any], estimations: Sequence[Any], pngs: dict[str, str],
                   models: int = 1) -> str:
     """The course's estimations.npy and img_names.txt when the images share one size (the array holds
@@ -171,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
     sources = [parse_model(model) for model in args.model]  # a bad MODEL fails before any image is read
-    from colorize.data.images import list_images, read_images
+    from colorize.data.images import group_by_size, list_images, read_images
     from colorize.inference import predict
     from colorize.training.runtime import select_device
 
@@ -184,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pngs = png_names(files) if args.png else {}
     # one array holds one size: the images share one, or (--png) each size is colorized on its own
     sets = [read_images(group, require_color=False, one_size=ONE_SIZE)
-            for group in (size_groups(files) if pngs else [files])]
+            for group in (group_by_size(files) if pngs else [files])]
     models = load_models(sources, args.uri)
     make_folder(args.out)  # once every input has passed (bad input makes nothing), before the predictions
     estimations = [predict(models, images.gray, device, tta=args.tta) for images in sets]

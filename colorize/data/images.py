@@ -6,11 +6,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from colorize.errors import DataError
@@ -18,6 +18,7 @@ from colorize.errors import DataError
 log = logging.getLogger("colorize")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+ORIENTATION, SIDEWAYS = 0x0112, (5, 6, 7, 8)  # the EXIF tag a camera stores a turned photo with; its turns by 90°
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,9 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
     """One file -> (H x W x 3 uint8, PIL mode); DataError naming the file if unreadable. An image
     with transparency is composited onto white (what a viewer shows), not stripped of its alpha."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            # upright, as a viewer shows it: a phone stores a photo taken sideways with an orientation tag
+            im = ImageOps.exif_transpose(opened) if _orientation(opened) != 1 else opened
             mode = im.mode
             if mode in ALPHA_MODES or (mode == "P" and "transparency" in im.info):
                 white = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -92,6 +95,26 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
             return np.asarray(im.convert("RGB")), mode
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation an opened image was stored with (1: upright; the EXIF parsed only if there)."""
+    return int(image.getexif().get(ORIENTATION, 1)) if "exif" in image.info else 1
+
+
+def group_by_size(files: Sequence[Path]) -> list[list[Path]]:
+    """The files by upright image size, each size in the order first met (headers alone are read; a
+    file that cannot be opened is a group of its own, whose decoding then names it)."""
+    groups: dict[object, list[Path]] = {}
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                size: object = (height, width) if _orientation(image) in SIDEWAYS else (width, height)
+        except (UnidentifiedImageError, OSError, ValueError):  # (as _decode catches)
+            size = path
+        groups.setdefault(size, []).append(path)
+    return list(groups.values())
 
 
 def read_images(files: list[Path], *, require_color: bool, role: str = "training images need colour",

@@ -91,6 +91,28 @@ def test_wrong_size_image_names_the_file(image_dir):
         read_images(list_images(image_dir), require_color=True)
 
 
+def test_a_photo_stored_sideways_decodes_upright_and_groups_by_its_upright_size(tmp_path):
+    """A camera stores a photo taken sideways as it was shot, with an EXIF orientation tag (6: turn
+    90° clockwise to view); it decodes as a viewer shows it, and is grouped by that size, its header
+    read alone. Before, it decoded sideways."""
+    from colorize.data.images import group_by_size
+
+    upright = np.zeros((30, 20, 3), dtype=np.uint8)  # 20 wide, 30 high, as viewed
+    upright[:5] = (255, 0, 0)  # its top rows red
+    stored = np.rot90(upright, 1)  # as the camera stored it: turned 90° anticlockwise (30 wide, 20 high)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "sideways.png", exif=exif.tobytes())
+    Image.fromarray(upright).save(tmp_path / "plain.png")
+    decoded = read_images([tmp_path / "sideways.png", tmp_path / "plain.png"], require_color=True)
+    assert torch.equal(decoded.rgb[0], decoded.rgb[1])  # (PNG: lossless)
+    assert group_by_size([tmp_path / "sideways.png", tmp_path / "plain.png"]) == [
+        [tmp_path / "sideways.png", tmp_path / "plain.png"]]
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert group_by_size([tmp_path / "plain.png", tmp_path / "broken.png"]) == [
+        [tmp_path / "plain.png"], [tmp_path / "broken.png"]]  # its own group: decoding names it
+
+
 def test_split_cache_decodes_once_per_config_and_stays_bounded(monkeypatch):
     """Real splits (the bundled tiles): a second job with the same data config reuses the decoded
     tensors; a different config decodes anew; at most COLORIZE_DATA_CACHE are kept; 0 turns it off."""
