@@ -98,8 +98,15 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
 
 
 def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation an opened image was stored with (1: upright; the EXIF parsed only if there)."""
-    return int(image.getexif().get(ORIENTATION, 1)) if "exif" in image.info else 1
+    """The EXIF orientation an opened image was stored with: 1 (upright) without one, or where its
+    EXIF cannot be read, as a viewer ignores it (the EXIF is parsed only if there)."""
+    if "exif" not in image.info:
+        return 1
+    try:
+        value = image.getexif().get(ORIENTATION, 1)
+    except Exception:  # malformed EXIF (Pillow raises several kinds): the pixels may still be fine
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def group_by_size(files: Sequence[Path]) -> list[list[Path]]:

@@ -111,6 +111,11 @@ def test_a_photo_stored_sideways_decodes_upright_and_groups_by_its_upright_size(
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert group_by_size([tmp_path / "plain.png", tmp_path / "broken.png"]) == [
         [tmp_path / "plain.png"], [tmp_path / "broken.png"]]  # its own group: decoding names it
+    # EXIF that cannot be read (Pillow raises SyntaxError on it) leaves the pixels as stored, as a viewer does
+    Image.fromarray(upright).save(tmp_path / "bad_exif.png", exif=b"Exif\x00\x00not a TIFF header")
+    assert torch.equal(read_images([tmp_path / "bad_exif.png"], require_color=True).rgb[0], decoded.rgb[1])
+    assert group_by_size([tmp_path / "bad_exif.png", tmp_path / "plain.png"]) == [
+        [tmp_path / "bad_exif.png", tmp_path / "plain.png"]]
 
 
 def test_split_cache_decodes_once_per_config_and_stays_bounded(monkeypatch):
