@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from colorize.data.images import to_unit_range
+from colorize.models import size_multiple
 from colorize.training.augment import shift_images
 from colorize.training.metrics import to_uint8
 
@@ -59,7 +60,7 @@ def predict(models: torch.nn.Module | Sequence[torch.nn.Module], gray_u8: torch.
     over the views first)."""
     models = [models] if isinstance(models, torch.nn.Module) else list(models)
     models = [model.to(device).eval() for model in models]
-    multiple = math.lcm(*(int(getattr(model, "multiple", 1)) for model in models))
+    multiple = math.lcm(*(size_multiple(model) for model in models))
     out = []
     for start in range(0, gray_u8.shape[0], batch_size):
         x, (rows, cols) = padded(to_unit_range(gray_u8[start : start + batch_size].to(device)), multiple)

@@ -7,7 +7,13 @@ from typing import Any
 from colorize.models.convnet import ConvNet
 from colorize.models.unet import UNet
 
-__all__ = ["ConvNet", "UNet", "check_image_size", "default_run_name", "describe"]
+__all__ = ["ConvNet", "UNet", "check_image_size", "default_run_name", "describe", "size_multiple"]
+
+
+def size_multiple(model: object) -> int:
+    """What every image side must be a multiple of for this model: a U-Net's 2^depth x stride (its
+    levels halve the image); 1 for the plain nets, which take any size."""
+    return model.multiple if isinstance(model, UNet) else 1
 
 
 def check_image_size(model: object, height: int, width: int) -> None:

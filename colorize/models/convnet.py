@@ -12,8 +12,6 @@ class ConvNet(nn.Sequential):
     output into [-1, 1].
     """
 
-    multiple = 1  # same-padded convs take any image size (a U-Net's side must divide by its `multiple`)
-
     def __init__(self, *, layers: int, kernel_size: int, channels: int, batch_norm: bool, tanh: bool) -> None:
         # no defaults here: they live in colorize/config/model.py (build one with config.model_of)
         modules: list[nn.Module] = []
