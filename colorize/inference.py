@@ -52,18 +52,24 @@ def padded(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[slice, s
     return x, (slice(top, top + h), slice(left, left + w))
 
 
+# pixels per forward pass: 500 faces of 80 x 80, as before; a photo of more pixels goes alone
+BATCH_PIXELS = 500 * 80 * 80
+
+
 @torch.inference_mode()
 def predict(models: torch.nn.Module | Sequence[torch.nn.Module], gray_u8: torch.Tensor, device: torch.device,
-            batch_size: int = 500, tta: bool = False) -> np.ndarray:
-    """uint8 gray N x 1 x H x W (any size) -> uint8 RGB estimations N x H x W x 3. Several `models` are an
-    ensemble: their [-1, 1] predictions are averaged, then rounded once (`tta`: each model averaged
-    over the views first)."""
+            batch_pixels: int = BATCH_PIXELS, tta: bool = False) -> np.ndarray:
+    """uint8 gray N x 1 x H x W (any size) -> uint8 RGB estimations N x H x W x 3, in batches of at most
+    `batch_pixels` pixels (at least one image): a network's activations grow with the pixels in a batch,
+    not with its images. Several `models` are an ensemble: their [-1, 1] predictions are averaged, then
+    rounded once (`tta`: each model averaged over the views first)."""
     models = [models] if isinstance(models, torch.nn.Module) else list(models)
     models = [model.to(device).eval() for model in models]
     multiple = math.lcm(*(size_multiple(model) for model in models))
+    batch = max(1, batch_pixels // (gray_u8.shape[-2] * gray_u8.shape[-1]))
     out = []
-    for start in range(0, gray_u8.shape[0], batch_size):
-        x, (rows, cols) = padded(to_unit_range(gray_u8[start : start + batch_size].to(device)), multiple)
+    for start in range(0, gray_u8.shape[0], batch):
+        x, (rows, cols) = padded(to_unit_range(gray_u8[start : start + batch].to(device)), multiple)
         total = cast(torch.Tensor, sum(tta_average(model, x) if tta else model(x) for model in models))
         out.append(to_uint8(total[..., rows, cols] / len(models)).cpu())
     return torch.cat(out).permute(0, 2, 3, 1).contiguous().numpy()

@@ -9,7 +9,8 @@ divide by 2^depth x stride, gets each padded by reflection and its estimate crop
 ``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same
 order), which need the images to share one size; with ``--png`` each estimation as
 ``images/<the image's name>.png`` too, and images of several sizes are colorized each size apart
-(PNGs only).
+(PNGs only). A folder is read and colorized a chunk at a time, so memory grows with the chunk, not
+with the folder.
 """
 
 from __future__ import annotations
@@ -86,15 +87,9 @@ def load_models(sources: Sequence[Any], uri: str) -> list:
     return loaded
 
 
-def write_estimations(out: Path, estimations, names: Sequence[str]) -> None:
-    """The course's submission format: estimations.npy and img_names.txt (one path per line, same order)."""
-    import numpy as np
-
-    try:
-        np.save(out / "estimations.npy", estimations)
-        (out / "img_names.txt").write_text("".join(f"{name}\n" for name in names))
-    except OSError as exc:  # a full disk: one line (the estimations are lost, nothing tracked is)
-        raise ColorizeError(f"cannot write the estimations to {str(out)!r}: {exc.strerror}") from None
+# pixels decoded at once: about 10 bytes of arrays each, so about 0.3 GB in all. The 2,000 val faces
+# (12.8 M pixels) are one chunk; a folder of 12-megapixel photos is read two at a time
+CHUNK_PIXELS = 2**25
 
 
 def png_names(files: Sequence[Path]) -> dict[str, str]:
@@ -109,31 +104,68 @@ def png_names(files: Sequence[Path]) -> dict[str, str]:
     return {str(path): name for name, path in names.items()}
 
 
-def write_outputs(out: Path, sets: Sequence[Any], estimations: Sequence[Any], pngs: dict[str, str],
-                  models: int = 1) -> str:
-    """The course's estimations.npy and img_names.txt when the images share one size (the array holds
-    one), each estimation as a PNG with --png; what was written, said in a line."""
-    from PIL import Image
+class Estimations:
+    """Where estimations go, a chunk at a time, as they are made: the course's estimations.npy (uint8,
+    N x H x W x 3) and img_names.txt when the `count` images share one size (`sizes` 1), and each as a
+    PNG named by `pngs` (--png). The array is streamed to ``estimations.npy.partial`` and renamed once
+    whole, so a run that fails leaves no half array and any earlier one in place."""
 
-    said = []
-    if len(sets) == 1:
-        write_estimations(out, estimations[0], sets[0].names)
-        averaged = f", averaged over {models} models" if models > 1 else ""
-        said.append(f"{len(estimations[0])} estimations {tuple(estimations[0].shape)} uint8{averaged} -> "
-                    f"{out / 'estimations.npy'}, names -> {out / 'img_names.txt'}")
-    else:
-        said.append(f"images of {len(sets)} sizes: no estimations.npy (one array holds one size)")
-    if pngs:
-        folder = out / "images"
-        make_folder(folder, "--png")
+    def __init__(self, out: Path, count: int, sizes: int, pngs: dict[str, str]):
+        self.out, self.count, self.sizes, self.pngs = out, count, sizes, pngs
+        self.partial = out / "estimations.npy.partial"
+        self.file: Any = None
+        self.shape: tuple[int, ...] = ()
+        self.names: list[str] = []
+
+    def add(self, names: Sequence[str], estimations: Any) -> None:
+        from PIL import Image
+
         try:
-            for images, arrays in zip(sets, estimations):
-                for name, estimation in zip(images.names, arrays):
-                    Image.fromarray(estimation).save(folder / pngs[name])
-        except OSError as exc:
-            raise ColorizeError(f"cannot write the estimations' PNGs to {str(folder)!r}: {exc.strerror}") from None
-        said.append(f"{len(pngs)} PNGs -> {folder}")
-    return ", ".join(said)
+            if self.sizes == 1:
+                if self.file is None:  # the header needs the shape: the first chunk's images give it
+                    self.shape = (self.count, *estimations.shape[1:])
+                    self.file = self.partial.open("wb")
+                    _write_npy_header(self.file, self.shape)
+                if estimations.shape[1:] != self.shape[1:]:  # (a folder's images share one size: checked before)
+                    raise ColorizeError(f"estimations of {estimations.shape[1:]} cannot join an array of "
+                                        f"{self.shape[1:]}: {ONE_SIZE}")
+                self.file.write(estimations.tobytes())
+            for name, estimation in zip(names, estimations) if self.pngs else ():
+                Image.fromarray(estimation).save(self.out / "images" / self.pngs[name])
+        except OSError as exc:  # a full disk: one line (the estimations are lost, nothing tracked is)
+            raise ColorizeError(f"cannot write the estimations to {str(self.out)!r}: {exc.strerror}") from None
+        self.names.extend(names)
+
+    def close(self, models: int) -> str:
+        """The array renamed into place and the names written; what was written, said in a line."""
+        said = [f"images of {self.sizes} sizes: no estimations.npy (one array holds one size)"]
+        if self.sizes == 1:
+            try:
+                self.file.close()
+                self.partial.replace(self.out / "estimations.npy")
+                (self.out / "img_names.txt").write_text("".join(f"{name}\n" for name in self.names))
+            except OSError as exc:
+                raise ColorizeError(f"cannot write the estimations to {str(self.out)!r}: {exc.strerror}") from None
+            averaged = f", averaged over {models} models" if models > 1 else ""
+            said = [f"{self.count} estimations {self.shape} uint8{averaged} -> {self.out / 'estimations.npy'}, "
+                    f"names -> {self.out / 'img_names.txt'}"]
+        if self.pngs:
+            said.append(f"{len(self.pngs)} PNGs -> {self.out / 'images'}")
+        return ", ".join(said)
+
+    def discard(self) -> None:
+        """After a failure: the half-written array removed."""
+        if self.file is not None:
+            self.file.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def _write_npy_header(file: Any, shape: tuple[int, ...]) -> None:
+    """The .npy header of a C-ordered uint8 array of `shape`, whose bytes follow as they are made."""
+    import numpy as np
+
+    np.lib.format.write_array_header_1_0(file, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                                                "fortran_order": False, "shape": shape})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
     sources = [parse_model(model) for model in args.model]  # a bad MODEL fails before any image is read
-    from colorize.data.images import group_by_size, list_images, read_images
+    from colorize.data.images import group_by_size, list_images, read_images, read_in_chunks
     from colorize.inference import predict
     from colorize.training.runtime import select_device
 
@@ -166,13 +198,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "
                             "(one path per line) cannot list: rename the file")
     pngs = png_names(files) if args.png else {}
-    # one array holds one size: the images share one, or (--png) each size is colorized on its own
-    sets = [read_images(group, require_color=False, one_size=ONE_SIZE)
-            for group in (group_by_size(files) if pngs else [files])]
+    groups = group_by_size(files)  # (headers alone)
+    if len(groups) > 1 and not pngs:  # one array holds one size: one line that names two, before anything is made
+        read_images([groups[0][0], groups[1][0]], require_color=False, one_size=ONE_SIZE)
     models = load_models(sources, args.uri)
     make_folder(args.out)  # once every input has passed (bad input makes nothing), before the predictions
-    estimations = [predict(models, images.gray, device, tta=args.tta) for images in sets]
-    print(write_outputs(args.out, sets, estimations, pngs, len(models)))
+    if pngs:
+        make_folder(args.out / "images", "--png")
+    written = Estimations(args.out, len(files), len(groups), pngs)
+    try:  # a chunk of images at a time: memory grows with the chunk, not with the folder
+        for group in groups if pngs else [files]:
+            for images in read_in_chunks(group, CHUNK_PIXELS, require_color=False, one_size=ONE_SIZE):
+                written.add(images.names, predict(models, images.gray, device, tta=args.tta))
+        print(written.close(len(models)))
+    finally:
+        written.discard()
     return 0
 
 

@@ -91,10 +91,75 @@ def test_an_ensemble_rounds_the_mean_of_its_models():
     x = gray.float() / 127.5 - 1.0
     with torch.no_grad():
         by_hand = ((((a(x) + b(x)) / 2).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
-    both = predict([a, b], gray, torch.device("cpu"), batch_size=2)  # batches split mid-set: same result
+    both = predict([a, b], gray, torch.device("cpu"), batch_pixels=2 * 64)  # batches split mid-set: same result
     assert both.shape == (5, 8, 8, 3) and np.array_equal(both, by_hand.numpy())
     assert not np.array_equal(both, predict(a, gray, torch.device("cpu")))
     assert np.array_equal(predict([a, a], gray, torch.device("cpu")), predict(a, gray, torch.device("cpu")))
+
+
+class Recording(torch.nn.Module):
+    """A real convolution that records the batch size of each forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.batches = torch.nn.Conv2d(1, 3, 3, padding=1), []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return self.conv(x)
+
+
+def test_a_forward_pass_holds_at_most_the_pixel_budget_and_a_larger_image_goes_alone():
+    """A network's activations grow with the pixels of a batch: 500 faces, or one large photo, not 500."""
+    torch.manual_seed(0)
+    model, gray = Recording(), torch.randint(0, 256, (7, 1, 8, 8), dtype=torch.uint8)
+    whole = predict(model, gray, torch.device("cpu"))
+    assert model.batches == [7]
+    model.batches.clear()
+    assert np.array_equal(predict(model, gray, torch.device("cpu"), batch_pixels=3 * 64 + 10), whole)
+    assert model.batches == [3, 3, 1]
+    model.batches.clear()
+    assert np.array_equal(predict(model, gray, torch.device("cpu"), batch_pixels=10), whole)
+    assert model.batches == [1] * 7
+
+
+def test_a_folder_is_colorized_a_chunk_at_a_time_into_the_same_estimations(faces, trained_run, tmp_path,
+                                                                            monkeypatch):
+    """Chunks of 3 faces: the array and PNGs equal one pass's; a file that cannot be decoded, met in a
+    later chunk, is one line that names it, and leaves no half array and the earlier array in place."""
+    import colorize.predict as cli
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(8):
+        shutil.copy(faces / "val" / "images" / f"{i}.jpg", folder)
+    ckpt = str(trained_run[1])
+    assert cli.main([ckpt, str(folder), "--out", str(tmp_path / "one"), "--png"]) == 0
+    monkeypatch.setattr(cli, "CHUNK_PIXELS", 3 * 80 * 80)
+    assert cli.main([ckpt, str(folder), "--out", str(tmp_path / "chunks"), "--png"]) == 0
+    one, chunks = (np.load(tmp_path / out / "estimations.npy") for out in ("one", "chunks"))
+    assert chunks.shape == (8, 80, 80, 3) and np.array_equal(chunks, one)
+    for i in range(8):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "chunks" / "images" / f"{i}.png")), one[i])
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["estimations.npy", "images", "img_names.txt"]
+
+    (folder / "6.jpg").write_bytes((folder / "6.jpg").read_bytes()[:600])  # its header reads; its pixels do not
+    with pytest.raises(ColorizeError, match=r"^cannot read image '.*/6\.jpg'"):
+        cli.main([ckpt, str(folder), "--out", str(tmp_path / "chunks")])
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["estimations.npy", "images", "img_names.txt"]
+    assert np.array_equal(np.load(tmp_path / "chunks" / "estimations.npy"), one)
+
+
+def test_an_array_of_one_size_refuses_estimations_of_another(tmp_path):
+    """The .npy header is written from the first chunk: a chunk of another size would corrupt it."""
+    from colorize.predict import Estimations
+
+    written = Estimations(tmp_path, 3, 1, {})
+    written.add(["a", "b"], np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(ColorizeError, match=r"estimations of \(9, 8, 3\) cannot join an array of \(8, 8, 3\)"):
+        written.add(["c"], np.zeros((1, 9, 8, 3), np.uint8))
+    written.discard()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.e2e

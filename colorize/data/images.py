@@ -6,7 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -109,19 +109,35 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
+def image_size(path: Path) -> Optional[tuple[int, int]]:
+    """A file's (width, height) as it decodes (upright), from its header alone; None where the file
+    cannot be opened (its decoding then names it)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            return (height, width) if _orientation(image) in SIDEWAYS else (width, height)
+    except (UnidentifiedImageError, OSError, ValueError):  # (as _decode catches)
+        return None
+
+
 def group_by_size(files: Sequence[Path]) -> list[list[Path]]:
     """The files by upright image size, each size in the order first met (headers alone are read; a
-    file that cannot be opened is a group of its own, whose decoding then names it)."""
+    file that cannot be opened is a group of its own)."""
     groups: dict[object, list[Path]] = {}
     for path in files:
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-                size: object = (height, width) if _orientation(image) in SIDEWAYS else (width, height)
-        except (UnidentifiedImageError, OSError, ValueError):  # (as _decode catches)
-            size = path
-        groups.setdefault(size, []).append(path)
+        groups.setdefault(image_size(path) or path, []).append(path)
     return list(groups.values())
+
+
+def read_in_chunks(files: Sequence[Path], pixels: int, **read: Any) -> Iterator[ImageSet]:
+    """`files` of one size (a group of :func:`group_by_size`) decoded a chunk at a time, in order, each
+    chunk of at most `pixels` pixels (at least one file: a larger image is a chunk of its own) by the
+    first file's header; `read` goes to :func:`read_images`. Memory then grows with the chunk, not with
+    the folder, which may be larger than the machine's memory."""
+    size = image_size(files[0]) if files else None
+    count = max(1, pixels // (size[0] * size[1])) if size else 1  # (unreadable: its decoding names it)
+    for start in range(0, len(files), count):
+        yield read_images(list(files[start : start + count]), **read)
 
 
 def read_images(files: list[Path], *, require_color: bool, role: str = "training images need colour",

@@ -118,6 +118,25 @@ def test_a_photo_stored_sideways_decodes_upright_and_groups_by_its_upright_size(
         [tmp_path / "bad_exif.png", tmp_path / "plain.png"]]
 
 
+def test_a_folder_is_read_in_chunks_of_at_most_the_pixel_budget(tmp_path):
+    """Five 10 x 8 images (80 pixels each): chunks of two under a budget of 200, each alone under one
+    smaller than an image; in order, and the same pixels as one read of all."""
+    from colorize.data.images import read_in_chunks
+
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    files = list_images(tmp_path)
+    whole = read_images(files, require_color=True)
+    chunks = list(read_in_chunks(files, 200, require_color=True))
+    assert [len(chunk) for chunk in chunks] == [2, 2, 1]
+    assert [name for chunk in chunks for name in chunk.names] == whole.names
+    assert torch.equal(torch.cat([chunk.rgb for chunk in chunks]), whole.rgb)
+    assert torch.equal(torch.cat([chunk.gray for chunk in chunks]), whole.gray)
+    assert [len(chunk) for chunk in read_in_chunks(files, 79, require_color=True)] == [1] * 5
+    assert [len(chunk) for chunk in read_in_chunks(files, 400, require_color=True)] == [5]
+
+
 def test_split_cache_decodes_once_per_config_and_stays_bounded(monkeypatch):
     """Real splits (the bundled tiles): a second job with the same data config reuses the decoded
     tensors; a different config decodes anew; at most COLORIZE_DATA_CACHE are kept; 0 turns it off."""

@@ -1,0 +1,106 @@
+"""Peak memory and wall time of `colorize-predict --png` on folders of photos, against an earlier commit.
+
+    python -m benchmarks.predict_memory --commit f1183cb [--photos 15 45] [--size 1024x768]
+        [--repeats 3] [model overrides, default: model.layers=2]
+
+Makes the photos (val faces enlarged to SIZE, as JPEGs) and an untrained network's checkpoint (its size,
+not its weights, sets the memory), then runs `python -m colorize.predict CKPT PHOTOS --out OUT --png`
+from the earlier commit (a git worktree) and from this checkout, alternating, `--repeats` times per
+folder. Peak memory is the child's maximum resident set size (getrusage, read by a launcher process of
+its own, so each figure is one run's). Prints medians; writes outputs/benchmarks/predict_memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import ROOT, cpu_class
+
+FACES = Path(os.environ.get("COLORIZE_FACES_ROOT", ROOT.parent / "shared" / "data" / "ceng483-hw3-dataset"))
+# runs argv[1:] and prints its peak RSS in KiB: RUSAGE_CHILDREN is the largest of all waited children,
+# so each run gets a launcher of its own
+LAUNCHER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        with Image.open(FACES / "val" / "images" / f"{i}.jpg") as face:
+            face.resize(size, Image.Resampling.BICUBIC).save(folder / f"{i}.jpg", quality=90)
+
+
+def make_checkpoint(path: Path, overrides: list[str]) -> None:
+    from colorize.config import build, plain
+    from colorize.config.compose import compose_train
+    from colorize.training.checkpoint import save_checkpoint
+
+    cfg = compose_train(overrides)
+    save_checkpoint(path, build(cfg.model), plain(cfg.model))
+
+
+def predict_once(code: Path, ckpt: Path, photos: Path, out: Path) -> tuple[float, float]:
+    """(peak RSS in MiB, wall seconds) of one colorize-predict run from the checkout at `code`."""
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-m", "colorize.predict", str(ckpt),
+                           str(photos), "--out", str(out), "--png"], env=env, cwd=out.parent,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"colorize.predict from {code} failed:\n{proc.stderr[-3000:]}")
+    return int(proc.stdout.split()[-1]) / 1024, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.predict_memory", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commit", required=True, help="the earlier commit to compare with")
+    parser.add_argument("--photos", type=int, nargs="+", default=[15, 45], help="folder sizes, in photos")
+    parser.add_argument("--size", default="1024x768", help="each photo's WIDTHxHEIGHT")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", default=["model.layers=2"], help="the network, as train overrides")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work, tree = Path(tmp), Path(tmp) / "earlier"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.commit],
+                       check=True, capture_output=True)
+        try:
+            make_checkpoint(work / "model.pt", args.overrides)
+            for count in args.photos:
+                make_photos(work / f"photos{count}", count, size)  # type: ignore[arg-type]
+                runs: dict[str, list[tuple[float, float]]] = {args.commit: [], "now": []}
+                for i in range(args.repeats):
+                    for name, code in ((args.commit, tree), ("now", ROOT)):
+                        runs[name].append(predict_once(code, work / "model.pt", work / f"photos{count}",
+                                                       work / f"out-{name}-{count}-{i}"))
+                for name, pairs in runs.items():
+                    mib, seconds = (statistics.median(v) for v in zip(*pairs))
+                    results.append({"photos": count, "code": name, "peak_mib": mib, "seconds": seconds,
+                                    "samples": pairs})
+                    print(f"{count:4d} photos {args.size}  {name:10s} peak {mib:8.0f} MiB  {seconds:6.1f} s  "
+                          f"(median of {args.repeats})", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    print(f"CPU: {cpu_class()}")
+    out = ROOT / "outputs" / "benchmarks" / "predict_memory.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"commit": args.commit, "size": args.size, "overrides": args.overrides,
+                               "cpu": cpu_class(), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
