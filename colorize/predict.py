@@ -142,8 +142,11 @@ class Estimations:
         if self.sizes == 1:
             try:
                 self.file.close()
+                # both files whole before either is renamed: a rename cannot fail for want of space
+                names = self.out / "img_names.txt.partial"
+                names.write_text("".join(f"{name}\n" for name in self.names))
                 self.partial.replace(self.out / "estimations.npy")
-                (self.out / "img_names.txt").write_text("".join(f"{name}\n" for name in self.names))
+                names.replace(self.out / "img_names.txt")
             except OSError as exc:
                 raise ColorizeError(f"cannot write the estimations to {str(self.out)!r}: {exc.strerror}") from None
             averaged = f", averaged over {models} models" if models > 1 else ""
@@ -157,7 +160,8 @@ class Estimations:
         """After a failure: the half-written array removed."""
         if self.file is not None:
             self.file.close()
-        self.partial.unlink(missing_ok=True)
+        for partial in (self.partial, self.out / "img_names.txt.partial"):
+            partial.unlink(missing_ok=True)
 
 
 def _write_npy_header(file: Any, shape: tuple[int, ...]) -> None:
