@@ -172,6 +172,23 @@ def _write_npy_header(file: Any, shape: tuple[int, ...]) -> None:
                                                 "fortran_order": False, "shape": shape})
 
 
+def colorize(models: list, groups: Sequence[Sequence[Path]], written: Estimations, device: Any, tta: bool) -> None:
+    """Each group of images of one size colorized a chunk at a time into `written` (memory grows with
+    the chunk, not with the folder), with a progress bar where stderr is a terminal."""
+    from tqdm import tqdm
+
+    from colorize.data.images import read_in_chunks
+    from colorize.inference import predict
+
+    # (every chunk's update shown: mininterval 0; a chunk is a few at most of a run's many seconds)
+    with tqdm(total=sum(map(len, groups)), desc="colorizing", unit="image", leave=False, disable=None,
+              mininterval=0) as bar:
+        for group in groups:
+            for images in read_in_chunks(group, CHUNK_PIXELS, require_color=False, one_size=ONE_SIZE):
+                written.add(images.names, predict(models, images.gray, device, tta=tta))
+                bar.update(len(images))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-predict", __doc__)
     parser.add_argument("model", nargs="+", help="MLflow run id (a sweep's: its best trial), runs:/<run id>/best.pt, "
@@ -191,8 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
     sources = [parse_model(model) for model in args.model]  # a bad MODEL fails before any image is read
-    from colorize.data.images import group_by_size, list_images, read_images, read_in_chunks
-    from colorize.inference import predict
+    from colorize.data.images import group_by_size, list_images, read_images
     from colorize.training.runtime import select_device
 
     device = select_device(args.device, "--device")
@@ -210,10 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if pngs:
         make_folder(args.out / "images", "--png")
     written = Estimations(args.out, len(files), len(groups), pngs)
-    try:  # a chunk of images at a time: memory grows with the chunk, not with the folder
-        for group in groups if pngs else [files]:
-            for images in read_in_chunks(group, CHUNK_PIXELS, require_color=False, one_size=ONE_SIZE):
-                written.add(images.names, predict(models, images.gray, device, tta=args.tta))
+    try:
+        colorize(models, groups if pngs else [files], written, device, args.tta)
         print(written.close(len(models)))
     finally:
         written.discard()

@@ -1,6 +1,9 @@
 """Estimations in the course's submission format and the evaluator, on real faces."""
 
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -148,6 +151,44 @@ def test_a_folder_is_colorized_a_chunk_at_a_time_into_the_same_estimations(faces
         cli.main([ckpt, str(folder), "--out", str(tmp_path / "chunks")])
     assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["estimations.npy", "images", "img_names.txt"]
     assert np.array_equal(np.load(tmp_path / "chunks" / "estimations.npy"), one)
+
+
+def run_in_terminal(*args: str, module: str) -> tuple[int, str]:
+    """`python -m module args` with its stdout and stderr on a real pseudo-terminal: (status, what it wrote)."""
+    import fcntl
+    import struct
+    import termios
+
+    master, terminal = os.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # (a new one is 0 x 0)
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=terminal,
+                            stderr=terminal, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    os.close(terminal)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the command ended, and the terminal with it
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=300), out.decode(errors="replace")
+
+
+@pytest.mark.e2e
+def test_a_terminal_shows_how_far_colorizing_has_got_and_a_pipe_does_not(faces, trained_run, tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(8):
+        shutil.copy(faces / "val" / "images" / f"{i}.jpg", folder)
+    code, out = run_in_terminal(str(trained_run[1]), str(folder), "--out", str(tmp_path / "tty"),
+                                module="colorize.predict")
+    assert code == 0, out[-3000:]
+    assert "colorizing:" in out and "0/8" in out and "8/8" in out and "8 estimations (8, 80, 80, 3)" in out
+    proc = run_cli(str(trained_run[1]), str(folder), "--out", str(tmp_path / "pipe"), module="colorize.predict")
+    assert proc.returncode == 0 and "colorizing" not in proc.stderr + proc.stdout
 
 
 def test_an_array_of_one_size_refuses_estimations_of_another(tmp_path):
