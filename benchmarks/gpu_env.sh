@@ -21,7 +21,13 @@ if [ "$(cat .whl/TREE 2>/dev/null)" != "$(bash benchmarks/tree_hash.sh)" ]; then
   python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site . \
     || { echo "colorize: error: cannot install this tree: run benchmarks/gpu_prepare.sh again"; exit 1; }
 fi
-[ -d .gpudata ] && export COLORIZE_FACES_ROOT=$tree/.gpudata
+# the faces: carried (.gpudata), else $COLORIZE_FACES_ROOT, else the shared folder beside this tree (a dry
+# run in a checkout that gpu_prepare.sh has not filled: the commands run in $work/run, where the default
+# ../shared/data does not reach)
+if [ -d .gpudata ]; then export COLORIZE_FACES_ROOT=$tree/.gpudata
+elif [ -z "${COLORIZE_FACES_ROOT:-}" ] && [ -d ../shared/data/ceng483-hw3-dataset ]; then
+  COLORIZE_FACES_ROOT=$(cd ../shared/data/ceng483-hw3-dataset && pwd); export COLORIZE_FACES_ROOT
+fi
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   device=cuda
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv | tee "$work/gpu.txt"
