@@ -1,10 +1,10 @@
-"""`python -m colorize.predict MODEL IMAGES`: colorize a folder into the course's submission format.
+"""`python -m colorize.predict MODEL IMAGES`: colorize a folder (or one image) into the course's submission format.
 
 MODEL is an MLflow run id (a sweep's parent run stands for its best trial), a
 ``runs:/<run id>/best.pt`` URI, a registered model's version (``models:/NAME@ALIAS``,
 ``models:/NAME/VERSION`` or ``models:/NAME/latest``: colorize-register writes them) or a checkpoint
 path; several MODELs are an ensemble (their predictions averaged before rounding). IMAGES is a
-folder of gray or colour images (colour is converted to gray) of any size (a U-Net, whose side must
+folder of gray or colour images (colour is converted to gray), or one image file, of any size (a U-Net, whose side must
 divide by 2^depth x stride, gets each padded by reflection and its estimate cropped back). Writes
 ``estimations.npy`` (uint8, N x H x W x 3, 0..255) and ``img_names.txt`` (the image paths, in the same
 order), which need the images to share one size; with ``--png`` each estimation as
@@ -90,6 +90,18 @@ def load_models(sources: Sequence[Any], uri: str) -> list:
 # pixels decoded at once: about 10 bytes of arrays each, so about 0.3 GB in all. The 2,000 val faces
 # (12.8 M pixels) are one chunk; a folder of 12-megapixel photos is read two at a time
 CHUNK_PIXELS = 2**25
+
+
+def input_images(path: Path, limit: int | None) -> list[Path]:
+    """IMAGES: a folder's images in natural order, or one image file; one line for a file of another kind."""
+    from colorize.data.images import IMAGE_SUFFIXES, list_images
+
+    if not path.is_file():
+        return list_images(path, limit)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ColorizeError(f"images {str(path)!r} is a file but not an image: expected a folder of images or one "
+                            f"image file ending in {', '.join(IMAGE_SUFFIXES)}")
+    return [path]
 
 
 def png_names(files: Sequence[Path]) -> dict[str, str]:
@@ -193,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = cli_parser("colorize-predict", __doc__)
     parser.add_argument("model", nargs="+", help="MLflow run id (a sweep's: its best trial), runs:/<run id>/best.pt, "
                         "models:/NAME@ALIAS or /VERSION, or checkpoint path; several are averaged (an ensemble)")
-    parser.add_argument("images", type=Path, help="folder of images (gray or colour)")
+    parser.add_argument("images", type=Path, help="folder of images (gray or colour), or one image file")
     parser.add_argument("--out", type=Path, default=Path("outputs/estimations"), help="output folder")
     parser.add_argument("--uri", default=default_store_uri(),
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
@@ -208,11 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         raise ColorizeError(f"--limit {args.limit} is invalid: must be an integer >= 1 (without it: every image)")
     sources = [parse_model(model) for model in args.model]  # a bad MODEL fails before any image is read
-    from colorize.data.images import group_by_size, list_images, read_images
+    from colorize.data.images import group_by_size, read_images
     from colorize.training.runtime import select_device
 
     device = select_device(args.device, "--device")
-    files = list_images(args.images, args.limit)
+    files = input_images(args.images, args.limit)
     broken = next((f for f in files if "\n" in str(f) or "\r" in str(f)), None)
     if broken is not None:  # img_names.txt has one path per line: such a name would break it in two
         raise ColorizeError(f"image file name {str(broken)!r} holds a line break, which img_names.txt "

@@ -191,6 +191,27 @@ def test_a_terminal_shows_how_far_colorizing_has_got_and_a_pipe_does_not(faces, 
     assert proc.returncode == 0 and "colorizing" not in proc.stderr + proc.stdout
 
 
+def test_one_image_file_is_colorized_as_a_folder_of_it_is(faces, trained_run, tmp_path):
+    """IMAGES may be one image file: its estimation, name and PNG as a folder holding it alone gives;
+    a file of another kind is one line, before anything is made."""
+    from colorize.predict import main
+
+    ckpt, face = str(trained_run[1]), faces / "val" / "images" / "1.jpg"
+    (tmp_path / "alone").mkdir()
+    shutil.copy(face, tmp_path / "alone")
+    assert main([ckpt, str(tmp_path / "alone"), "--out", str(tmp_path / "folder")]) == 0
+    assert main([ckpt, str(face), "--out", str(tmp_path / "one"), "--png"]) == 0
+    one = np.load(tmp_path / "one" / "estimations.npy")
+    assert one.shape == (1, 80, 80, 3) and np.array_equal(one, np.load(tmp_path / "folder" / "estimations.npy"))
+    assert (tmp_path / "one" / "img_names.txt").read_text() == f"{face}\n"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "one" / "images" / "1.png")), one[0])
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ColorizeError, match=r"^images '.*/notes\.txt' is a file but not an image: expected a folder "
+                                            r"of images or one image file ending in \.jpg, \.jpeg, \.png, \.bmp$"):
+        main([ckpt, str(tmp_path / "notes.txt"), "--out", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused").exists()
+
+
 def test_an_array_of_one_size_refuses_estimations_of_another(tmp_path):
     """The .npy header is written from the first chunk: a chunk of another size would corrupt it."""
     from colorize.predict import Estimations
