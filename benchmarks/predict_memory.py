@@ -1,13 +1,16 @@
-"""Peak memory and wall time of `colorize-predict --png` on folders of photos, against an earlier commit.
+"""Peak memory and wall time of `colorize-predict --png` on folders of photos, and of `colorize-evaluate`
+on what it wrote, against an earlier commit.
 
     python -m benchmarks.predict_memory --commit f1183cb [--photos 15 45] [--size 1024x768]
         [--repeats 3] [model overrides, default: model.layers=2]
 
 Makes the photos (val faces enlarged to SIZE, as JPEGs) and an untrained network's checkpoint (its size,
 not its weights, sets the memory), then runs `python -m colorize.predict CKPT PHOTOS --out OUT --png`
-from the earlier commit (a git worktree) and from this checkout, alternating, `--repeats` times per
-folder. Peak memory is the child's maximum resident set size (getrusage, read by a launcher process of
-its own, so each figure is one run's). Prints medians; writes outputs/benchmarks/predict_memory.json.
+and `python -m colorize.evaluate OUT/estimations.npy OUT/img_names.txt` (the photos are their own
+ground truth) from the earlier commit (a git worktree) and from this checkout, alternating,
+`--repeats` times per folder. Peak memory is the child's maximum resident set size (getrusage, read
+by a launcher process of its own, so each figure is one run's). Prints medians; writes
+outputs/benchmarks/predict_memory.json.
 """
 
 from __future__ import annotations
@@ -48,19 +51,26 @@ def make_checkpoint(path: Path, overrides: list[str]) -> None:
     save_checkpoint(path, build(cfg.model), plain(cfg.model))
 
 
-def predict_once(code: Path, ckpt: Path, photos: Path, out: Path) -> tuple[float, float]:
-    """(peak RSS in MiB, wall seconds) of one colorize-predict run from the checkout at `code`."""
+def peak(code: Path, cwd: Path, module: str, *args: str) -> tuple[float, float]:
+    """(peak RSS in MiB, wall seconds) of one `python -m module args` run from the checkout at `code`."""
     import time
 
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-m", "colorize.predict", str(ckpt),
-                           str(photos), "--out", str(out), "--png"], env=env, cwd=out.parent,
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-m", module, *args], env=env, cwd=cwd,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode:
-        raise SystemExit(f"colorize.predict from {code} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{module} from {code} failed:\n{proc.stderr[-3000:]}")
     return int(proc.stdout.split()[-1]) / 1024, seconds
+
+
+def predict_once(code: Path, ckpt: Path, photos: Path, out: Path) -> tuple[float, float, float, float]:
+    """colorize-predict --png of `photos` into `out`, then colorize-evaluate of what it wrote (the photos
+    are their own ground truth): (peak MiB, seconds) of each."""
+    predicted = peak(code, out.parent, "colorize.predict", str(ckpt), str(photos), "--out", str(out), "--png")
+    evaluated = peak(code, out.parent, "colorize.evaluate", str(out / "estimations.npy"), str(out / "img_names.txt"))
+    return (*predicted, *evaluated)
 
 
 def main() -> None:
@@ -82,17 +92,19 @@ def main() -> None:
             make_checkpoint(work / "model.pt", args.overrides)
             for count in args.photos:
                 make_photos(work / f"photos{count}", count, size)  # type: ignore[arg-type]
-                runs: dict[str, list[tuple[float, float]]] = {args.commit: [], "now": []}
+                runs: dict[str, list[tuple[float, ...]]] = {args.commit: [], "now": []}
                 for i in range(args.repeats):
                     for name, code in ((args.commit, tree), ("now", ROOT)):
                         runs[name].append(predict_once(code, work / "model.pt", work / f"photos{count}",
                                                        work / f"out-{name}-{count}-{i}"))
-                for name, pairs in runs.items():
-                    mib, seconds = (statistics.median(v) for v in zip(*pairs))
+                for name, samples in runs.items():
+                    mib, seconds, eval_mib, eval_seconds = (statistics.median(v) for v in zip(*samples))
                     results.append({"photos": count, "code": name, "peak_mib": mib, "seconds": seconds,
-                                    "samples": pairs})
-                    print(f"{count:4d} photos {args.size}  {name:10s} peak {mib:8.0f} MiB  {seconds:6.1f} s  "
-                          f"(median of {args.repeats})", flush=True)
+                                    "evaluate_peak_mib": eval_mib, "evaluate_seconds": eval_seconds,
+                                    "samples": samples})
+                    print(f"{count:4d} photos {args.size}  {name:10s} predict: peak {mib:6.0f} MiB {seconds:5.1f} s; "
+                          f"evaluate: peak {eval_mib:6.0f} MiB {eval_seconds:5.1f} s (medians of {args.repeats})",
+                          flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
     print(f"CPU: {cpu_class()}")

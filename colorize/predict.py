@@ -87,11 +87,6 @@ def load_models(sources: Sequence[Any], uri: str) -> list:
     return loaded
 
 
-# pixels decoded at once: about 10 bytes of arrays each, so about 0.3 GB in all. The 2,000 val faces
-# (12.8 M pixels) are one chunk; a folder of 12-megapixel photos is read two at a time
-CHUNK_PIXELS = 2**25
-
-
 def input_images(path: Path, limit: int | None) -> list[Path]:
     """IMAGES: a folder's images in natural order, or one image file; one line for a file of another kind."""
     from colorize.data.images import IMAGE_SUFFIXES, list_images
@@ -196,7 +191,7 @@ def colorize(models: list, groups: Sequence[Sequence[Path]], written: Estimation
     with tqdm(total=sum(map(len, groups)), desc="colorizing", unit="image", leave=False, disable=None,
               mininterval=0) as bar:
         for group in groups:
-            for images in read_in_chunks(group, CHUNK_PIXELS, require_color=False, one_size=ONE_SIZE):
+            for images in read_in_chunks(group, require_color=False, one_size=ONE_SIZE):
                 written.add(images.names, predict(models, images.gray, device, tta=tta))
                 bar.update(len(images))
 

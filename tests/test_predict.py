@@ -130,6 +130,7 @@ def test_a_folder_is_colorized_a_chunk_at_a_time_into_the_same_estimations(faces
                                                                             monkeypatch):
     """Chunks of 3 faces: the array and PNGs equal one pass's; a file that cannot be decoded, met in a
     later chunk, is one line that names it, and leaves no half array and the earlier array in place."""
+    import colorize.data.images as images
     import colorize.predict as cli
 
     folder = tmp_path / "faces"
@@ -138,7 +139,7 @@ def test_a_folder_is_colorized_a_chunk_at_a_time_into_the_same_estimations(faces
         shutil.copy(faces / "val" / "images" / f"{i}.jpg", folder)
     ckpt = str(trained_run[1])
     assert cli.main([ckpt, str(folder), "--out", str(tmp_path / "one"), "--png"]) == 0
-    monkeypatch.setattr(cli, "CHUNK_PIXELS", 3 * 80 * 80)
+    monkeypatch.setattr(images, "CHUNK_PIXELS", 3 * 80 * 80)
     assert cli.main([ckpt, str(folder), "--out", str(tmp_path / "chunks"), "--png"]) == 0
     one, chunks = (np.load(tmp_path / out / "estimations.npy") for out in ("one", "chunks"))
     assert chunks.shape == (8, 80, 80, 3) and np.array_equal(chunks, one)
@@ -273,6 +274,26 @@ def test_evaluate_reads_ground_truth_from_the_listed_paths(tmp_path):
     assert "the images' casts foreseen: R² nan (mean Cb), nan (mean Cr)" in proc.stdout  # both truths gray
 
 
+def test_an_evaluation_a_chunk_at_a_time_prints_what_one_pass_does(faces, tmp_path, monkeypatch, capsys):
+    """Chunks of 3 faces: the same accuracy, and the same --cast lines, as one pass; the accuracy is
+    score() of the whole arrays."""
+    import colorize.data.images as images
+    import colorize.evaluate as evaluate
+
+    names = [faces / "val" / "images" / f"{i}.jpg" for i in range(8)]
+    truth = np.stack([np.asarray(Image.open(name).convert("RGB")) for name in names])
+    noise = np.random.default_rng(0).integers(-20, 21, truth.shape)
+    np.save(tmp_path / "est.npy", np.clip(truth.astype(int) + noise, 0, 255).astype(np.uint8))
+    (tmp_path / "names.txt").write_text("".join(f"{name}\n" for name in names))
+    args = [str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), "--cast"]
+    assert evaluate.main(args) == 0
+    whole = capsys.readouterr().out
+    monkeypatch.setattr(images, "CHUNK_PIXELS", 3 * 80 * 80)
+    assert evaluate.main(args) == 0
+    assert capsys.readouterr().out == whole
+    assert f"12-margin accuracy: {score(np.load(tmp_path / 'est.npy'), truth):.4f}" in whole
+
+
 @pytest.mark.e2e
 def test_mismatched_estimations_fail_clearly(tmp_path, faces):
     np.save(tmp_path / "est.npy", np.zeros((3, 80, 80, 3), dtype=np.uint8))
@@ -287,6 +308,11 @@ def test_mismatched_estimations_fail_clearly(tmp_path, faces):
     np.save(tmp_path / "est.npy", np.zeros((2, 80, 80, 3), dtype=np.float32))
     proc = run_cli(str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), module="colorize.evaluate")
     assert proc.returncode == 1 and "must be a uint8 array N x H x W x 3, got float32" in proc.stderr
+    np.save(tmp_path / "est.npy", np.zeros((0, 80, 80, 3), dtype=np.uint8))
+    (tmp_path / "names.txt").write_text("\n")
+    proc = run_cli(str(tmp_path / "est.npy"), str(tmp_path / "names.txt"), module="colorize.evaluate")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"colorize: error: '{tmp_path / 'names.txt'}' lists no image: nothing to score (expected one path per line)")
 
 
 @pytest.mark.e2e

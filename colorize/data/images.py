@@ -129,11 +129,17 @@ def group_by_size(files: Sequence[Path]) -> list[list[Path]]:
     return list(groups.values())
 
 
-def read_in_chunks(files: Sequence[Path], pixels: int, **read: Any) -> Iterator[ImageSet]:
+# pixels decoded at once by read_in_chunks: about 10 bytes of arrays each, so about 0.3 GB. The 2,000 val
+# faces (12.8 M pixels) are one chunk; a folder of 12-megapixel photos is read two at a time
+CHUNK_PIXELS = 2**25
+
+
+def read_in_chunks(files: Sequence[Path], pixels: Optional[int] = None, **read: Any) -> Iterator[ImageSet]:
     """`files` of one size (a group of :func:`group_by_size`) decoded a chunk at a time, in order, each
-    chunk of at most `pixels` pixels (at least one file: a larger image is a chunk of its own) by the
-    first file's header; `read` goes to :func:`read_images`. Memory then grows with the chunk, not with
-    the folder, which may be larger than the machine's memory."""
+    chunk of at most `pixels` pixels (default CHUNK_PIXELS; at least one file: a larger image is a
+    chunk of its own) by the first file's header; `read` goes to :func:`read_images`. Memory then
+    grows with the chunk, not with the folder, which may be larger than the machine's memory."""
+    pixels = pixels or CHUNK_PIXELS
     size = image_size(files[0]) if files else None
     count = max(1, pixels // (size[0] * size[1])) if size else 1  # (unreadable: its decoding names it)
     for start in range(0, len(files), count):
