@@ -1,14 +1,15 @@
 """Peak memory and wall time of `colorize-predict --png` on folders of photos, and of `colorize-evaluate`
 on what it wrote, against an earlier commit.
 
-    python -m benchmarks.predict_memory --commit f1183cb [--photos 15 45] [--size 1024x768]
+    python -m benchmarks.predict_memory [--commit f1183cb] [--photos 15 45] [--size 1024x768]
         [--repeats 3] [model overrides, default: model.layers=2]
 
 Makes the photos (val faces enlarged to SIZE, as JPEGs) and an untrained network's checkpoint (its size,
 not its weights, sets the memory), then runs `python -m colorize.predict CKPT PHOTOS --out OUT --png`
 and `python -m colorize.evaluate OUT/estimations.npy OUT/img_names.txt` (the photos are their own
 ground truth) from the earlier commit (a git worktree) and from this checkout, alternating,
-`--repeats` times per folder. Peak memory is the child's maximum resident set size (getrusage, read
+`--repeats` times per folder; without --commit, from this checkout alone (folders the earlier code
+could not hold in memory). Peak memory is the child's maximum resident set size (getrusage, read
 by a launcher process of its own, so each figure is one run's). Prints medians; writes
 outputs/benchmarks/predict_memory.json.
 """
@@ -76,7 +77,7 @@ def predict_once(code: Path, ckpt: Path, photos: Path, out: Path) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.predict_memory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--commit", required=True, help="the earlier commit to compare with")
+    parser.add_argument("--commit", help="the earlier commit to compare with (none: this checkout alone)")
     parser.add_argument("--photos", type=int, nargs="+", default=[15, 45], help="folder sizes, in photos")
     parser.add_argument("--size", default="1024x768", help="each photo's WIDTHxHEIGHT")
     parser.add_argument("--repeats", type=int, default=3)
@@ -86,15 +87,17 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work, tree = Path(tmp), Path(tmp) / "earlier"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.commit],
-                       check=True, capture_output=True)
+        if args.commit:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.commit],
+                           check=True, capture_output=True)
         try:
             make_checkpoint(work / "model.pt", args.overrides)
             for count in args.photos:
                 make_photos(work / f"photos{count}", count, size)  # type: ignore[arg-type]
-                runs: dict[str, list[tuple[float, ...]]] = {args.commit: [], "now": []}
+                codes = ((args.commit, tree), ("now", ROOT)) if args.commit else (("now", ROOT),)
+                runs: dict[str, list[tuple[float, ...]]] = {name: [] for name, _ in codes}
                 for i in range(args.repeats):
-                    for name, code in ((args.commit, tree), ("now", ROOT)):
+                    for name, code in codes:
                         runs[name].append(predict_once(code, work / "model.pt", work / f"photos{count}",
                                                        work / f"out-{name}-{count}-{i}"))
                 for name, samples in runs.items():
@@ -106,7 +109,9 @@ def main() -> None:
                           f"evaluate: peak {eval_mib:6.0f} MiB {eval_seconds:5.1f} s (medians of {args.repeats})",
                           flush=True)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+            if args.commit:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                               capture_output=True)
     print(f"CPU: {cpu_class()}")
     out = ROOT / "outputs" / "benchmarks" / "predict_memory.json"
     out.parent.mkdir(parents=True, exist_ok=True)
