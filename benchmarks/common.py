@@ -11,9 +11,10 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "outputs" / "benchmarks"
@@ -53,6 +54,17 @@ def run_cli(args: list[str], env: dict | None = None) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"colorize.train {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return elapsed
+
+
+@contextmanager
+def worktree(commit: str, path: Path) -> Iterator[Path]:
+    """`commit` checked out at `path` (a detached git worktree of this checkout), removed on leaving."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), commit],
+                   check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
 
 
 def cpu_class() -> dict:

@@ -23,9 +23,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
-from benchmarks.common import ROOT, cpu_class
+from benchmarks.common import ROOT, cpu_class, worktree
 
 FACES = Path(os.environ.get("COLORIZE_FACES_ROOT", ROOT.parent / "shared" / "data" / "ceng483-hw3-dataset"))
 # runs argv[1:] and prints its peak RSS in KiB: RUSAGE_CHILDREN is the largest of all waited children,
@@ -74,6 +75,25 @@ def predict_once(code: Path, ckpt: Path, photos: Path, out: Path) -> tuple[float
     return (*predicted, *evaluated)
 
 
+def measure(codes: list, work: Path, count: int, size: tuple[int, int], repeats: int) -> list[dict]:
+    """`predict_once` on a folder of `count` photos from each checkout in `codes` (name, path),
+    alternating, `repeats` times; a result row per checkout, its medians printed."""
+    make_photos(work / f"photos{count}", count, size)
+    runs: dict[str, list[tuple[float, ...]]] = {name: [] for name, _ in codes}
+    for i in range(repeats):
+        for name, code in codes:
+            runs[name].append(predict_once(code, work / "model.pt", work / f"photos{count}",
+                                           work / f"out-{name}-{count}-{i}"))
+    rows = []
+    for name, samples in runs.items():
+        mib, seconds, eval_mib, eval_seconds = (statistics.median(v) for v in zip(*samples))
+        rows.append({"photos": count, "code": name, "peak_mib": mib, "seconds": seconds,
+                     "evaluate_peak_mib": eval_mib, "evaluate_seconds": eval_seconds, "samples": samples})
+        print(f"{count:4d} photos {size[0]}x{size[1]}  {name:10s} predict: peak {mib:6.0f} MiB {seconds:5.1f} s; "
+              f"evaluate: peak {eval_mib:6.0f} MiB {eval_seconds:5.1f} s (medians of {repeats})", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.predict_memory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,34 +104,13 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", default=["model.layers=2"], help="the network, as train overrides")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
-    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        work, tree = Path(tmp), Path(tmp) / "earlier"
-        if args.commit:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.commit],
-                           check=True, capture_output=True)
-        try:
+        work = Path(tmp)
+        with worktree(args.commit, work / "earlier") if args.commit else nullcontext(None) as tree:
+            codes = [(args.commit, tree), ("now", ROOT)] if tree else [("now", ROOT)]
             make_checkpoint(work / "model.pt", args.overrides)
-            for count in args.photos:
-                make_photos(work / f"photos{count}", count, size)  # type: ignore[arg-type]
-                codes = ((args.commit, tree), ("now", ROOT)) if args.commit else (("now", ROOT),)
-                runs: dict[str, list[tuple[float, ...]]] = {name: [] for name, _ in codes}
-                for i in range(args.repeats):
-                    for name, code in codes:
-                        runs[name].append(predict_once(code, work / "model.pt", work / f"photos{count}",
-                                                       work / f"out-{name}-{count}-{i}"))
-                for name, samples in runs.items():
-                    mib, seconds, eval_mib, eval_seconds = (statistics.median(v) for v in zip(*samples))
-                    results.append({"photos": count, "code": name, "peak_mib": mib, "seconds": seconds,
-                                    "evaluate_peak_mib": eval_mib, "evaluate_seconds": eval_seconds,
-                                    "samples": samples})
-                    print(f"{count:4d} photos {args.size}  {name:10s} predict: peak {mib:6.0f} MiB {seconds:5.1f} s; "
-                          f"evaluate: peak {eval_mib:6.0f} MiB {eval_seconds:5.1f} s (medians of {args.repeats})",
-                          flush=True)
-        finally:
-            if args.commit:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                               capture_output=True)
+            results = [row for count in args.photos
+                       for row in measure(codes, work, count, size, args.repeats)]  # type: ignore[arg-type]
     print(f"CPU: {cpu_class()}")
     out = ROOT / "outputs" / "benchmarks" / "predict_memory.json"
     out.parent.mkdir(parents=True, exist_ok=True)

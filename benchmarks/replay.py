@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import worktree
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
     "study-best": ["data=faces", "model.layers=2", "model.kernel_size=5", "model.channels=16", "model.tanh=true",
@@ -68,18 +70,12 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra colorize-train overrides for both runs")
     args = parser.parse_args()
     overrides = RECIPES[args.recipe] + args.overrides
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "earlier"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.commit],
-                       check=True, capture_output=True)
+    with tempfile.TemporaryDirectory() as tmp, worktree(args.commit, Path(tmp) / "earlier") as tree:
         for folder in ("conf", "sweeps"):  # the earlier commit's own configs as colorize.conf/.sweeps (an
             # installed colorize would hand it this checkout's, which it may not understand)
             (tree / "colorize" / folder).symlink_to(tree / folder, target_is_directory=True)
-        try:
-            runs = [(train(tree, Path(tmp) / f"before{i}.db", overrides),
-                     train(ROOT, Path(tmp) / f"after{i}.db", overrides)) for i in range(args.repeats)]
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        runs = [(train(tree, Path(tmp) / f"before{i}.db", overrides),
+                 train(ROOT, Path(tmp) / f"after{i}.db", overrides)) for i in range(args.repeats)]
     worst = differences(*runs[0])
     seconds = [statistics.median(v for run in side for _, v in run[SECONDS]) for side in zip(*runs)]
     val = dict(runs[0][1]["val_margin12_accuracy"])
